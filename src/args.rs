@@ -1,0 +1,192 @@
+//! `@file` argument expansion, as Python 2 argparse's `fromfile_prefix_chars='@'`
+//! did for the original scripts (`sendmail.py @args.txt --subject=X`).
+//!
+//! Every argument that starts with `@` is replaced by the lines of the named
+//! file, one argument per line, the whole line kept (so
+//! `--receivers=a@x b@y` stays one argument). Files may name further
+//! `@files`. Where argparse was unkind we are kinder: blank lines are
+//! skipped and CRLF line ends are accepted. Later arguments override earlier
+//! ones; that is the option parser's job (see [`last_value`]).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How deep `@file` references may nest before we call it a loop.
+pub const MAX_DEPTH: usize = 16;
+
+/// Why an `@file` argument could not be expanded.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// The file named after `@` could not be read.
+    Read { path: PathBuf, source: std::io::Error },
+    /// `@files` name each other more than [`MAX_DEPTH`] levels deep.
+    TooDeep { path: PathBuf },
+    /// An argument or a line of an `@file` is not valid UTF-8.
+    NotUtf8 { origin: String },
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::Read { path, source } => write!(
+                f,
+                "read argument file {}: {} (check the path after '@')",
+                path.display(),
+                source
+            ),
+            ArgsError::TooDeep { path } => write!(
+                f,
+                "argument file {}: @files nest more than {} levels (does one include itself?)",
+                path.display(),
+                MAX_DEPTH
+            ),
+            ArgsError::NotUtf8 { origin } => write!(f, "{origin}: not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
+/// Expands every `@path` argument (recursively) and returns plain strings.
+/// The program name must not be included.
+pub fn expand<I>(args: I) -> Result<Vec<String>, ArgsError>
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let mut out = Vec::new();
+    for arg in args {
+        let arg = arg.into_string().map_err(|bad| ArgsError::NotUtf8 {
+            origin: format!("argument {:?}", bad),
+        })?;
+        push_expanded(arg, 0, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_expanded(arg: String, depth: usize, out: &mut Vec<String>) -> Result<(), ArgsError> {
+    let Some(path) = arg.strip_prefix('@') else {
+        out.push(arg);
+        return Ok(());
+    };
+    let path = Path::new(path);
+    if depth >= MAX_DEPTH {
+        return Err(ArgsError::TooDeep {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| ArgsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| ArgsError::NotUtf8 {
+        origin: format!("argument file {}", path.display()),
+    })?;
+    for line in lines(&text) {
+        push_expanded(line.to_string(), depth + 1, out)?;
+    }
+    Ok(())
+}
+
+/// The arguments a file holds: its lines without their `\n` / `\r\n` ends,
+/// blank (whitespace-only) lines skipped.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.trim().is_empty())
+}
+
+/// The value of the last `--name=value` or `--name value` in `args`
+/// (argparse semantics: a later occurrence wins). `Some(None)` means the
+/// option was given last without a value.
+pub fn last_value<'a>(args: &'a [String], name: &str) -> Option<Option<&'a str>> {
+    let mut found = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            break;
+        }
+        if let Some(rest) = a.strip_prefix(name) {
+            if let Some(v) = rest.strip_prefix('=') {
+                found = Some(Some(v));
+            } else if rest.is_empty() {
+                match args.get(i + 1) {
+                    Some(v) if !v.starts_with("--") => {
+                        found = Some(Some(v.as_str()));
+                        i += 1;
+                    }
+                    _ => found = Some(None),
+                }
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tmpfile(name: &str, body: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pgpw-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join(name);
+        let mut f = std::fs::File::create(&p).expect("create");
+        f.write_all(body.as_bytes()).expect("write");
+        p
+    }
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn at_file_lines_become_whole_arguments() {
+        let p = tmpfile(
+            "a.txt",
+            "--user=u@x\r\n\n--receivers=a@x b@y\n  \n--port=587",
+        );
+        let got = expand(os(&[&format!("@{}", p.display()), "--subject=X"])).expect("expand");
+        assert_eq!(
+            got,
+            vec!["--user=u@x", "--receivers=a@x b@y", "--port=587", "--subject=X"]
+        );
+    }
+
+    #[test]
+    fn nested_at_files_expand_and_loops_are_reported() {
+        let inner = tmpfile("inner.txt", "--port=25\n");
+        let outer = tmpfile("outer.txt", &format!("--port=587\n@{}\n", inner.display()));
+        let got = expand(os(&[&format!("@{}", outer.display())])).expect("expand");
+        assert_eq!(got, vec!["--port=587", "--port=25"]);
+        let selfref = std::env::temp_dir()
+            .join(format!("pgpw-args-{}", std::process::id()))
+            .join("loop.txt");
+        tmpfile("loop.txt", &format!("@{}\n", selfref.display()));
+        let err = expand(os(&[&format!("@{}", selfref.display())])).unwrap_err();
+        assert!(matches!(err, ArgsError::TooDeep { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_at_file_names_the_path() {
+        let err = expand(os(&["@/nonexistent/args.txt"])).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/args.txt"), "{err}");
+    }
+
+    #[test]
+    fn later_value_wins() {
+        let a: Vec<String> = ["--subject=A", "--port", "25", "--subject", "B", "--flag"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(last_value(&a, "--subject"), Some(Some("B")));
+        assert_eq!(last_value(&a, "--port"), Some(Some("25")));
+        assert_eq!(last_value(&a, "--flag"), Some(None));
+        assert_eq!(last_value(&a, "--nope"), None);
+        // A prefix of another option name does not match it.
+        assert_eq!(last_value(&a, "--sub"), None);
+    }
+}

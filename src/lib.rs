@@ -1,0 +1,15 @@
+//! pgpoolwatch is blocking on purpose: every check runs on a plain thread with
+//! a deadline, so the code stays simple and the dependencies few.
+//!
+//! It replaces the Python 2.7 pgpoolwatch scripts (`pgpwatch.py`,
+//! `repmgrwatch.py`, `poolstatus.py`, `sendmail.py`) and reads their
+//! `config.ini` and `args.txt` unchanged. The four programs in `src/bin` are
+//! thin: they parse, call into this library, print an error once and exit.
+#![deny(unsafe_code)]
+
+pub mod args;
+pub mod cli;
+pub mod config;
+pub mod ini;
+pub mod mail;
+pub mod pgpass;
