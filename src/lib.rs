@@ -13,3 +13,4 @@ pub mod config;
 pub mod ini;
 pub mod mail;
 pub mod pgpass;
+pub mod json;

@@ -1,0 +1,160 @@
+//! A tiny JSON writer for `poolstatus --json` and the gate's one-line state:
+//! we only ever write JSON, never read it, so a serializer dependency does
+//! not earn its place.
+
+use std::fmt::Write;
+
+/// A JSON value to be written out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// Integers are kept exact (LSN byte offsets exceed f64's 53 bits).
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Array(Vec<Json>),
+    /// Keys keep their insertion order.
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// An empty object, to be filled with [`Json::with`].
+    pub fn object() -> Json {
+        Json::Object(Vec::new())
+    }
+
+    /// Adds `key: value` to an object (no-op on other variants) and returns it.
+    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Json {
+        if let Json::Object(fields) = &mut self {
+            fields.push((key.to_string(), value.into()));
+        }
+        self
+    }
+
+    /// The compact one-line text of this value.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out);
+        out
+    }
+
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Json::Float(f) if f.is_finite() => {
+                let _ = write!(out, "{f}");
+            }
+            Json::Float(_) => out.push_str("null"),
+            Json::Str(s) => write_str(s, out),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_to(out);
+                }
+                out.push(']');
+            }
+            Json::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(k, out);
+                    out.push(':');
+                    v.write_to(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl From<bool> for Json {
+    fn from(b: bool) -> Json {
+        Json::Bool(b)
+    }
+}
+impl From<&str> for Json {
+    fn from(s: &str) -> Json {
+        Json::Str(s.to_string())
+    }
+}
+impl From<String> for Json {
+    fn from(s: String) -> Json {
+        Json::Str(s)
+    }
+}
+impl From<f64> for Json {
+    fn from(f: f64) -> Json {
+        Json::Float(f)
+    }
+}
+macro_rules! json_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Json {
+            fn from(i: $t) -> Json { Json::Int(i as i128) }
+        }
+    )*};
+}
+json_from_int!(i32, i64, u16, u32, u64, usize);
+impl<T: Into<Json>> From<Option<T>> for Json {
+    fn from(o: Option<T>) -> Json {
+        o.map_or(Json::Null, Into::into)
+    }
+}
+impl<T: Into<Json>> From<Vec<T>> for Json {
+    fn from(v: Vec<T>) -> Json {
+        Json::Array(v.into_iter().map(Into::into).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_nested_values_with_escapes() {
+        let j = Json::object()
+            .with("host", "db\"1\"\n")
+            .with("lag", Some(18446744073709551615u64))
+            .with("up", true)
+            .with("none", Option::<i64>::None)
+            .with("list", vec![1i64, 2]);
+        assert_eq!(
+            j.render(),
+            r#"{"host":"db\"1\"\n","lag":18446744073709551615,"up":true,"none":null,"list":[1,2]}"#
+        );
+    }
+
+    #[test]
+    fn control_characters_and_non_finite_floats() {
+        assert_eq!(Json::from("\u{1}").render(), r#""\u0001""#);
+        assert_eq!(Json::Float(f64::NAN).render(), "null");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, one module per topic, shared helpers in
+//! `support` (the capture SMTP server, the sandbox cluster handle).
+
+mod support;
+
+mod gslb;
+mod poolstatus;
+mod sandbox;
+mod sendmail;
+mod watchers;
