@@ -14,3 +14,5 @@ pub mod ini;
 pub mod mail;
 pub mod pgpass;
 pub mod json;
+pub mod probe;
+pub mod gate;
