@@ -16,3 +16,4 @@ pub mod pgpass;
 pub mod json;
 pub mod probe;
 pub mod gate;
+pub mod poolstatus;
