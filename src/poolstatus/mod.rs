@@ -111,6 +111,47 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The target described by `[poolstatus]` settings. Passwords come from
+    /// the `.pgpass` of the OS user running us (`$PGPASSFILE` first); an
+    /// unset `ssh_known_hosts` is that user's `~/.ssh/known_hosts`.
+    pub fn from_settings(s: &crate::config::PoolstatusSettings) -> Target {
+        let os_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "postgres".into());
+        let home = crate::config::home_of(&os_user).unwrap_or_else(|| PathBuf::from("/"));
+        let pgpass = crate::pgpass::default_file(&os_user);
+        let password: PasswordLookup = Arc::new(move |host, port, db, user| {
+            let file = pgpass.as_ref()?;
+            match crate::pgpass::lookup(file, host, port, db, user) {
+                Ok(pw) => pw,
+                Err(e) => {
+                    log::warn!("{e}");
+                    None
+                }
+            }
+        });
+        Target {
+            pgpool_host: s.pgpool_host.clone(),
+            pgpool_port: s.pgpool_port,
+            pgpool_user: s.pgpool_user.clone(),
+            pgpool_database: s.pgpool_database.clone(),
+            repmgr_user: s.repmgr_user.clone(),
+            repmgr_database: s.repmgr_database.clone(),
+            ssh_user: s.ssh_user.clone(),
+            ssh_port: s.ssh_port,
+            ssh_key: s.ssh_key.clone(),
+            ssh_known_hosts: s
+                .ssh_known_hosts
+                .clone()
+                .unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
+            connect_timeout: s.connect_timeout,
+            disk_path: s.disk_path.clone(),
+            password,
+        }
+    }
+}
+
 /// Nagios-style verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {

@@ -83,8 +83,10 @@ fn table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
 fn param(out: &mut String, width: usize, label: &str, cells: &[String]) {
     let mut s = format!("- {label:<width$} |");
     for (i, c) in cells.iter().enumerate() {
-        if i + 1 < cells.len() {
+        if i == 0 && cells.len() > 1 {
             let _ = write!(s, " {c:<26} |");
+        } else if i + 1 < cells.len() {
+            let _ = write!(s, " {c} |");
         } else {
             let _ = write!(s, " {c}");
         }

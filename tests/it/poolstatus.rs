@@ -1,1 +1,282 @@
-//! (being written)
+//! poolstatus against a real sandbox cluster (bin/sandbox, SANDBOX_NET=2):
+//! the healthy report, a stopped standby, a stopped and a frozen pgpool, and
+//! a promoted standby. The built `poolstatus` binary runs with the
+//! sandbox's generated config.ini, as an operator would run it.
+//!
+//! The tests share one sandbox and take turns (a mutex); each starts from a
+//! fresh `down` + `up`, so a failed test leaves nothing behind for the next.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const NET: &str = "2";
+static TURN: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sandbox_dir() -> PathBuf {
+    std::env::temp_dir().join("pgpoolwatch-it-poolstatus")
+}
+
+/// The sandbox of these tests; `down` on drop.
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn verb(&self, args: &[&str]) -> Output {
+        let out = Command::new(repo().join("bin/sandbox"))
+            .args(args)
+            .env("SANDBOX_NET", NET)
+            .env("SANDBOX_DIR", &self.dir)
+            .output()
+            .expect("run bin/sandbox");
+        assert!(
+            out.status.success(),
+            "bin/sandbox {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// A fresh healthy cluster.
+    fn fresh() -> Sandbox {
+        let s = Sandbox {
+            dir: sandbox_dir(),
+        };
+        s.verb(&["down"]);
+        s.verb(&["up"]);
+        s
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("hosts/pgp1/config.ini")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("bin/sandbox"))
+            .arg("down")
+            .env("SANDBOX_NET", NET)
+            .env("SANDBOX_DIR", &self.dir)
+            .output();
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+fn poolstatus(config: &Path, extra: &[&str]) -> Run {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_poolstatus"))
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .output()
+        .expect("run poolstatus");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: start.elapsed(),
+    }
+}
+
+/// Runs poolstatus until `ok(run)` or the deadline; returns the last run.
+fn poolstatus_until(config: &Path, within: Duration, ok: impl Fn(&Run) -> bool) -> Run {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = poolstatus(config, &[]);
+        if ok(&r) || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn show(r: &Run) -> String {
+    format!(
+        "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+        r.code, r.took, r.stdout, r.stderr
+    )
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const NET_PREFIX: &str = "127.2.";
+
+#[test]
+fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
+    let _t = lock();
+    let sb = Sandbox::fresh();
+    let r = poolstatus_until(&sb.config(), Duration::from_secs(30), |r| r.code == 0);
+    let text = show(&r);
+    assert_eq!(r.code, 0, "{text}");
+    assert!(r.took < Duration::from_secs(3), "{text}");
+    let out = &r.stdout;
+    for heading in [
+        "Output of: show pool_nodes",
+        "Output of: repmgr cluster show",
+        "Output of: pg_stat_replication",
+        "- Current Datetime",
+        "Status: OK",
+    ] {
+        assert!(out.contains(heading), "missing {heading:?}\n{text}");
+    }
+    let pos = |s: &str| out.find(s).unwrap_or(usize::MAX);
+    assert!(pos("Output of: show pool_nodes") < pos("Output of: repmgr cluster show"));
+    assert!(pos("Output of: repmgr cluster show") < pos("Output of: pg_stat_replication"));
+    assert!(pos("Output of: pg_stat_replication") < pos("- Current Datetime"));
+    assert!(out.contains("(3 rows)"), "{text}");
+    for n in 1..=3 {
+        assert!(out.contains(&format!("{NET_PREFIX}20.{n}")), "db{n}\n{text}");
+    }
+    // repmgr: db1 primary running, two standbys running.
+    let repmgr_lines: Vec<&str> = out.lines().filter(|l| l.contains("host=")).collect();
+    assert_eq!(repmgr_lines.len(), 3, "{text}");
+    assert!(
+        repmgr_lines.iter().any(|l| l.contains("db1") && l.contains("* running")),
+        "{text}"
+    );
+    assert_eq!(
+        repmgr_lines.iter().filter(|l| l.contains("standby") && l.contains("  running")).count(),
+        2,
+        "{text}"
+    );
+    // One pg_stat_replication block per standby, with 10+ names.
+    assert_eq!(out.matches("- sent_lsn").count(), 2, "{text}");
+    // Summary: master and both standbys with an LSN, UP processes, disk use.
+    let lsn = |l: &str| {
+        l.split('|')
+            .nth(1)
+            .map(|v| {
+                let v = v.trim();
+                v.contains('/') && v.split('/').all(|h| u64::from_str_radix(h, 16).is_ok())
+            })
+            .unwrap_or(false)
+    };
+    let master: Vec<&str> = out.lines().filter(|l| l.starts_with("- xlog_location (master)")).collect();
+    assert_eq!(master.len(), 1, "{text}");
+    assert!(lsn(master[0]), "{text}");
+    let slaves: Vec<&str> = out.lines().filter(|l| l.starts_with("- xlog_location (slave)")).collect();
+    assert_eq!(slaves.len(), 2, "{text}");
+    assert!(slaves.iter().all(|l| lsn(l)), "{text}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("- WAL Process") && l.contains("| UP")).count(), 4, "{text}");
+    let disks: Vec<&str> = out.lines().filter(|l| l.starts_with("- MASTER") || l.starts_with("- SLAVE")).collect();
+    assert_eq!(disks.len(), 3, "{text}");
+    for d in &disks {
+        let pct = d.rsplit('|').next().unwrap_or("").trim();
+        let n: u8 = pct.trim_end_matches('%').parse().unwrap_or_else(|_| panic!("disk {d:?}\n{text}"));
+        assert!(n <= 100 && pct.ends_with('%'), "{text}");
+    }
+    assert!(out.contains(&format!("- MASTER                 | {NET_PREFIX}20.1")), "{text}");
+    // Events are counted (repmgr registered three nodes: > 0 events).
+    let events = out
+        .lines()
+        .find(|l| l.starts_with("- Number of Events (all)"))
+        .and_then(|l| l.rsplit('|').next())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(events >= 3, "{text}");
+
+    // --json: the same facts.
+    let j = poolstatus(&sb.config(), &["--json"]);
+    assert_eq!(j.code, 0, "{}", show(&j));
+    let doc = j.stdout.trim();
+    assert!(doc.starts_with('{') && doc.ends_with('}') && !doc.contains('\n'), "{doc}");
+    assert!(doc.contains(r#""status":"OK""#), "{doc}");
+    assert!(doc.contains(&format!(r#""primary":"{NET_PREFIX}20.1:5432""#)), "{doc}");
+    assert_eq!(doc.matches(r#""use_percent":"#).count(), 3, "{doc}");
+    assert_eq!(doc.matches(r#""role":"standby""#).count() >= 2, true, "{doc}");
+}
+
+#[test]
+fn stopped_standby_is_degraded_and_shown_down() {
+    let _t = lock();
+    let sb = Sandbox::fresh();
+    sb.verb(&["stop-db", "3"]);
+    let r = poolstatus_until(&sb.config(), Duration::from_secs(30), |r| r.code == 1);
+    let text = show(&r);
+    assert_eq!(r.code, 1, "{text}");
+    assert!(r.stdout.contains("Status: DEGRADED"), "{text}");
+    let db3 = format!("{NET_PREFIX}20.3:5432");
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("- xlog_location (slave)") && l.contains("error:") && l.contains(&db3)),
+        "{text}"
+    );
+    assert!(
+        r.stdout.lines().any(|l| l.contains("db3") && l.contains("? unreachable")),
+        "{text}"
+    );
+    // The healthy standby still reports.
+    assert!(r.stdout.lines().any(|l| l.starts_with("- WAL Process (slave)") && l.contains("| UP")), "{text}");
+}
+
+#[test]
+fn stopped_pgpool_is_critical_with_clear_message_within_timeout() {
+    let _t = lock();
+    let sb = Sandbox::fresh();
+    sb.verb(&["stop-pgpool", "1"]);
+    let r = poolstatus(&sb.config(), &[]);
+    let text = show(&r);
+    assert_eq!(r.code, 2, "{text}");
+    // connect_timeout = 2 in the sandbox's config.
+    assert!(r.took < Duration::from_secs(2), "{text}");
+    assert!(
+        r.stdout.contains(&format!("error: connect {NET_PREFIX}10.1:5432: ")),
+        "{text}"
+    );
+    assert!(r.stdout.contains("Status: CRITICAL: pgpool unreachable"), "{text}");
+}
+
+#[test]
+fn frozen_pgpool_is_critical_without_hanging() {
+    let _t = lock();
+    let sb = Sandbox::fresh();
+    sb.verb(&["freeze-pgpool", "1"]);
+    let r = poolstatus(&sb.config(), &[]);
+    sb.verb(&["thaw-pgpool", "1"]);
+    let text = show(&r);
+    assert_eq!(r.code, 2, "{text}");
+    assert!(r.took < Duration::from_secs(3), "connect_timeout 2 s + 1 s\n{text}");
+    assert!(
+        r.stdout.contains(&format!("error: connect {NET_PREFIX}10.1:5432: timed out after 2s")),
+        "{text}"
+    );
+}
+
+#[test]
+fn promoted_standby_is_reported_as_new_primary() {
+    let _t = lock();
+    let sb = Sandbox::fresh();
+    sb.verb(&["stop-db", "1"]);
+    sb.verb(&["promote", "2"]);
+    let db2 = format!("{NET_PREFIX}20.2");
+    let r = poolstatus_until(&sb.config(), Duration::from_secs(60), |r| {
+        r.stdout.contains(&format!("- MASTER                 | {db2}"))
+    });
+    let text = show(&r);
+    assert!(r.stdout.contains(&format!("- MASTER                 | {db2}")), "{text}");
+    assert!(
+        r.stdout.lines().any(|l| l.contains("db2") && l.contains("* running")),
+        "{text}"
+    );
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("- xlog_location (master)") && l.contains("db2")),
+        "{text}"
+    );
+    // db1 is down: not all well.
+    assert_ne!(r.code, 0, "{text}");
+}
