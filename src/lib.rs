@@ -16,4 +16,5 @@ pub mod pgpass;
 pub mod json;
 pub mod probe;
 pub mod gate;
+pub mod localtime;
 pub mod poolstatus;

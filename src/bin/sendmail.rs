@@ -1,1 +1,43 @@
-fn main() {}
+//! `sendmail`: drop-in for sendmail.py — `sendmail @args.txt --subject=X --body=...`
+//! sends one HTML mail; exit 0 only when the server accepted it, 1 when
+//! sending failed, 2 for bad arguments. Options: `pgpoolwatch::mail::USAGE`.
+
+use std::process::ExitCode;
+
+use pgpoolwatch::mail::{self, MailError, MailOptions};
+
+fn main() -> ExitCode {
+    let args = match pgpoolwatch::args::expand(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => return fail(&MailError::Args(e)),
+    };
+    // argparse acts on -h/--help and --version wherever they stand.
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", mail::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--version") {
+        println!("sendmail (pgpoolwatch) {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let opts = match MailOptions::from_args(&args) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    if opts.tls.insecure {
+        eprintln!(
+            "sendmail: warning: --insecure: the certificate of {}:{} is not verified; \
+             anyone between here and the server can read the mail and the password",
+            opts.server, opts.port
+        );
+    }
+    match mail::send(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &MailError) -> ExitCode {
+    eprintln!("sendmail: {e}");
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+}

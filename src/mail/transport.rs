@@ -1,0 +1,472 @@
+//! The SMTP session behind [`send`]: connect, TLS (STARTTLS or implicit),
+//! AUTH, MAIL FROM, one RCPT TO per receiver, DATA — each step with its own
+//! error, so the one line an operator reads says which step failed and what
+//! the server answered.
+//!
+//! It drives lettre's blocking `SmtpConnection` step by step instead of
+//! `SmtpTransport::send`, because the transport folds every failure into one
+//! error and could not tell a refused login from a refused recipient.
+//!
+//! Timeouts: lettre applies `--timeout` to the TCP connect and, once the
+//! session is up, to every read and write. It does not apply it to the TLS
+//! handshake of implicit TLS (the socket gets its timeouts only after that
+//! handshake), so a server that accepts TCP and then freezes would hang the
+//! caller. The session therefore runs on its own thread and the caller waits
+//! at most [`OVERALL_FACTOR`] × timeout. If that deadline passes, the caller
+//! gets [`MailError::Timeout`] and the session thread is left behind, blocked
+//! on the dead socket until the server closes it. That can only happen in that
+//! one lettre gap; in every other step lettre's own timeout ends the thread.
+
+use std::io;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::{Address, Message};
+
+use super::{compose_body, MailError, MailOptions, TlsMode};
+
+/// The whole delivery is abandoned after this many per-step timeouts.
+pub const OVERALL_FACTOR: u32 = 4;
+
+/// Sends one mail as sendmail.py did. `Ok` only when the server accepted it
+/// (250 after the message data).
+pub fn send(opts: &MailOptions) -> Result<(), MailError> {
+    opts.validate()?;
+    let message = build_message(opts, &crate::localtime::now_string())?;
+    let tls = tls_parameters(opts)?;
+    if opts.tls.insecure {
+        warn_insecure_once(&opts.server, opts.port);
+    }
+    let session = Session {
+        server: opts.server.clone(),
+        port: opts.port,
+        mode: opts.tls.mode_for(opts.port),
+        tls,
+        timeout: opts.timeout,
+        credentials: Credentials::new(opts.user.clone(), opts.password.clone()),
+        message,
+    };
+    let overall = opts.timeout.saturating_mul(OVERALL_FACTOR);
+    let (server, port) = (opts.server.clone(), opts.port);
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name("smtp-send".into())
+        .spawn(move || {
+            // The receiver may have given up (deadline); nothing to do then.
+            let _ = tx.send(session.run());
+        })
+        .map_err(|e| MailError::Failed {
+            server: server.clone(),
+            port,
+            stage: "start".into(),
+            detail: format!("cannot start the SMTP thread: {e}"),
+        })?;
+    match rx.recv_timeout(overall) {
+        Ok(result) => {
+            let _ = worker.join();
+            result
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(MailError::Timeout {
+            server,
+            port,
+            stage: "delivery".into(),
+            after: overall,
+        }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(MailError::Failed {
+            server,
+            port,
+            stage: "delivery".into(),
+            detail: "the SMTP thread ended without a result".into(),
+        }),
+    }
+}
+
+fn warn_insecure_once(server: &str, port: u16) {
+    static WARNED: Once = Once::new();
+    WARNED.call_once(|| {
+        log::warn!(
+            "smtp {server}:{port}: --insecure: the server's certificate is not verified; \
+             anyone between here and the server can read the mail and the password"
+        );
+    });
+}
+
+/// The message sendmail.py built: From, To (all receivers, one header),
+/// Subject, multipart/alternative with one text/html part.
+pub(crate) fn build_message(opts: &MailOptions, local_now: &str) -> Result<Message, MailError> {
+    let from: Mailbox = opts.sender.parse().map_err(|e| {
+        MailError::Usage(format!("--sender: invalid address {:?}: {e}", opts.sender))
+    })?;
+    let mut builder = Message::builder().from(from).subject(opts.subject.clone());
+    for r in &opts.receivers {
+        let addr: Address = r
+            .parse()
+            .map_err(|e| MailError::Usage(format!("--receivers: invalid address {r:?}: {e}")))?;
+        builder = builder.to(Mailbox::new(None, addr));
+    }
+    let body = compose_body(opts, local_now);
+    builder
+        .multipart(MultiPart::alternative().singlepart(SinglePart::html(body)))
+        .map_err(|e| MailError::Usage(format!("cannot build the message: {e}")))
+}
+
+fn tls_parameters(opts: &MailOptions) -> Result<TlsParameters, MailError> {
+    let mut builder = TlsParameters::builder(opts.server.clone());
+    if let Some(path) = &opts.tls.cacert {
+        for cert in read_cacert(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if opts.tls.insecure {
+        builder = builder
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    }
+    builder.build_native().map_err(|e| MailError::Tls {
+        server: opts.server.clone(),
+        port: opts.port,
+        detail: source_text(&e),
+    })
+}
+
+/// Every certificate of a PEM file (a bundle may hold several).
+fn read_cacert(path: &Path) -> Result<Vec<Certificate>, MailError> {
+    let err = |detail: String| MailError::CaCert {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("{e} (check --cacert)")))?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut certs = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            return Err(err("unterminated PEM certificate".into()));
+        };
+        let block = &rest[start..start + len + END.len()];
+        let cert = Certificate::from_pem(block.as_bytes())
+            .map_err(|e| err(format!("invalid certificate: {}", source_text(&e))))?;
+        certs.push(cert);
+        rest = &rest[start + len + END.len()..];
+    }
+    if certs.is_empty() {
+        return Err(err(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) found".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+struct Session {
+    server: String,
+    port: u16,
+    mode: TlsMode,
+    tls: TlsParameters,
+    timeout: Duration,
+    credentials: Credentials,
+    message: Message,
+}
+
+type SmtpError = lettre::transport::smtp::Error;
+
+impl Session {
+    fn run(self) -> Result<(), MailError> {
+        let hello = ClientId::default();
+        let wrapper = match self.mode {
+            TlsMode::Implicit => Some(&self.tls),
+            TlsMode::StartTls => None,
+        };
+        let started = Instant::now();
+        let mut conn = SmtpConnection::connect(
+            (self.server.as_str(), self.port),
+            Some(self.timeout),
+            &hello,
+            wrapper,
+            None,
+        )
+        .map_err(|e| self.connect_error(e, started))?;
+        if self.mode == TlsMode::StartTls {
+            // On failure the connection is dropped, not aborted: after a
+            // failed handshake lettre's stream is gone and any further write
+            // (even abort's QUIT) would panic.
+            self.starttls(&mut conn, &hello)?;
+        }
+        let result = self.converse(&mut conn);
+        match &result {
+            Ok(()) => {
+                // The mail is accepted; a failing QUIT changes nothing.
+                let _ = conn.quit();
+            }
+            Err(_) => conn.abort(),
+        }
+        result
+    }
+
+    fn starttls(&self, conn: &mut SmtpConnection, hello: &ClientId) -> Result<(), MailError> {
+        let started = Instant::now();
+        if !conn.server_info().supports_feature(Extension::StartTls) {
+            return Err(self.tls_error(
+                "the server does not offer STARTTLS (if it expects TLS from the first \
+                 byte, use --port=465 or --tls=implicit)"
+                    .into(),
+            ));
+        }
+        conn.starttls(&self.tls, hello)
+            .map_err(|e| self.tls_step_error("STARTTLS", e, started))
+    }
+
+    /// AUTH and the mail, on a connection that is encrypted by now.
+    fn converse(&self, conn: &mut SmtpConnection) -> Result<(), MailError> {
+        let started = Instant::now();
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], &self.credentials)
+            .map_err(|e| {
+                if let Some(answer) = answer(&e) {
+                    MailError::Auth {
+                        server: self.server.clone(),
+                        port: self.port,
+                        answer,
+                    }
+                } else if e.is_client() {
+                    self.failed(
+                        "AUTH",
+                        "the server offers neither AUTH PLAIN nor AUTH LOGIN",
+                    )
+                } else {
+                    self.step_error("AUTH", e, started)
+                }
+            })?;
+
+        let envelope = self.message.envelope();
+        let bytes = self.message.formatted();
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a: &Address| !a.to_string().is_ascii());
+        if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let from = envelope.from().cloned();
+        let stage = format!(
+            "MAIL FROM <{}>",
+            from.as_ref().map(|a| a.to_string()).unwrap_or_default()
+        );
+        let started = Instant::now();
+        conn.command(Mail::new(from, params))
+            .map_err(|e| self.step_error(&stage, e, started))?;
+        for to in envelope.to() {
+            let started = Instant::now();
+            conn.command(Rcpt::new(to.clone(), vec![]))
+                .map_err(|e| self.step_error(&format!("RCPT TO <{to}>"), e, started))?;
+        }
+        let started = Instant::now();
+        conn.command(Data)
+            .map_err(|e| self.step_error("DATA", e, started))?;
+        let started = Instant::now();
+        conn.message(&bytes)
+            .map_err(|e| self.step_error("message", e, started))?;
+        Ok(())
+    }
+
+    /// TCP connect, (implicit TLS handshake,) greeting and EHLO.
+    fn connect_error(&self, e: SmtpError, started: Instant) -> MailError {
+        if answer(&e).is_some() {
+            return self.step_error("greeting", e, started);
+        }
+        // lettre reports TCP connect and TLS handshake failures as its
+        // "Connection" kind, greeting/EHLO I/O as "network"; only Display
+        // tells them apart.
+        let connecting = e.to_string().starts_with("Connection error");
+        if !connecting {
+            return self.step_error("greeting", e, started);
+        }
+        match find_io(&e) {
+            Some(io) if is_timeout(io) => self.timeout("connect"),
+            Some(io) => MailError::Connect {
+                server: self.server.clone(),
+                port: self.port,
+                detail: io.to_string(),
+            },
+            None if e.to_string().contains("resolve") => MailError::Connect {
+                server: self.server.clone(),
+                port: self.port,
+                detail: source_text(&e),
+            },
+            _ if started.elapsed() >= self.timeout => self.timeout("TLS handshake"),
+            _ => self.tls_error(with_hint(source_text(&e))),
+        }
+    }
+
+    fn tls_step_error(&self, stage: &str, e: SmtpError, started: Instant) -> MailError {
+        if answer(&e).is_some() || !e.to_string().starts_with("Connection error") {
+            return self.step_error(stage, e, started);
+        }
+        if find_io(&e).is_some_and(is_timeout) || started.elapsed() >= self.timeout {
+            return self.timeout("TLS handshake");
+        }
+        self.tls_error(with_hint(source_text(&e)))
+    }
+
+    fn step_error(&self, stage: &str, e: SmtpError, started: Instant) -> MailError {
+        if let Some(answer) = answer(&e) {
+            return MailError::Rejected {
+                server: self.server.clone(),
+                port: self.port,
+                stage: stage.to_string(),
+                answer,
+            };
+        }
+        if find_io(&e).is_some_and(is_timeout) || started.elapsed() >= self.timeout {
+            return self.timeout(stage);
+        }
+        self.failed(stage, &source_text(&e))
+    }
+
+    fn timeout(&self, stage: &str) -> MailError {
+        MailError::Timeout {
+            server: self.server.clone(),
+            port: self.port,
+            stage: stage.to_string(),
+            after: self.timeout,
+        }
+    }
+
+    fn tls_error(&self, detail: String) -> MailError {
+        MailError::Tls {
+            server: self.server.clone(),
+            port: self.port,
+            detail,
+        }
+    }
+
+    fn failed(&self, stage: &str, detail: &str) -> MailError {
+        MailError::Failed {
+            server: self.server.clone(),
+            port: self.port,
+            stage: stage.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// `535 5.7.8 Authentication credentials invalid` for an error reply.
+fn answer(e: &SmtpError) -> Option<String> {
+    let code = e.status()?;
+    Some(match std::error::Error::source(e) {
+        Some(text) => format!("{code} {text}"),
+        None => code.to_string(),
+    })
+}
+
+/// OpenSSL's verify failure without its source-file noise, plus what to do.
+fn with_hint(detail: String) -> String {
+    if !detail.contains("certificate verify failed") {
+        return detail;
+    }
+    // "error:0A000086:SSL routines:...:certificate verify failed:../ssl/...: (reason)"
+    let reason = detail
+        .rfind(" (")
+        .filter(|_| detail.ends_with(')'))
+        .map(|i| &detail[i..])
+        .unwrap_or("");
+    format!(
+        "certificate verify failed{reason}: the server's certificate is not trusted \
+         (to trust a private CA use --cacert=PATH; for a relay with a self-signed \
+         certificate, --insecure)"
+    )
+}
+
+/// The error's cause without lettre's kind prefix.
+fn source_text(e: &dyn std::error::Error) -> String {
+    match e.source() {
+        Some(s) => s.to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    // SO_RCVTIMEO expiry is EAGAIN (WouldBlock) on Linux; connect_timeout is TimedOut.
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> MailOptions {
+        MailOptions {
+            user: "u".into(),
+            password: "p".into(),
+            server: "127.0.0.1".into(),
+            sender: "Watcher <watch@example.org>".into(),
+            subject: "Failover – db2".into(),
+            receivers: vec!["a@example.org".into(), "b@example.org".into()],
+            body: "<b>x</b>".into(),
+            ..MailOptions::default()
+        }
+    }
+
+    #[test]
+    fn message_has_one_to_header_and_html_alternative() {
+        let m = build_message(&opts(), "2017-07-29 17:33:54.419750").expect("build");
+        let text = String::from_utf8(m.formatted()).expect("ascii");
+        assert!(
+            text.contains("To: a@example.org, b@example.org\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("From: Watcher <watch@example.org>\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("Content-Type: text/html"), "{text}");
+        assert!(!text.contains("text/plain"), "{text}");
+        let env = m.envelope();
+        assert_eq!(
+            env.from().map(|a| a.to_string()).as_deref(),
+            Some("watch@example.org")
+        );
+        assert_eq!(env.to().len(), 2);
+    }
+
+    #[test]
+    fn cacert_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("pgpw-cacert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a cert\n").expect("write");
+        let e = read_cacert(&empty).map(|_| ()).unwrap_err();
+        assert!(
+            e.to_string().contains("empty.pem: no PEM certificate"),
+            "{e}"
+        );
+        let e = read_cacert(&dir.join("nope.pem")).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("nope.pem"), "{e}");
+    }
+}
