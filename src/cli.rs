@@ -1,1 +1,699 @@
-//! (being written)
+//! Command lines of pgpwatch, repmgrwatch and poolstatus, shared so that the
+//! three behave alike: `@file` expansion, `--help`, `--version`,
+//! `--config PATH`, `--check-config`, and the original scripts' own flags.
+//!
+//! Parsing is argparse-like where operators could notice: `--opt=value` and
+//! `--opt value` both work, a later option wins, an unknown flag is an error
+//! that names it. (argparse's abbreviations such as `--conf` are not
+//! accepted.) Each binary's `main` calls one `start_*` function, which
+//! parses, loads the settings, and either finishes the job (help, version,
+//! `--check-config`) or hands back what the program runs with.
+
+use crate::args::{self, ArgsError};
+use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The crate version `--version` prints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exit code for a bad command line or configuration (argparse used 2).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Why a program could not start.
+#[derive(Debug)]
+pub enum CliError {
+    /// An `@file` could not be expanded.
+    Args(ArgsError),
+    /// The command line is wrong: unknown flag, missing or bad value.
+    Usage(String),
+    /// The configuration is unreadable or invalid.
+    Config(ConfigError),
+    /// Writing to standard output failed.
+    Output(std::io::Error),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Args(e) => write!(f, "{e}"),
+            CliError::Usage(m) => write!(f, "{m} (see --help)"),
+            CliError::Config(e) => write!(f, "{e}"),
+            CliError::Output(e) => write!(f, "write to standard output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Output(_) => 1,
+            _ => EXIT_USAGE,
+        }
+    }
+}
+
+/// Options every program has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonArgs {
+    /// `--config PATH`, default [`config::DEFAULT_CONFIG_PATH`].
+    pub config: PathBuf,
+    /// `--check-config`: print the effective settings and exit.
+    pub check_config: bool,
+}
+
+/// pgpwatch's command line (the original's flags override config.ini).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgpwatchArgs {
+    pub common: CommonArgs,
+    /// `--check-period SECS` for `[pgp] check_period`.
+    pub check_period: Option<Duration>,
+    /// `--success-period N` for `[pgp] success_period`.
+    pub success_period: Option<u64>,
+    /// `--mail-on-success` sets `[pgp] mail_on_success = yes`.
+    pub mail_on_success: bool,
+    /// `--run-once`: one check, mails as configured, no port.
+    pub run_once: bool,
+}
+
+/// repmgrwatch's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepmgrwatchArgs {
+    pub common: CommonArgs,
+}
+
+/// poolstatus's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolstatusArgs {
+    pub common: CommonArgs,
+    /// `--json`: print the report as JSON.
+    pub json: bool,
+}
+
+/// What `main` does next.
+// Made once per process, so the size of `Settings` in one variant is no cost.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Start<A> {
+    /// The job is done (help, version, `--check-config`); exit with this code.
+    Done(u8),
+    /// Run the program with these arguments and settings. Warnings in
+    /// `settings.warnings` have not been printed yet.
+    Run { args: A, settings: Settings },
+}
+
+const COMMON_HELP: &str = "\
+  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
+  --check-config     print the effective settings and warnings, exit 0;
+                     or print the problem on one line and exit 2
+  -h, --help         print this help
+  -V, --version      print the version
+  @FILE              read further arguments from FILE, one per line";
+
+fn help(program: Program) -> String {
+    let (what, own) = match program {
+        Program::Pgpwatch => (
+            "Opens [pgp] open_port while the local pgpool answers, closes it when not, and mails status changes.",
+            "  --check-period SECS  seconds between checks (overrides [pgp] check_period)
+  --success-period N   Status OK mail every N-th check (overrides [pgp] success_period)
+  --mail-on-success    send Status OK mails (overrides [pgp] mail_on_success)
+  --run-once           check once, send the mails, do not open the port\n",
+        ),
+        Program::Repmgrwatch => (
+            "Opens [repmgr] open_port on the lone repmgr master while no pgpool answers (or force_open).",
+            "",
+        ),
+        Program::Poolstatus => (
+            "Prints pgpool's nodes, repmgr's cluster, replication and disk use.",
+            "  --json             print the report as JSON\n",
+        ),
+    };
+    format!(
+        "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{own}{COMMON_HELP}\n",
+        name = program.name()
+    )
+}
+
+/// Options that take a value, for `--opt=value` splitting and checks.
+const VALUE_OPTIONS: &[&str] = &["--config", "--check-period", "--success-period"];
+
+/// Expands `@files` and rewrites `--opt=value` as `--opt value`, so that
+/// pico-args sees every value in command-line order (a later one wins).
+fn normalise(os_args: Vec<OsString>, flags: &[&str]) -> Result<Vec<String>, CliError> {
+    let expanded = args::expand(os_args).map_err(CliError::Args)?;
+    let mut out = Vec::with_capacity(expanded.len());
+    let mut it = expanded.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if let Some((name, value)) = a.split_once('=') {
+            if VALUE_OPTIONS.contains(&name) {
+                if value.is_empty() {
+                    return Err(CliError::Usage(format!("{name} needs a value")));
+                }
+                out.push(name.to_string());
+                out.push(value.to_string());
+                continue;
+            }
+            if flags.contains(&name) {
+                return Err(CliError::Usage(format!("{name} takes no value")));
+            }
+        }
+        if VALUE_OPTIONS.contains(&a.as_str()) {
+            match it.next() {
+                Some(v) if !v.starts_with("--") => {
+                    out.push(a);
+                    out.push(v);
+                }
+                _ => return Err(CliError::Usage(format!("{a} needs a value ({a} VALUE)"))),
+            }
+            continue;
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+struct Parser {
+    args: pico_args::Arguments,
+}
+
+impl Parser {
+    fn new(os_args: Vec<OsString>, flags: &[&str]) -> Result<Parser, CliError> {
+        let args = normalise(os_args, flags)?;
+        Ok(Parser {
+            args: pico_args::Arguments::from_vec(args.into_iter().map(OsString::from).collect()),
+        })
+    }
+
+    fn flag(&mut self, keys: &[&'static str]) -> bool {
+        let mut seen = false;
+        for k in keys {
+            while self.args.contains(*k) {
+                seen = true;
+            }
+        }
+        seen
+    }
+
+    fn last(&mut self, key: &'static str) -> Result<Option<String>, CliError> {
+        let all: Vec<String> = self
+            .args
+            .values_from_str(key)
+            .map_err(|e| CliError::Usage(format!("{key}: {e}")))?;
+        Ok(all.into_iter().last())
+    }
+
+    fn common(&mut self) -> Result<CommonArgs, CliError> {
+        Ok(CommonArgs {
+            config: self
+                .last("--config")?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_PATH)),
+            check_config: self.flag(&["--check-config"]),
+        })
+    }
+
+    fn finish(self) -> Result<(), CliError> {
+        match self.args.finish().first() {
+            None => Ok(()),
+            Some(a) => Err(CliError::Usage(format!(
+                "unknown argument {:?}",
+                a.to_string_lossy()
+            ))),
+        }
+    }
+}
+
+/// What the command line asks for before any settings are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<A> {
+    Help,
+    Version,
+    Args(A),
+}
+
+fn help_or_version(p: &mut Parser) -> Option<Parsed<()>> {
+    let help = p.flag(&["-h", "--help"]);
+    let version = p.flag(&["-V", "--version"]);
+    if help {
+        Some(Parsed::Help)
+    } else if version {
+        Some(Parsed::Version)
+    } else {
+        None
+    }
+}
+
+macro_rules! early {
+    ($p:expr) => {
+        match help_or_version(&mut $p) {
+            Some(Parsed::Help) => return Ok(Parsed::Help),
+            Some(Parsed::Version) => return Ok(Parsed::Version),
+            _ => {}
+        }
+    };
+}
+
+const COMMON_FLAGS: &[&str] = &["--check-config", "--help", "--version"];
+
+/// Parses pgpwatch's arguments (program name excluded).
+pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, CliError> {
+    let flags = [COMMON_FLAGS, &["--mail-on-success", "--run-once"]].concat();
+    let mut p = Parser::new(os_args, &flags)?;
+    early!(p);
+    let common = p.common()?;
+    let check_period = match p.last("--check-period")? {
+        None => None,
+        Some(v) => Some(config::parse_secs(&v).ok_or_else(|| {
+            CliError::Usage(format!("--check-period {v:?}: expected {}", config::SECS))
+        })?),
+    };
+    let success_period = match p.last("--success-period")? {
+        None => None,
+        Some(v) => Some(config::parse_at_least_one::<u64>(&v).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--success-period {v:?}: expected {}",
+                config::COUNT
+            ))
+        })?),
+    };
+    let mail_on_success = p.flag(&["--mail-on-success"]);
+    let run_once = p.flag(&["--run-once"]);
+    p.finish()?;
+    Ok(Parsed::Args(PgpwatchArgs {
+        common,
+        check_period,
+        success_period,
+        mail_on_success,
+        run_once,
+    }))
+}
+
+/// Parses repmgrwatch's arguments (program name excluded).
+pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArgs>, CliError> {
+    let mut p = Parser::new(os_args, COMMON_FLAGS)?;
+    early!(p);
+    let common = p.common()?;
+    p.finish()?;
+    Ok(Parsed::Args(RepmgrwatchArgs { common }))
+}
+
+/// Parses poolstatus's arguments (program name excluded).
+pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>, CliError> {
+    let flags = [COMMON_FLAGS, &["--json"]].concat();
+    let mut p = Parser::new(os_args, &flags)?;
+    early!(p);
+    let common = p.common()?;
+    let json = p.flag(&["--json"]);
+    p.finish()?;
+    Ok(Parsed::Args(PoolstatusArgs { common, json }))
+}
+
+impl PgpwatchArgs {
+    /// The flags that stand in for config.ini keys.
+    pub fn overrides(&self) -> Vec<Override> {
+        let mut out = Vec::new();
+        if let Some(d) = self.check_period {
+            out.push(Override {
+                section: "pgp",
+                key: "check_period",
+                value: config::secs_text(d),
+                flag: "--check-period",
+            });
+        }
+        if let Some(n) = self.success_period {
+            out.push(Override {
+                section: "pgp",
+                key: "success_period",
+                value: n.to_string(),
+                flag: "--success-period",
+            });
+        }
+        if self.mail_on_success {
+            out.push(Override {
+                section: "pgp",
+                key: "mail_on_success",
+                value: "yes".into(),
+                flag: "--mail-on-success",
+            });
+        }
+        out
+    }
+}
+
+/// Prints the `--check-config` listing: settings, then one `warning:` line each.
+pub fn print_check_config(settings: &Settings, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut text = settings.render();
+    for w in &settings.warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    out.write_all(text.as_bytes()).map_err(CliError::Output)
+}
+
+fn finish_start<A>(
+    program: Program,
+    parsed: Parsed<A>,
+    common: impl Fn(&A) -> &CommonArgs,
+    load: impl Fn(&A) -> Result<Settings, ConfigError>,
+    out: &mut dyn Write,
+) -> Result<Start<A>, CliError> {
+    let args = match parsed {
+        Parsed::Help => {
+            out.write_all(help(program).as_bytes())
+                .map_err(CliError::Output)?;
+            return Ok(Start::Done(0));
+        }
+        Parsed::Version => {
+            writeln!(out, "{} {VERSION}", program.name()).map_err(CliError::Output)?;
+            return Ok(Start::Done(0));
+        }
+        Parsed::Args(a) => a,
+    };
+    let settings = load(&args).map_err(CliError::Config)?;
+    if common(&args).check_config {
+        print_check_config(&settings, out)?;
+        return Ok(Start::Done(0));
+    }
+    Ok(Start::Run { args, settings })
+}
+
+/// pgpwatch up to the point where the watcher runs.
+pub fn start_pgpwatch(
+    os_args: Vec<OsString>,
+    out: &mut dyn Write,
+) -> Result<Start<PgpwatchArgs>, CliError> {
+    let parsed = parse_pgpwatch(os_args)?;
+    finish_start(
+        Program::Pgpwatch,
+        parsed,
+        |a| &a.common,
+        |a| Settings::load_with(&a.common.config, Program::Pgpwatch, &a.overrides()),
+        out,
+    )
+}
+
+/// repmgrwatch up to the point where the watcher runs.
+pub fn start_repmgrwatch(
+    os_args: Vec<OsString>,
+    out: &mut dyn Write,
+) -> Result<Start<RepmgrwatchArgs>, CliError> {
+    let parsed = parse_repmgrwatch(os_args)?;
+    finish_start(
+        Program::Repmgrwatch,
+        parsed,
+        |a| &a.common,
+        |a| Settings::load(&a.common.config, Program::Repmgrwatch),
+        out,
+    )
+}
+
+/// poolstatus up to the point where the report is gathered. An unreadable
+/// config file (poolstatus is run by hand as postgres) means the built-in
+/// defaults, with a warning naming the file.
+pub fn start_poolstatus(
+    os_args: Vec<OsString>,
+    out: &mut dyn Write,
+) -> Result<Start<PoolstatusArgs>, CliError> {
+    let parsed = parse_poolstatus(os_args)?;
+    finish_start(
+        Program::Poolstatus,
+        parsed,
+        |a| &a.common,
+        |a| match Settings::load(&a.common.config, Program::Poolstatus) {
+            Err(e) if e.kind == ErrorKind::Unreadable => {
+                let mut s = Settings::defaults(Program::Poolstatus);
+                s.warnings.push(format!("{e}; using built-in defaults"));
+                Ok(s)
+            }
+            other => other,
+        },
+        out,
+    )
+}
+
+/// The tail every binary's `main` shares: print warnings to stderr, or the
+/// error once, and turn the result into an exit code.
+pub fn report<T>(program: Program, result: Result<T, CliError>) -> Result<T, u8> {
+    result.map_err(|e| {
+        eprintln!("{}: {e}", program.name());
+        e.exit_code()
+    })
+}
+
+/// Prints each settings warning to stderr as `program: warning: ...`.
+pub fn print_warnings(program: Program, settings: &Settings) {
+    for w in &settings.warnings {
+        eprintln!("{}: warning: {w}", program.name());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    fn sample(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    fn pgp_args(v: &[&str]) -> PgpwatchArgs {
+        match parse_pgpwatch(os(v)) {
+            Ok(Parsed::Args(a)) => a,
+            other => panic!("{v:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_forms_and_last_wins() {
+        assert_eq!(
+            pgp_args(&[]).common.config,
+            PathBuf::from("/root/pgpoolwatch/config.ini")
+        );
+        assert_eq!(
+            pgp_args(&["--config", "/a"]).common.config,
+            PathBuf::from("/a")
+        );
+        assert_eq!(
+            pgp_args(&["--config=/a"]).common.config,
+            PathBuf::from("/a")
+        );
+        assert_eq!(
+            pgp_args(&["--config=/a", "--config", "/b"]).common.config,
+            PathBuf::from("/b")
+        );
+        assert_eq!(
+            pgp_args(&["--config", "/b", "--config=/a"]).common.config,
+            PathBuf::from("/a")
+        );
+    }
+
+    #[test]
+    fn pgpwatch_original_flags() {
+        let a = pgp_args(&[
+            "--check-period",
+            "2.5",
+            "--success-period=3",
+            "--mail-on-success",
+            "--run-once",
+            "--check-config",
+        ]);
+        assert_eq!(a.check_period, Some(Duration::from_millis(2500)));
+        assert_eq!(a.success_period, Some(3));
+        assert!(a.mail_on_success && a.run_once && a.common.check_config);
+        let o = a.overrides();
+        assert_eq!(o.len(), 3);
+        assert_eq!((o[0].key, o[0].value.as_str()), ("check_period", "2.5"));
+    }
+
+    #[test]
+    fn usage_errors_name_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--bogus"], "unknown argument \"--bogus\""),
+            (&["--config"], "--config needs a value"),
+            (&["--config", "--check-config"], "--config needs a value"),
+            (&["--config="], "--config needs a value"),
+            (&["--run-once=yes"], "--run-once takes no value"),
+            (
+                &["--check-period", "abc"],
+                "--check-period \"abc\": expected seconds > 0",
+            ),
+            (
+                &["--check-period=0"],
+                "--check-period \"0\": expected seconds > 0",
+            ),
+            (
+                &["--success-period", "0"],
+                "--success-period \"0\": expected a whole number",
+            ),
+            (&["stray"], "unknown argument \"stray\""),
+        ];
+        for (args, want) in cases {
+            let e = parse_pgpwatch(os(args)).unwrap_err();
+            assert!(e.to_string().contains(want), "{args:?}: {e}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+        let e = parse_repmgrwatch(os(&["--run-once"])).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown argument \"--run-once\""),
+            "{e}"
+        );
+        let e = parse_poolstatus(os(&["--check-period", "1"])).unwrap_err();
+        assert!(e.to_string().contains("--check-period"), "{e}");
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(
+            parse_repmgrwatch(os(&["--bogus", "-h"])).ok(),
+            Some(Parsed::Help)
+        );
+        assert_eq!(
+            parse_poolstatus(os(&["--version"])).ok(),
+            Some(Parsed::Version)
+        );
+        let mut out = Vec::new();
+        let start = start_pgpwatch(os(&["--help"]), &mut out).expect("help");
+        assert!(matches!(start, Start::Done(0)));
+        let text = String::from_utf8(out).expect("utf8");
+        for flag in [
+            "--check-period",
+            "--run-once",
+            "--config",
+            "--check-config",
+            "@FILE",
+        ] {
+            assert!(text.contains(flag), "{flag} in help:\n{text}");
+        }
+        let mut out = Vec::new();
+        start_poolstatus(os(&["-V"]), &mut out).expect("version");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            format!("poolstatus {VERSION}\n")
+        );
+    }
+
+    #[test]
+    fn at_file_arguments_expand() {
+        let dir = std::env::temp_dir().join(format!("pgpw-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("args.txt");
+        std::fs::write(&f, "--check-period=4\r\n--config=/from/file\n").expect("write");
+        let a = pgp_args(&[&format!("@{}", f.display()), "--config", "/later"]);
+        assert_eq!(a.check_period, Some(Duration::from_secs(4)));
+        assert_eq!(a.common.config, PathBuf::from("/later"));
+    }
+
+    #[test]
+    fn check_config_accepts_the_shipped_sample_for_every_program() {
+        let cfg = sample("config.ini.sample");
+        type StartFn = fn(Vec<OsString>, &mut dyn Write) -> Result<u8, CliError>;
+        let starts: [(&str, StartFn); 3] = [
+            ("pgpwatch", |a, o| start_pgpwatch(a, o).map(done_code)),
+            ("repmgrwatch", |a, o| start_repmgrwatch(a, o).map(done_code)),
+            ("poolstatus", |a, o| start_poolstatus(a, o).map(done_code)),
+        ];
+        for (name, start) in starts {
+            let mut out = Vec::new();
+            let code = start(os(&["--config", &cfg, "--check-config"]), &mut out)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let text = String::from_utf8(out).expect("utf8");
+            assert_eq!(code, 0, "{name}");
+            assert!(text.contains("pgp.check_period = 10\n"), "{name}:\n{text}");
+            assert!(
+                text.contains("repmgr.pgp_server_1 = 192.168.168.90\n"),
+                "{name}:\n{text}"
+            );
+            assert!(!text.contains("warning:"), "{name}:\n{text}");
+        }
+    }
+
+    fn done_code<A>(s: Start<A>) -> u8 {
+        match s {
+            Start::Done(c) => c,
+            Start::Run { .. } => 255,
+        }
+    }
+
+    #[test]
+    fn check_config_flags_override_and_errors_exit_2() {
+        let dir = std::env::temp_dir().join(format!("pgpw-cli-cc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("config.ini");
+        std::fs::write(&f, "[pgp]\nsuccess_period=2\nmail_on_success=no\n").expect("write");
+        let cfg = f.display().to_string();
+        // check_period is missing from the file but given as a flag.
+        let mut out = Vec::new();
+        let s = start_pgpwatch(
+            os(&["--config", &cfg, "--check-period", "3", "--mail-on-success"]),
+            &mut out,
+        )
+        .expect("start");
+        match s {
+            Start::Run { settings, args } => {
+                assert_eq!(settings.pgp.check_period, Duration::from_secs(3));
+                assert!(settings.pgp.mail_on_success);
+                assert!(!args.run_once);
+            }
+            Start::Done(c) => panic!("done {c}"),
+        }
+        let e =
+            start_pgpwatch(os(&["--config", &cfg, "--check-config"]), &mut Vec::new()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            format!("{cfg}: [pgp] check_period: missing, pgpwatch needs it; expected seconds > 0, e.g. 10 or 2.5")
+        );
+        let e =
+            start_repmgrwatch(os(&["--config=/nonexistent/c.ini"]), &mut Vec::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/c.ini: cannot read: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn poolstatus_falls_back_to_defaults_when_config_unreadable() {
+        let mut out = Vec::new();
+        let s = start_poolstatus(os(&["--config", "/nonexistent/c.ini", "--json"]), &mut out)
+            .expect("start");
+        match s {
+            Start::Run { args, settings } => {
+                assert!(args.json);
+                assert_eq!(settings.source, PathBuf::from("<built-in defaults>"));
+                assert_eq!(settings.poolstatus.pgpool_user, "pgpool");
+                let w = settings.warnings.join("\n");
+                assert!(
+                    w.contains("/nonexistent/c.ini: cannot read")
+                        && w.contains("built-in defaults"),
+                    "{w}"
+                );
+            }
+            Start::Done(c) => panic!("done {c}"),
+        }
+        // A file that exists but is wrong is still an error.
+        let dir = std::env::temp_dir().join(format!("pgpw-cli-ps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("bad.ini");
+        std::fs::write(&f, "[poolstatus]\nssh_port = 0\n").expect("write");
+        let e = start_poolstatus(os(&["--config", &f.display().to_string()]), &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":2: [poolstatus] ssh_port: \"0\" is not valid; expected a port number"),
+            "{e}"
+        );
+    }
+}

@@ -541,7 +541,7 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn parse_secs(v: &str) -> Option<Duration> {
+pub(crate) fn parse_secs(v: &str) -> Option<Duration> {
     let f: f64 = v.trim().parse().ok()?;
     if !f.is_finite() || f <= 0.0 {
         return None;
@@ -553,7 +553,9 @@ fn parse_port(v: &str) -> Option<u16> {
     v.trim().parse::<u16>().ok().filter(|p| *p >= 1)
 }
 
-fn parse_at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(v: &str) -> Option<T> {
+pub(crate) fn parse_at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
+    v: &str,
+) -> Option<T> {
     v.trim().parse::<T>().ok().filter(|n| *n >= T::from(1u8))
 }
 
@@ -567,10 +569,10 @@ fn parse_path(v: &str) -> Option<PathBuf> {
     (!v.is_empty()).then(|| PathBuf::from(v))
 }
 
-const SECS: &str = "seconds > 0, e.g. 10 or 2.5";
+pub(crate) const SECS: &str = "seconds > 0, e.g. 10 or 2.5";
 const BOOL: &str = "yes/no, true/false, on/off or 1/0";
 const PORT: &str = "a port number 1..65535";
-const COUNT: &str = "a whole number >= 1";
+pub(crate) const COUNT: &str = "a whole number >= 1";
 const HOST: &str = "a host name or IP address";
 const NAME: &str = "a name without spaces";
 const PATH: &str = "a path";
@@ -612,7 +614,7 @@ fn home_in_passwd(passwd: &str, user: &str) -> Option<PathBuf> {
     })
 }
 
-fn secs_text(d: Duration) -> String {
+pub(crate) fn secs_text(d: Duration) -> String {
     format!("{}", d.as_secs_f64())
 }
 

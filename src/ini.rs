@@ -23,6 +23,7 @@
 //!   nor key (`= x`, or an indented line with no value to continue); an
 //!   indented line after a key without value (Python 2 crashed there); a line
 //!   that is not UTF-8 (comment lines may hold any bytes).
+//!
 //! Every entry keeps the line number of its key, so later stages can name it.
 //!
 //! Why not rust-ini: after our own line pass has applied all of the rules

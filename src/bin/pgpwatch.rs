@@ -1,1 +1,26 @@
-fn main() {}
+//! pgpwatch: beside each pgpool, opens `[pgp] open_port` for the GSLB while
+//! pgpool is healthy. Thin: parsing and loading live in `pgpoolwatch::cli`.
+
+use pgpoolwatch::cli::{self, CliError, Start};
+use pgpoolwatch::config::Program;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::report(Program::Pgpwatch, run()) {
+        Ok(code) | Err(code) => ExitCode::from(code),
+    }
+}
+
+fn run() -> Result<u8, CliError> {
+    let args = std::env::args_os().skip(1).collect();
+    let (_args, settings) = match cli::start_pgpwatch(args, &mut std::io::stdout())? {
+        Start::Done(code) => return Ok(code),
+        Start::Run { args, settings } => (args, settings),
+    };
+    cli::print_warnings(Program::Pgpwatch, &settings);
+    println!(
+        "pgpwatch: configuration loaded from {}; watcher not implemented yet",
+        settings.source.display()
+    );
+    Ok(0)
+}

@@ -1,1 +1,27 @@
-fn main() {}
+//! repmgrwatch: beside each PostgreSQL node, opens `[repmgr] open_port` on the
+//! lone master while no pgpool answers. Thin: parsing and loading live in
+//! `pgpoolwatch::cli`.
+
+use pgpoolwatch::cli::{self, CliError, Start};
+use pgpoolwatch::config::Program;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::report(Program::Repmgrwatch, run()) {
+        Ok(code) | Err(code) => ExitCode::from(code),
+    }
+}
+
+fn run() -> Result<u8, CliError> {
+    let args = std::env::args_os().skip(1).collect();
+    let (_args, settings) = match cli::start_repmgrwatch(args, &mut std::io::stdout())? {
+        Start::Done(code) => return Ok(code),
+        Start::Run { args, settings } => (args, settings),
+    };
+    cli::print_warnings(Program::Repmgrwatch, &settings);
+    println!(
+        "repmgrwatch: configuration loaded from {}; watcher not implemented yet",
+        settings.source.display()
+    );
+    Ok(0)
+}
