@@ -237,7 +237,8 @@ pub enum Parsed<A> {
     Args(A),
 }
 
-fn help_or_version(p: &mut Parser) -> Option<Parsed<()>> {
+/// `-h`/`--help` wins over everything else on the line, as in argparse.
+fn help_or_version<A>(p: &mut Parser) -> Option<Parsed<A>> {
     let help = p.flag(&["-h", "--help"]);
     let version = p.flag(&["-V", "--version"]);
     if help {
@@ -249,23 +250,15 @@ fn help_or_version(p: &mut Parser) -> Option<Parsed<()>> {
     }
 }
 
-macro_rules! early {
-    ($p:expr) => {
-        match help_or_version(&mut $p) {
-            Some(Parsed::Help) => return Ok(Parsed::Help),
-            Some(Parsed::Version) => return Ok(Parsed::Version),
-            _ => {}
-        }
-    };
-}
-
 const COMMON_FLAGS: &[&str] = &["--check-config", "--help", "--version"];
 
 /// Parses pgpwatch's arguments (program name excluded).
 pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, CliError> {
     let flags = [COMMON_FLAGS, &["--mail-on-success", "--run-once"]].concat();
     let mut p = Parser::new(os_args, &flags)?;
-    early!(p);
+    if let Some(early) = help_or_version(&mut p) {
+        return Ok(early);
+    }
     let common = p.common()?;
     let check_period = match p.last("--check-period")? {
         None => None,
@@ -297,7 +290,9 @@ pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, Cl
 /// Parses repmgrwatch's arguments (program name excluded).
 pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArgs>, CliError> {
     let mut p = Parser::new(os_args, COMMON_FLAGS)?;
-    early!(p);
+    if let Some(early) = help_or_version(&mut p) {
+        return Ok(early);
+    }
     let common = p.common()?;
     p.finish()?;
     Ok(Parsed::Args(RepmgrwatchArgs { common }))
@@ -307,7 +302,9 @@ pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArg
 pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>, CliError> {
     let flags = [COMMON_FLAGS, &["--json"]].concat();
     let mut p = Parser::new(os_args, &flags)?;
-    early!(p);
+    if let Some(early) = help_or_version(&mut p) {
+        return Ok(early);
+    }
     let common = p.common()?;
     let json = p.flag(&["--json"]);
     p.finish()?;

@@ -1,0 +1,122 @@
+//! The three configuration-reading binaries as an operator runs them: the
+//! shipped config.ini.sample passes `--check-config`, a bad file gives one
+//! line and exit 2, and `@file` arguments work on the real command line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
+}
+
+fn sample() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config.ini.sample")
+        .display()
+        .to_string()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pgpw-it-config-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+const BINS: [&str; 3] = [
+    env!("CARGO_BIN_EXE_pgpwatch"),
+    env!("CARGO_BIN_EXE_repmgrwatch"),
+    env!("CARGO_BIN_EXE_poolstatus"),
+];
+
+#[test]
+fn shipped_sample_passes_check_config_in_every_binary() {
+    let cfg = sample();
+    for bin in BINS {
+        let out = run(bin, &["--config", &cfg, "--check-config"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{bin}: {out:?}");
+        assert!(
+            stdout.contains("pgp.success_period = 5\n"),
+            "{bin}:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("general.sendmail_settings_path = /root/pgpoolwatch/args.txt\n"),
+            "{bin}:\n{stdout}"
+        );
+        assert!(!stdout.contains("warning"), "{bin}:\n{stdout}");
+    }
+}
+
+#[test]
+fn bad_config_is_one_line_and_exit_2() {
+    let dir = temp_dir("bad");
+    let cfg = dir.join("config.ini");
+    std::fs::write(
+        &cfg,
+        "[pgp]\ncheck_period=10\nsuccess_period=5\nmail_on_success=perhaps\n",
+    )
+    .expect("write");
+    let cfg = cfg.display().to_string();
+    let out = run(BINS[0], &["--config", &cfg, "--check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        stderr,
+        format!("pgpwatch: {cfg}:4: [pgp] mail_on_success: \"perhaps\" is not valid; expected yes/no, true/false, on/off or 1/0\n")
+    );
+    // repmgrwatch needs pgp_server_1/2, which this file lacks.
+    let out = run(BINS[1], &[&format!("--config={cfg}"), "--check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[pgp] mail_on_success"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn at_file_and_flags_on_a_real_command_line() {
+    let dir = temp_dir("args");
+    let args = dir.join("pgpwatch.args");
+    std::fs::write(
+        &args,
+        format!("--config={}\n--check-period=2.5\n", sample()),
+    )
+    .expect("write");
+    let out = run(
+        BINS[0],
+        &[&format!("@{}", args.display()), "--check-config"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.contains("pgp.check_period = 2.5\n"), "{stdout}");
+    let out = run(BINS[0], &["--frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"--frobnicate\""),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn poolstatus_without_readable_config_uses_defaults() {
+    let out = run(
+        BINS[2],
+        &["--config", "/nonexistent/config.ini", "--check-config"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains("# effective settings from <built-in defaults>"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: /nonexistent/config.ini: cannot read"),
+        "{stdout}"
+    );
+    // The watchers need their file.
+    let out = run(BINS[1], &["--config", "/nonexistent/config.ini"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
