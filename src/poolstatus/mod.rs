@@ -11,6 +11,8 @@
 //! SSH session per host (`df -P disk_path`); then the same for any node that
 //! only repmgr's metadata names. Worst case about three timeouts.
 
+#[cfg(test)]
+mod fixture_tests;
 pub mod parse;
 mod render;
 pub mod ssh;

@@ -69,9 +69,11 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// True when pgpool can use this backend (`up` or `waiting`).
+    /// True when pgpool can use this backend: `up` or `waiting`, or the
+    /// digits older pgpools printed (`1` up without connections, `2` up
+    /// with pooled connections; `3` is down).
     pub fn is_up(&self) -> bool {
-        matches!(self.status.as_str(), "up" | "waiting")
+        matches!(self.status.as_str(), "up" | "waiting" | "1" | "2")
     }
 }
 

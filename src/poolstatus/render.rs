@@ -247,7 +247,12 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "\nerror: no primary found to read it from");
         }
         Some(m) => {
-            let _ = writeln!(out, " (on {} {})", m.label(), host_port(&m.host, m.port));
+            let hp = host_port(&m.host, m.port);
+            if m.label() == m.host {
+                let _ = writeln!(out, " (on {hp})");
+            } else {
+                let _ = writeln!(out, " (on {} {hp})", m.label());
+            }
             match &m.state {
                 Err(e) => {
                     let _ = writeln!(out, "error: {e}");
