@@ -20,7 +20,8 @@
 //!   returns the answers already reflect the real ports.
 //! - pdns checks every address once per `lua-health-checks-interval` (1 s
 //!   here) with a TCP connect; an answer follows a port opening or closing
-//!   within about one interval (measured 0.2-1.0 s). Records have TTL 1 and
+//!   within one interval plus the connect (measured 0.06-1.04 s, mean 0.6 s,
+//!   over 40 changes at random phases). Records have TTL 1 and
 //!   every pdns cache is off, so nothing older is served.
 //! - `lua-health-checks-expire-delay` is deliberately left long (1 h): it
 //!   drops the checks of addresses not queried for that long, after which
