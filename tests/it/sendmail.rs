@@ -154,6 +154,7 @@ fn one_receivers_value_with_spaces_reaches_every_address() {
     assert_eq!(m.from, SENDER);
     assert_eq!(m.to, vec!["bill@example.test", "page@example.test"]);
     assert_eq!(m.auth_user, mb.opts.user);
+    assert_eq!(mb.auth_attempts(), vec![format!("{} ok", mb.opts.user)]);
     assert_eq!(m.from_header, SENDER);
     assert_eq!(m.to_header, "bill@example.test, page@example.test");
     assert_eq!(m.subject, "PGPOOL Status Script - Failure");
@@ -329,6 +330,7 @@ fn wrong_password_fails_with_the_servers_answer() {
     );
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
     assert!(mb.messages().is_empty(), "nothing delivered");
+    assert_eq!(mb.auth_attempts(), vec![format!("{} bad", mb.opts.user)]);
 }
 
 #[test]
@@ -404,6 +406,35 @@ fn untrusted_certificate_fails_without_cacert() {
         &[&smtps.opts.password],
     );
     assert!(smtps.messages().is_empty(), "nothing delivered");
+}
+
+#[test]
+fn server_without_tls_is_refused_before_the_password_is_sent() {
+    let mb = Mailbox::start(MailboxOptions {
+        no_tls: true,
+        ..MailboxOptions::default()
+    });
+    let a: Vec<String> = args(&mb, &["--subject=x", "--receivers=ops@example.test"])
+        .into_iter()
+        .filter(|a| !a.starts_with("--cacert"))
+        .chain(["--insecure".to_string()])
+        .collect();
+    let run = sendmail(&a);
+    assert_fails(
+        &run,
+        1,
+        &[&format!(
+            "sendmail: smtp 127.0.0.1:{}: tls: the server does not offer STARTTLS",
+            mb.port
+        )],
+        &[&mb.opts.password],
+    );
+    assert!(
+        mb.auth_attempts().is_empty(),
+        "AUTH sent: {:?}",
+        mb.auth_attempts()
+    );
+    assert!(mb.messages().is_empty(), "nothing delivered");
 }
 
 #[test]

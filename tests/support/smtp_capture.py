@@ -18,6 +18,11 @@ reader never sees half a message) holding:
   html          the decoded text/html part (empty if none)
   auth_user     the login the client used
 
+Every AUTH attempt is also appended to --maildir/auth_attempts as
+"<login> ok|bad" (so a test can prove a password was never sent in clear).
+With --no-tls the server offers AUTH without any TLS (a misconfigured relay
+the client must refuse).
+
 It prints READY on stdout once it listens. Stop it with SIGTERM/SIGKILL.
 """
 
@@ -43,6 +48,7 @@ def parse_args():
     p.add_argument("--password", required=True)
     p.add_argument("--maildir", required=True)
     p.add_argument("--implicit-tls", action="store_true")
+    p.add_argument("--no-tls", action="store_true")
     a = p.parse_args()
     if not a.host.startswith("127."):
         p.error("--host must be a loopback address (127.0.0.0/8)")
@@ -105,6 +111,9 @@ def main():
             and auth_data.login == user
             and auth_data.password == password
         )
+        login = auth_data.login.decode("utf-8", "replace") if isinstance(auth_data, LoginPassword) else "?"
+        with open(os.path.join(a.maildir, "auth_attempts"), "a", encoding="utf-8") as f:
+            f.write("%s %s\n" % (login, "ok" if ok else "bad"))
         if ok:
             session.pgpw_login = auth_data.login.decode("utf-8", "replace")
         return AuthResult(success=ok, handled=False)
@@ -112,6 +121,9 @@ def main():
     handler = Capture(a.maildir)
 
     def factory():
+        if a.no_tls:
+            return SMTP(handler, hostname="capture.test", authenticator=authenticator,
+                        auth_required=True, auth_require_tls=False)
         if a.implicit_tls:
             # The transport is TLS from the first byte; aiosmtpd only knows
             # about STARTTLS, so its own "TLS before AUTH" check is off.

@@ -29,6 +29,8 @@ pub const PYTHON: &str = "/usr/bin/python3";
 pub struct MailboxOptions {
     /// TLS from the first byte instead of STARTTLS.
     pub implicit_tls: bool,
+    /// No TLS at all, AUTH offered in clear text (a client must refuse it).
+    pub no_tls: bool,
     pub user: String,
     pub password: String,
 }
@@ -37,6 +39,7 @@ impl Default for MailboxOptions {
     fn default() -> Self {
         MailboxOptions {
             implicit_tls: false,
+            no_tls: false,
             user: "watch@example.test".into(),
             password: "pw-S3cr3t-never-printed".into(),
         }
@@ -175,6 +178,15 @@ impl Mailbox {
         fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// Every AUTH attempt so far as `"<login> ok"` / `"<login> bad"`.
+    pub fn auth_attempts(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("mail/auth_attempts"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Every message accepted so far, oldest first.
     pub fn messages(&self) -> Vec<Message> {
         let mut names: Vec<PathBuf> = fs::read_dir(self.dir.join("mail"))
@@ -249,6 +261,9 @@ impl Mailbox {
             .stderr(Stdio::from(log));
         if self.opts.implicit_tls {
             cmd.arg("--implicit-tls");
+        }
+        if self.opts.no_tls {
+            cmd.arg("--no-tls");
         }
         // A restart may find the old socket still closing: retry briefly.
         let deadline = Instant::now() + Duration::from_secs(20);
