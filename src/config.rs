@@ -45,228 +45,57 @@ pub struct KeyDoc {
     pub doc: &'static str,
 }
 
+const fn k(section: &'static str, key: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc { section, key, doc }
+}
+
 /// Every key we read. Anything else in the file draws a warning.
+#[rustfmt::skip]
 pub const KEYS: &[KeyDoc] = &[
-    KeyDoc {
-        section: "pgp",
-        key: "check_period",
-        doc: "seconds between health checks (float); required by pgpwatch",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "success_period",
-        doc: "send the Status OK mail every N-th check (N >= 1); required by pgpwatch",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "mail_on_success",
-        doc: "send Status OK mails (yes/no); required by pgpwatch",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "open_port",
-        doc: "port opened for the GSLB while pgpool is healthy (default 5559)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "pgpool_host",
-        doc: "pgpool to check (default localhost)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "pgpool_port",
-        doc: "pgpool's port (default 5432)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "pgpool_user",
-        doc: "database user for the check (default pgpool)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "pgpool_database",
-        doc: "database for the check (default postgres)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "bind_address",
-        doc: "address open_port listens on (default 0.0.0.0)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "connect_timeout",
-        doc: "seconds a check may take (default 5)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "rise",
-        doc: "healthy checks in a row before opening (default 1)",
-    },
-    KeyDoc {
-        section: "pgp",
-        key: "fall",
-        doc: "failed checks in a row before closing (default 1)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "check_period",
-        doc: "seconds between checks (float, default 10)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "pgp_server_1",
-        doc: "first pgpool host; required by repmgrwatch",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "pgp_server_2",
-        doc: "second pgpool host (may equal the first); required by repmgrwatch",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "check_port",
-        doc: "pgpwatch's open_port probed on each pgpool (default 5559)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "open_port",
-        doc: "port opened for the GSLB on the lone master (default 5559)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "force_open",
-        doc: "open on the master even while a pgpool is up (default no)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "node_name",
-        doc: "this node's name in repmgr (default: the machine's hostname)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "bind_address",
-        doc: "address open_port listens on (default 0.0.0.0)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "repmgr_host",
-        doc: "database holding repmgr's metadata (default localhost)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "repmgr_port",
-        doc: "its port (default 5432)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "repmgr_user",
-        doc: "its user (default repmgr)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "repmgr_database",
-        doc: "its database (default repmgr)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "connect_timeout",
-        doc: "seconds a check may take (default 5)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "rise",
-        doc: "agreeing checks in a row before opening (default 1)",
-    },
-    KeyDoc {
-        section: "repmgr",
-        key: "fall",
-        doc: "agreeing checks in a row before closing (default 1)",
-    },
-    KeyDoc {
-        section: "general",
-        key: "sendmail",
-        doc: "send mails at all (default no)",
-    },
-    KeyDoc {
-        section: "general",
-        key: "sendmail_path",
-        doc: "sendmail program (default /root/pgpoolwatch/sendmail.py)",
-    },
-    KeyDoc {
-        section: "general",
-        key: "sendmail_settings_path",
-        doc: "its @args file (default /root/pgpoolwatch/args.txt)",
-    },
-    KeyDoc {
-        section: "general",
-        key: "poolstatus_path",
-        doc: "poolstatus program (default /var/lib/pgsql/poolstatus.py)",
-    },
-    KeyDoc {
-        section: "general",
-        key: "poolstatus_user",
-        doc: "OS user poolstatus runs as (default postgres)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "pgpool_host",
-        doc: "pgpool to query (default: [pgp] pgpool_host)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "pgpool_port",
-        doc: "(default: [pgp] pgpool_port)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "pgpool_user",
-        doc: "(default: [pgp] pgpool_user)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "pgpool_database",
-        doc: "(default: [pgp] pgpool_database)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "repmgr_user",
-        doc: "user for repmgr's metadata (default: [repmgr] repmgr_user)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "repmgr_database",
-        doc: "(default: [repmgr] repmgr_database)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "ssh_user",
-        doc: "ssh user on the nodes (default: [general] poolstatus_user)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "ssh_port",
-        doc: "(default 22)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "ssh_key",
-        doc: "private key (default: the user's ~/.ssh keys)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "ssh_known_hosts",
-        doc: "known_hosts file (default: the user's ~/.ssh/known_hosts)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "connect_timeout",
-        doc: "seconds per connection (default 5)",
-    },
-    KeyDoc {
-        section: "poolstatus",
-        key: "disk_path",
-        doc: "file system whose use% is shown (default /)",
-    },
+    k("pgp", "check_period", "seconds between health checks (float); required by pgpwatch"),
+    k("pgp", "success_period", "send the Status OK mail every N-th check (N >= 1); required by pgpwatch"),
+    k("pgp", "mail_on_success", "send Status OK mails (yes/no); required by pgpwatch"),
+    k("pgp", "open_port", "port opened for the GSLB while pgpool is healthy (default 5559)"),
+    k("pgp", "pgpool_host", "pgpool to check (default localhost)"),
+    k("pgp", "pgpool_port", "pgpool's port (default 5432)"),
+    k("pgp", "pgpool_user", "database user for the check (default pgpool)"),
+    k("pgp", "pgpool_database", "database for the check (default postgres)"),
+    k("pgp", "bind_address", "address open_port listens on (default 0.0.0.0)"),
+    k("pgp", "connect_timeout", "seconds a check may take (default 5)"),
+    k("pgp", "rise", "healthy checks in a row before opening (default 1)"),
+    k("pgp", "fall", "failed checks in a row before closing (default 1)"),
+    k("repmgr", "check_period", "seconds between checks (float, default 10)"),
+    k("repmgr", "pgp_server_1", "first pgpool host; required by repmgrwatch"),
+    k("repmgr", "pgp_server_2", "second pgpool host (may equal the first); required by repmgrwatch"),
+    k("repmgr", "check_port", "pgpwatch's open_port probed on each pgpool (default 5559)"),
+    k("repmgr", "open_port", "port opened for the GSLB on the lone master (default 5559)"),
+    k("repmgr", "force_open", "open on the master even while a pgpool is up (default no)"),
+    k("repmgr", "node_name", "this node's name in repmgr (default: the machine's hostname)"),
+    k("repmgr", "bind_address", "address open_port listens on (default 0.0.0.0)"),
+    k("repmgr", "repmgr_host", "database holding repmgr's metadata (default localhost)"),
+    k("repmgr", "repmgr_port", "its port (default 5432)"),
+    k("repmgr", "repmgr_user", "its user (default repmgr)"),
+    k("repmgr", "repmgr_database", "its database (default repmgr)"),
+    k("repmgr", "connect_timeout", "seconds a check may take (default 5)"),
+    k("repmgr", "rise", "agreeing checks in a row before opening (default 1)"),
+    k("repmgr", "fall", "agreeing checks in a row before closing (default 1)"),
+    k("general", "sendmail", "send mails at all (default no)"),
+    k("general", "sendmail_path", "sendmail program (default /root/pgpoolwatch/sendmail.py)"),
+    k("general", "sendmail_settings_path", "its @args file (default /root/pgpoolwatch/args.txt)"),
+    k("general", "poolstatus_path", "poolstatus program (default /var/lib/pgsql/poolstatus.py)"),
+    k("general", "poolstatus_user", "OS user poolstatus runs as (default postgres)"),
+    k("poolstatus", "pgpool_host", "pgpool to query (default: [pgp] pgpool_host)"),
+    k("poolstatus", "pgpool_port", "(default: [pgp] pgpool_port)"),
+    k("poolstatus", "pgpool_user", "(default: [pgp] pgpool_user)"),
+    k("poolstatus", "pgpool_database", "(default: [pgp] pgpool_database)"),
+    k("poolstatus", "repmgr_user", "user for repmgr's metadata (default: [repmgr] repmgr_user)"),
+    k("poolstatus", "repmgr_database", "(default: [repmgr] repmgr_database)"),
+    k("poolstatus", "ssh_user", "ssh user on the nodes (default: [general] poolstatus_user)"),
+    k("poolstatus", "ssh_port", "(default 22)"),
+    k("poolstatus", "ssh_key", "private key (default: the user's ~/.ssh keys)"),
+    k("poolstatus", "ssh_known_hosts", "known_hosts file (default: the user's ~/.ssh/known_hosts)"),
+    k("poolstatus", "connect_timeout", "seconds per connection (default 5)"),
+    k("poolstatus", "disk_path", "file system whose use% is shown (default /)"),
 ];
 
 const SECTIONS: &[&str] = &["pgp", "repmgr", "general", "poolstatus"];
