@@ -3,6 +3,7 @@
 
 mod support;
 
+mod config_cli;
 mod gslb;
 mod poolstatus;
 mod sandbox;
