@@ -1,3 +1,4 @@
 //! Shared test helpers.
 pub mod gslb;
 pub mod mailbox;
+pub mod cluster;

@@ -1,0 +1,249 @@
+//! A handle on a real sandbox cluster (`bin/sandbox`: three PostgreSQL 15 +
+//! repmgr nodes, two pgpool-II, an sshd per database host) for integration
+//! tests. Tests build clusters with the same script a developer uses, on
+//! their own `SANDBOX_NET` so the developer's default sandbox (net 0) is left
+//! alone; `Drop` runs `down`, so nothing stays running after a test.
+//!
+//! Tests that only look, or that undo what they break (stop then start, freeze
+//! then thaw), take turns on one shared cluster (`Cluster::shared()`, net 1);
+//! tests that change the cluster for good (promotion, split brain) build their
+//! own with `Cluster::up(net)` on another net.
+
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The net of the shared cluster (`Cluster::shared`).
+pub const SHARED_NET: u8 = 1;
+
+/// One sandbox cluster on `127.<net>.0.0/16`; `down` on drop.
+pub struct Cluster {
+    net: u8,
+    dir: PathBuf,
+}
+
+// Not every helper is used by every test module.
+#[allow(dead_code)]
+impl Cluster {
+    /// Builds a fresh cluster on `net` (a leftover one in the same directory is
+    /// taken down first). Panics with the script's output when `up` fails.
+    pub fn up(net: u8) -> Cluster {
+        let cluster = Cluster {
+            net,
+            dir: PathBuf::from(format!("/tmp/pgpoolwatch-it-net{net}")),
+        };
+        cluster.verb(&["down"]);
+        cluster.verb(&["up"]);
+        cluster
+    }
+
+    /// The shared cluster (net 1): tests take turns on it, each holding the
+    /// returned guard. It is built by the first taker, healed (thawed, stopped
+    /// parts started) for every later one, and taken down when the last taker
+    /// lets go while nobody is waiting.
+    pub fn shared() -> SharedCluster {
+        WANTED.fetch_add(1, Ordering::SeqCst);
+        let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(c) => {
+                c.heal();
+            }
+            None => *guard = Some(Cluster::up(SHARED_NET)),
+        }
+        SharedCluster { guard }
+    }
+
+    /// The second octet of every address of this cluster.
+    pub fn net(&self) -> u8 {
+        self.net
+    }
+
+    /// The base directory (data, configs, logs, sockets, ssh keys).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Address of pgpool `n` (1..=2); it listens on port 5432 (pcp 9898).
+    pub fn pgpool_addr(&self, n: u8) -> String {
+        format!("127.{}.10.{n}", self.net)
+    }
+
+    /// Address of database host `n` (1..=3): PostgreSQL 5432, sshd 2222.
+    pub fn db_addr(&self, n: u8) -> String {
+        format!("127.{}.20.{n}", self.net)
+    }
+
+    /// The generated config.ini of a watcher host: `pgp1`, `pgp2`, `db1`..`db3`.
+    pub fn config_path(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts").join(host).join("config.ini")
+    }
+
+    /// The ssh client key (user postgres, port 2222 on every database host).
+    pub fn ssh_key(&self) -> PathBuf {
+        self.dir.join("ssh/id_ed25519")
+    }
+
+    /// known_hosts holding `[127.x.20.N]:2222` for every database host.
+    pub fn ssh_known_hosts(&self) -> PathBuf {
+        self.dir.join("ssh/known_hosts")
+    }
+
+    /// Runs `bin/sandbox ARGS` for this cluster; Err holds stdout and stderr.
+    pub fn run(&self, args: &[&str]) -> Result<String, String> {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bin/sandbox");
+        let out = Command::new(&script)
+            .args(args)
+            .env("SANDBOX_NET", self.net.to_string())
+            .env("SANDBOX_DIR", &self.dir)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!(
+                "bin/sandbox {} (SANDBOX_NET={}) failed with {}:\n{text}",
+                args.join(" "),
+                self.net,
+                out.status
+            ))
+        }
+    }
+
+    /// Like `run`, panicking with the script's output on failure.
+    pub fn verb(&self, args: &[&str]) -> String {
+        match self.run(args) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub fn status(&self) -> String {
+        self.verb(&["status"])
+    }
+    pub fn stop_pgpool(&self, n: u8) {
+        self.verb(&["stop-pgpool", &n.to_string()]);
+    }
+    pub fn start_pgpool(&self, n: u8) {
+        self.verb(&["start-pgpool", &n.to_string()]);
+    }
+    /// SIGSTOP to pgpool `n` and all its children: connections hang.
+    pub fn freeze_pgpool(&self, n: u8) {
+        self.verb(&["freeze-pgpool", &n.to_string()]);
+    }
+    pub fn thaw_pgpool(&self, n: u8) {
+        self.verb(&["thaw-pgpool", &n.to_string()]);
+    }
+    /// Stops database `n`; returns once running pgpools show it down.
+    pub fn stop_db(&self, n: u8) {
+        self.verb(&["stop-db", &n.to_string()]);
+    }
+    /// Starts database `n` in whatever role its data directory has, and
+    /// attaches it again in every running pgpool.
+    pub fn start_db(&self, n: u8) {
+        self.verb(&["start-db", &n.to_string()]);
+    }
+    pub fn freeze_db(&self, n: u8) {
+        self.verb(&["freeze-db", &n.to_string()]);
+    }
+    pub fn thaw_db(&self, n: u8) {
+        self.verb(&["thaw-db", &n.to_string()]);
+    }
+    /// `repmgr standby promote` on db `n` (the primary must be stopped); the
+    /// other running standbys follow it and the pgpools learn of it.
+    pub fn promote(&self, n: u8) {
+        self.verb(&["promote", &n.to_string()]);
+    }
+    /// db2 promoted with `pg_ctl promote` while db1 stays primary.
+    pub fn split_brain(&self) {
+        self.verb(&["split-brain"]);
+    }
+    /// Thaws and starts whatever is frozen or stopped.
+    pub fn heal(&self) {
+        self.verb(&["heal"]);
+    }
+
+    /// One SQL statement through `psql` (user pgpool, database postgres,
+    /// 2 s connect timeout) at `host:5432`; rows as `|`-separated lines.
+    pub fn psql(&self, host: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new("timeout")
+            .args(["10", "psql", "-X", "-qAt", "-h", host, "-p", "5432"])
+            .args(["-U", "pgpool", "-d", "postgres", "-c", sql])
+            .env("PGCONNECT_TIMEOUT", "2")
+            .output()
+            .map_err(|e| format!("cannot run psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "psql {host}:5432 {sql:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.run(&["down"]) {
+            eprintln!("{e}");
+        }
+    }
+}
+
+static SHARED: Mutex<Option<Cluster>> = Mutex::new(None);
+static WANTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A turn on the shared cluster; derefs to `Cluster`.
+pub struct SharedCluster {
+    guard: MutexGuard<'static, Option<Cluster>>,
+}
+
+impl Deref for SharedCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        match self.guard.as_ref() {
+            Some(c) => c,
+            None => unreachable!("the shared cluster exists while a turn is held"),
+        }
+    }
+}
+
+impl Drop for SharedCluster {
+    fn drop(&mut self) {
+        if WANTED.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // the last taker: `down` now, or the process exits with it running
+            self.guard.take();
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true or `within` passes.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a TCP connect to `addr:port` succeeds within 1 s.
+pub fn tcp_accepts(addr: &str, port: u16) -> bool {
+    match format!("{addr}:{port}").parse::<SocketAddr>() {
+        Ok(sa) => TcpStream::connect_timeout(&sa, Duration::from_secs(1)).is_ok(),
+        Err(_) => false,
+    }
+}
