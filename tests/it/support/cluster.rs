@@ -37,7 +37,10 @@ impl Cluster {
             dir: PathBuf::from(format!("/tmp/pgpoolwatch-it-net{net}")),
         };
         cluster.verb(&["down"]);
-        cluster.verb(&["up"]);
+        if let Err(e) = cluster.run(&["up"]) {
+            drop(cluster); // `down`: a half-built cluster must not stay running
+            panic!("{e}");
+        }
         cluster
     }
 
