@@ -143,6 +143,9 @@ pub fn pg_detail(e: &postgres::Error) -> String {
         return format!("{}: {}", db.severity().to_lowercase(), db.message());
     }
     let mut text = e.to_string();
+    if let Some(rest) = text.strip_prefix("error connecting to server: ") {
+        text = rest.to_string();
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let s_text = s.to_string();

@@ -20,7 +20,6 @@ pub mod ssh;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -612,14 +611,24 @@ fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, String> {
     })
 }
 
-/// Prints the report (text or JSON) to stdout and returns the Nagios exit
-/// code — the whole of `poolstatus`'s main after its settings are loaded.
-pub fn main_with(target: &Target, json: bool) -> ExitCode {
+/// Runs poolstatus for `[poolstatus]` settings: prints the report (text or
+/// JSON) to stdout and returns the Nagios exit code (0, 1, 2). This is the
+/// whole of `poolstatus`'s main once its command line and settings are read.
+pub fn main_with(settings: &crate::config::PoolstatusSettings, json: bool) -> u8 {
+    run_and_print(&Target::from_settings(settings), json)
+}
+
+/// [`main_with`] for an explicit [`Target`].
+pub fn run_and_print(target: &Target, json: bool) -> u8 {
     let report = run(target, SystemTime::now());
-    if json {
-        println!("{}", report.render_json());
+    let text = if json {
+        format!("{}\n", report.render_json())
     } else {
-        print!("{}", report.render_text());
-    }
-    ExitCode::from(report.status().exit_code())
+        report.render_text()
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (poolstatus | head) must not turn into a panic.
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+    report.status().exit_code()
 }

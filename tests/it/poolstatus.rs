@@ -46,9 +46,7 @@ impl Sandbox {
 
     /// A fresh healthy cluster.
     fn fresh() -> Sandbox {
-        let s = Sandbox {
-            dir: sandbox_dir(),
-        };
+        let s = Sandbox { dir: sandbox_dir() };
         s.verb(&["down"]);
         s.verb(&["up"]);
         s
@@ -78,7 +76,12 @@ struct Run {
 
 fn poolstatus(config: &Path, extra: &[&str]) -> Run {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_poolstatus"))
+    // POOLSTATUS_BIN runs these tests against another build (e.g. the
+    // static release binary); default: the one cargo just built.
+    let bin = std::env::var_os("POOLSTATUS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_poolstatus")));
+    let out = Command::new(bin)
         .arg("--config")
         .arg(config)
         .args(extra)
@@ -141,17 +144,25 @@ fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
     assert!(pos("Output of: pg_stat_replication") < pos("- Current Datetime"));
     assert!(out.contains("(3 rows)"), "{text}");
     for n in 1..=3 {
-        assert!(out.contains(&format!("{NET_PREFIX}20.{n}")), "db{n}\n{text}");
+        assert!(
+            out.contains(&format!("{NET_PREFIX}20.{n}")),
+            "db{n}\n{text}"
+        );
     }
     // repmgr: db1 primary running, two standbys running.
     let repmgr_lines: Vec<&str> = out.lines().filter(|l| l.contains("host=")).collect();
     assert_eq!(repmgr_lines.len(), 3, "{text}");
     assert!(
-        repmgr_lines.iter().any(|l| l.contains("db1") && l.contains("* running")),
+        repmgr_lines
+            .iter()
+            .any(|l| l.contains("db1") && l.contains("* running")),
         "{text}"
     );
     assert_eq!(
-        repmgr_lines.iter().filter(|l| l.contains("standby") && l.contains("  running")).count(),
+        repmgr_lines
+            .iter()
+            .filter(|l| l.contains("standby") && l.contains("  running"))
+            .count(),
         2,
         "{text}"
     );
@@ -167,21 +178,42 @@ fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
             })
             .unwrap_or(false)
     };
-    let master: Vec<&str> = out.lines().filter(|l| l.starts_with("- xlog_location (master)")).collect();
+    let master: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("- xlog_location (master)"))
+        .collect();
     assert_eq!(master.len(), 1, "{text}");
     assert!(lsn(master[0]), "{text}");
-    let slaves: Vec<&str> = out.lines().filter(|l| l.starts_with("- xlog_location (slave)")).collect();
+    let slaves: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("- xlog_location (slave)"))
+        .collect();
     assert_eq!(slaves.len(), 2, "{text}");
     assert!(slaves.iter().all(|l| lsn(l)), "{text}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("- WAL Process") && l.contains("| UP")).count(), 4, "{text}");
-    let disks: Vec<&str> = out.lines().filter(|l| l.starts_with("- MASTER") || l.starts_with("- SLAVE")).collect();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("- WAL Process") && l.contains("| UP"))
+            .count(),
+        4,
+        "{text}"
+    );
+    let disks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("- MASTER") || l.starts_with("- SLAVE"))
+        .collect();
     assert_eq!(disks.len(), 3, "{text}");
     for d in &disks {
         let pct = d.rsplit('|').next().unwrap_or("").trim();
-        let n: u8 = pct.trim_end_matches('%').parse().unwrap_or_else(|_| panic!("disk {d:?}\n{text}"));
+        let n: u8 = pct
+            .trim_end_matches('%')
+            .parse()
+            .unwrap_or_else(|_| panic!("disk {d:?}\n{text}"));
         assert!(n <= 100 && pct.ends_with('%'), "{text}");
     }
-    assert!(out.contains(&format!("- MASTER                 | {NET_PREFIX}20.1")), "{text}");
+    assert!(
+        out.contains(&format!("- MASTER                 | {NET_PREFIX}20.1")),
+        "{text}"
+    );
     // Events are counted (repmgr registered three nodes: > 0 events).
     let events = out
         .lines()
@@ -195,11 +227,21 @@ fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
     let j = poolstatus(&sb.config(), &["--json"]);
     assert_eq!(j.code, 0, "{}", show(&j));
     let doc = j.stdout.trim();
-    assert!(doc.starts_with('{') && doc.ends_with('}') && !doc.contains('\n'), "{doc}");
+    assert!(
+        doc.starts_with('{') && doc.ends_with('}') && !doc.contains('\n'),
+        "{doc}"
+    );
     assert!(doc.contains(r#""status":"OK""#), "{doc}");
-    assert!(doc.contains(&format!(r#""primary":"{NET_PREFIX}20.1:5432""#)), "{doc}");
+    assert!(
+        doc.contains(&format!(r#""primary":"{NET_PREFIX}20.1:5432""#)),
+        "{doc}"
+    );
     assert_eq!(doc.matches(r#""use_percent":"#).count(), 3, "{doc}");
-    assert_eq!(doc.matches(r#""role":"standby""#).count() >= 2, true, "{doc}");
+    assert_eq!(
+        doc.matches(r#""role":"standby""#).count() >= 2,
+        true,
+        "{doc}"
+    );
 }
 
 #[test]
@@ -213,15 +255,26 @@ fn stopped_standby_is_degraded_and_shown_down() {
     assert!(r.stdout.contains("Status: DEGRADED"), "{text}");
     let db3 = format!("{NET_PREFIX}20.3:5432");
     assert!(
-        r.stdout.lines().any(|l| l.starts_with("- xlog_location (slave)") && l.contains("error:") && l.contains(&db3)),
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("- xlog_location (slave)")
+                && l.contains("error:")
+                && l.contains(&db3)),
         "{text}"
     );
     assert!(
-        r.stdout.lines().any(|l| l.contains("db3") && l.contains("? unreachable")),
+        r.stdout
+            .lines()
+            .any(|l| l.contains("db3") && l.contains("? unreachable")),
         "{text}"
     );
     // The healthy standby still reports.
-    assert!(r.stdout.lines().any(|l| l.starts_with("- WAL Process (slave)") && l.contains("| UP")), "{text}");
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("- WAL Process (slave)") && l.contains("| UP")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -235,10 +288,14 @@ fn stopped_pgpool_is_critical_with_clear_message_within_timeout() {
     // connect_timeout = 2 in the sandbox's config.
     assert!(r.took < Duration::from_secs(2), "{text}");
     assert!(
-        r.stdout.contains(&format!("error: connect {NET_PREFIX}10.1:5432: ")),
+        r.stdout
+            .contains(&format!("error: connect {NET_PREFIX}10.1:5432: ")),
         "{text}"
     );
-    assert!(r.stdout.contains("Status: CRITICAL: pgpool unreachable"), "{text}");
+    assert!(
+        r.stdout.contains("Status: CRITICAL: pgpool unreachable"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -250,9 +307,14 @@ fn frozen_pgpool_is_critical_without_hanging() {
     sb.verb(&["thaw-pgpool", "1"]);
     let text = show(&r);
     assert_eq!(r.code, 2, "{text}");
-    assert!(r.took < Duration::from_secs(3), "connect_timeout 2 s + 1 s\n{text}");
     assert!(
-        r.stdout.contains(&format!("error: connect {NET_PREFIX}10.1:5432: timed out after 2s")),
+        r.took < Duration::from_secs(3),
+        "connect_timeout 2 s + 1 s\n{text}"
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "error: connect {NET_PREFIX}10.1:5432: timed out after 2s"
+        )),
         "{text}"
     );
 }
@@ -265,16 +327,25 @@ fn promoted_standby_is_reported_as_new_primary() {
     sb.verb(&["promote", "2"]);
     let db2 = format!("{NET_PREFIX}20.2");
     let r = poolstatus_until(&sb.config(), Duration::from_secs(60), |r| {
-        r.stdout.contains(&format!("- MASTER                 | {db2}"))
+        r.stdout
+            .contains(&format!("- MASTER                 | {db2}"))
     });
     let text = show(&r);
-    assert!(r.stdout.contains(&format!("- MASTER                 | {db2}")), "{text}");
     assert!(
-        r.stdout.lines().any(|l| l.contains("db2") && l.contains("* running")),
+        r.stdout
+            .contains(&format!("- MASTER                 | {db2}")),
         "{text}"
     );
     assert!(
-        r.stdout.lines().any(|l| l.starts_with("- xlog_location (master)") && l.contains("db2")),
+        r.stdout
+            .lines()
+            .any(|l| l.contains("db2") && l.contains("* running")),
+        "{text}"
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("- xlog_location (master)") && l.contains("db2")),
         "{text}"
     );
     // db1 is down: not all well.
