@@ -237,11 +237,48 @@ fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
         "{doc}"
     );
     assert_eq!(doc.matches(r#""use_percent":"#).count(), 3, "{doc}");
-    assert_eq!(
-        doc.matches(r#""role":"standby""#).count() >= 2,
-        true,
-        "{doc}"
-    );
+    // Two standbys, each in pgpool's nodes (and their raw columns), repmgr's nodes
+    // and the live nodes.
+    assert_eq!(doc.matches(r#""role":"standby""#).count(), 8, "{doc}");
+
+    host_keys_are_checked_never_accepted(&sb);
+}
+
+/// Unknown and changed host keys fail the disk section with the host and
+/// the file named; the rest of the report still prints.
+fn host_keys_are_checked_never_accepted(sb: &Sandbox) {
+    use pgpoolwatch::poolstatus::{run, Health, Target};
+    let known = std::fs::read_to_string(sb.dir.join("ssh/known_hosts")).unwrap();
+    let lines: Vec<&str> = known.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 3, "{known}");
+    // db1's entry carries db2's key; db2 and db3 are missing.
+    let key_of = |l: &str| l.split_once(' ').unwrap().1.to_string();
+    let host_of = |l: &str| l.split_once(' ').unwrap().0.to_string();
+    let forged = format!("{} {}\n", host_of(lines[0]), key_of(lines[1]));
+    let file = sb.dir.join("forged_known_hosts");
+    std::fs::write(&file, forged).unwrap();
+    let target = Target {
+        pgpool_host: format!("{NET_PREFIX}10.1"),
+        ssh_user: "postgres".into(),
+        ssh_port: 2222,
+        ssh_key: Some(sb.dir.join("ssh/id_ed25519")),
+        ssh_known_hosts: file.clone(),
+        connect_timeout: Duration::from_secs(2),
+        ..Target::default()
+    };
+    let r = run(&target, std::time::SystemTime::now());
+    let text = r.render_text();
+    assert_eq!(r.status(), Health::Degraded, "{text}");
+    let f = file.display().to_string();
+    let db1 = r.nodes.iter().find(|n| n.host.ends_with("20.1")).unwrap();
+    let e = db1.disk.as_ref().unwrap_err();
+    assert!(e.contains("host key CHANGED") && e.contains(&f), "{e}");
+    assert!(e.contains(&format!("{NET_PREFIX}20.1:2222")), "{e}");
+    let db2 = r.nodes.iter().find(|n| n.host.ends_with("20.2")).unwrap();
+    let e = db2.disk.as_ref().unwrap_err();
+    assert!(e.contains("host not in") && e.contains(&f), "{e}");
+    // The database sections are unaffected.
+    assert!(r.nodes.iter().all(|n| n.state.is_ok()), "{text}");
 }
 
 #[test]
