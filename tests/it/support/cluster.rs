@@ -5,7 +5,8 @@
 //! alone; `Drop` runs `down`, so nothing stays running after a test.
 //!
 //! Tests that only look, or that undo what they break (stop then start, freeze
-//! then thaw), take turns on one shared cluster (`Cluster::shared()`, net 1);
+//! then thaw), take turns on one shared cluster (`Cluster::shared()`, net 1,
+//! taken down when the test process exits);
 //! tests that change the cluster for good (promotion, split brain) build their
 //! own with `Cluster::up(net)` on another net.
 
@@ -13,8 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 /// The net of the shared cluster (`Cluster::shared`).
@@ -45,17 +45,17 @@ impl Cluster {
     }
 
     /// The shared cluster (net 1): tests take turns on it, each holding the
-    /// returned guard. It is built by the first taker, healed (thawed, stopped
-    /// parts started) for every later one, and taken down when the last taker
-    /// lets go while nobody is waiting.
+    /// returned guard. The first taker builds it, every later one gets it
+    /// healed (thawed, stopped parts started), and it is taken down when the
+    /// test process exits.
     pub fn shared() -> SharedCluster {
-        WANTED.fetch_add(1, Ordering::SeqCst);
         let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
-            Some(c) => {
-                c.heal();
+            Some(c) => c.heal(),
+            None => {
+                *guard = Some(Cluster::up(SHARED_NET));
+                DOWN_AT_EXIT.call_once(register_down_at_exit);
             }
-            None => *guard = Some(Cluster::up(SHARED_NET)),
         }
         SharedCluster { guard }
     }
@@ -203,7 +203,23 @@ impl Drop for Cluster {
 }
 
 static SHARED: Mutex<Option<Cluster>> = Mutex::new(None);
-static WANTED: AtomicUsize = AtomicUsize::new(0);
+static DOWN_AT_EXIT: Once = Once::new();
+
+/// libtest has no suite teardown and statics are never dropped, so the shared
+/// cluster's `down` runs from a C `atexit` handler (libtest ends through
+/// `exit`, which runs it). Building it once per test instead would cost an
+/// `up` (several seconds) per test.
+#[allow(unsafe_code)]
+fn register_down_at_exit() {
+    extern "C" fn down_shared() {
+        let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        drop(guard.take()); // Cluster::drop runs `bin/sandbox down`
+    }
+    // SAFETY: atexit only stores the pointer of a plain `extern "C" fn` that
+    // takes no arguments; the handler touches nothing but the mutex.
+    let rc = unsafe { libc::atexit(down_shared) };
+    assert_eq!(rc, 0, "atexit: cannot register the shared cluster's down");
+}
 
 /// A turn on the shared cluster; derefs to `Cluster`.
 pub struct SharedCluster {
@@ -216,15 +232,6 @@ impl Deref for SharedCluster {
         match self.guard.as_ref() {
             Some(c) => c,
             None => unreachable!("the shared cluster exists while a turn is held"),
-        }
-    }
-}
-
-impl Drop for SharedCluster {
-    fn drop(&mut self) {
-        if WANTED.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // the last taker: `down` now, or the process exits with it running
-            self.guard.take();
         }
     }
 }
