@@ -143,9 +143,6 @@ pub fn pg_detail(e: &postgres::Error) -> String {
         return format!("{}: {}", db.severity().to_lowercase(), db.message());
     }
     let mut text = e.to_string();
-    if let Some(rest) = text.strip_prefix("error connecting to server: ") {
-        text = rest.to_string();
-    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let s_text = s.to_string();
@@ -155,7 +152,20 @@ pub fn pg_detail(e: &postgres::Error) -> String {
         }
         source = s.source();
     }
-    text
+    // "error connecting to server: Connection refused (os error 111)": the
+    // step already says connect.
+    match text.strip_prefix("error connecting to server: ") {
+        Some(rest) => lowercase_first(rest),
+        None => text,
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// Where and as whom to connect.
@@ -589,7 +599,10 @@ mod tests {
             text.starts_with(&format!("connect 127.0.0.1:{port}: ")),
             "{text}"
         );
-        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert_eq!(
+            text,
+            format!("connect 127.0.0.1:{port}: connection refused (os error 111)")
+        );
         assert!(!tcp_port_answers("127.0.0.1", port, Duration::from_secs(1)));
     }
 }
