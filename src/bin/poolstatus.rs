@@ -14,14 +14,13 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, CliError> {
     let args = std::env::args_os().skip(1).collect();
-    let (_args, settings) = match cli::start_poolstatus(args, &mut std::io::stdout())? {
+    let (args, settings) = match cli::start_poolstatus(args, &mut std::io::stdout())? {
         Start::Done(code) => return Ok(code),
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Poolstatus, &settings);
-    println!(
-        "poolstatus: configuration loaded from {}; report not implemented yet",
-        settings.source.display()
-    );
-    Ok(0)
+    Ok(pgpoolwatch::poolstatus::main_with(
+        &settings.poolstatus,
+        args.json,
+    ))
 }
