@@ -6,6 +6,7 @@
 
 pub mod pgp;
 pub mod repmgr;
+pub mod runner;
 
 use crate::json::Json;
 
