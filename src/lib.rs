@@ -17,4 +17,6 @@ pub mod json;
 pub mod probe;
 pub mod gate;
 pub mod localtime;
+pub mod watch;
 pub mod poolstatus;
+pub mod mailqueue;
