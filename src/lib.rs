@@ -20,3 +20,5 @@ pub mod localtime;
 pub mod watch;
 pub mod poolstatus;
 pub mod mailqueue;
+pub mod signals;
+pub mod sdnotify;
