@@ -59,7 +59,7 @@ impl Notifier {
         });
         let for_me = match watchdog_pid.map(str::trim) {
             None | Some("") => true,
-            Some(p) => p.parse::<u32>().map_or(false, |p| p == my_pid),
+            Some(p) => p.parse::<u32>() == Ok(my_pid),
         };
         let watchdog = match watchdog_usec.map(str::trim) {
             Some(u) if for_me && !u.is_empty() => match u.parse::<u64>() {
