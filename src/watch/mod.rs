@@ -8,7 +8,13 @@ pub mod pgp;
 pub mod repmgr;
 pub mod runner;
 
+use std::time::{Duration, Instant};
+
+use crate::gate::Gate;
 use crate::json::Json;
+use crate::mailqueue::MailQueue;
+use crate::sdnotify::Notifier;
+use runner::{Cycle, Flow, RunStats, Stop, SystemClock};
 
 /// Which of the original's mails this is; the subject is fixed per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +122,111 @@ pub fn html_lines(report: &str) -> String {
     report.replace("\r\n", "\n").replace('\n', "<br>")
 }
 
+/// How long shutdown waits for queued mail before giving up on it.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
+
+/// One watcher's loop, built from plain parts so the binaries only wire
+/// probes and settings in: `observe` probes (bounded by its own timeouts)
+/// and returns an observation value, `decide` is the pure decision (it may
+/// enrich the observation, e.g. fetch the poolstatus report only when a mail
+/// needs it), `reload` is called after SIGHUP and returns the new period
+/// when the new configuration was taken (it logs and keeps the old one
+/// otherwise).
+pub struct Watch<S, O> {
+    /// `pgpwatch` / `repmgrwatch`, in logs and the gate's JSON.
+    pub name: &'static str,
+    pub gate: Gate,
+    /// `None` when `[general] sendmail` is off.
+    pub mail: Option<MailQueue<Mail>>,
+    pub notifier: Notifier,
+    pub state: S,
+    pub observe: Box<dyn FnMut() -> O>,
+    pub decide: Box<dyn FnMut(&S, &O) -> (S, Decision)>,
+    pub reload: Box<dyn FnMut() -> Option<Duration>>,
+    /// Whether SIGHUP is honoured (off in tests that share the process).
+    pub watch_sighup: bool,
+}
+
+impl<S, O> Watch<S, O> {
+    /// Acts on one decision: port, state JSON, log, mails, systemd status.
+    fn act(&mut self, n: u64, d: &Decision) {
+        let was_open = self.gate.is_open();
+        if let Err(e) = self.gate.set(d.port_open) {
+            log::error!("{}: {e}", self.name);
+        }
+        let listening = self.gate.is_open();
+        self.gate.board().publish(
+            d.to_json(self.name)
+                .with("listening", listening)
+                .with("check", n),
+        );
+        if was_open != listening || !d.mails.is_empty() {
+            log::info!("{}: {}", self.name, d.reason);
+        } else {
+            log::debug!("{}: {}", self.name, d.reason);
+        }
+        for m in &d.mails {
+            match &self.mail {
+                Some(q) => q.push(m.subject.clone(), m.clone()),
+                None => log::info!(
+                    "{}: mail \"{}\" not sent: sendmail is off",
+                    self.name,
+                    m.subject
+                ),
+            }
+        }
+        if n == 1 {
+            self.notifier.ready(&d.reason);
+        } else {
+            self.notifier.status(&d.reason);
+        }
+        self.notifier.watchdog_tick(Instant::now());
+    }
+
+    /// Closes the port, tells systemd, and flushes mail until `deadline`.
+    pub fn finish(mut self, deadline: Instant) {
+        self.notifier.stopping();
+        self.gate.close();
+        if let Some(q) = self.mail.take() {
+            let left = q.shutdown(deadline);
+            if left > 0 {
+                log::error!("{}: {left} mail(s) not sent at shutdown", self.name);
+            }
+        }
+        log::info!("{}: stopped", self.name);
+    }
+}
+
+impl<S, O> Cycle for Watch<S, O> {
+    fn run_cycle(&mut self, n: u64) -> Flow {
+        let mut flow = Flow::Continue;
+        if self.watch_sighup && crate::signals::take_reload() {
+            log::info!("{}: SIGHUP: reloading the configuration", self.name);
+            if let Some(p) = (self.reload)() {
+                flow = Flow::Reschedule(p);
+            }
+        }
+        let obs = (self.observe)();
+        let (next, d) = (self.decide)(&self.state, &obs);
+        self.state = next;
+        self.act(n, &d);
+        flow
+    }
+
+    fn idle(&mut self) {
+        self.notifier.watchdog_tick(Instant::now());
+    }
+}
+
+/// Runs `watch` every `period` until `stop` (SIGTERM/SIGINT when it
+/// watches [`crate::signals::STOP`]), then closes the port and flushes mail
+/// for at most [`SHUTDOWN_FLUSH`].
+pub fn run_watch<S, O>(mut watch: Watch<S, O>, period: Duration, stop: &Stop) -> RunStats {
+    let stats = runner::run(&SystemClock, period, stop, &mut watch);
+    watch.finish(Instant::now() + SHUTDOWN_FLUSH);
+    stats
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +247,121 @@ mod tests {
         assert_eq!(
             d.to_json("pgpwatch").render(),
             r#"{"watcher":"pgpwatch","port_open":true,"reason":"pgpool is healthy."}"#
+        );
+    }
+
+    use crate::mailqueue::QueueConfig;
+    use pgp::{PgpObservation, PgpRules, PgpState};
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::net::{SocketAddr, TcpStream};
+    use std::rc::Rc;
+    use std::sync::mpsc;
+
+    fn pgp_watch(
+        script: Vec<bool>,
+        stop: Stop,
+    ) -> (Watch<PgpState, PgpObservation>, mpsc::Receiver<String>) {
+        let rules = PgpRules {
+            rise: 1,
+            fall: 1,
+            success_period: 100,
+            mail_on_success: false,
+            sendmail: true,
+            hostname: "pgp1".into(),
+            open_port: 0,
+        };
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
+            tx.lock()
+                .map_err(|_| "poisoned".to_string())?
+                .send(m.subject.clone())
+                .map_err(|e| e.to_string())
+        })
+        .expect("mail thread");
+        let script = Rc::new(RefCell::new(VecDeque::from(script)));
+        let observe = move || {
+            let next = script.borrow_mut().pop_front();
+            if script.borrow().is_empty() {
+                stop.request();
+            }
+            match next {
+                Some(true) | None => PgpObservation::Healthy {
+                    report: String::new(),
+                },
+                Some(false) => PgpObservation::Unhealthy {
+                    reason: "connect 127.0.0.1:1: refused".into(),
+                    report: String::new(),
+                },
+            }
+        };
+        let watch = Watch {
+            name: "pgpwatch",
+            gate: Gate::new(SocketAddr::from(([127, 0, 0, 1], 0))),
+            mail: Some(queue),
+            notifier: Notifier::new(None, None, None, 0),
+            state: PgpState::default(),
+            observe: Box::new(observe),
+            decide: Box::new(move |s, o| pgp::decide(s, o, &rules)),
+            reload: Box::new(|| None),
+            watch_sighup: false,
+        };
+        (watch, rx)
+    }
+
+    fn recv_all(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("mail {i}: {e}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
+        let stop = Stop::new();
+        let (mut w, rx) = pgp_watch(vec![true, false, true, true], stop);
+        w.run_cycle(1);
+        assert!(w.gate.is_open(), "healthy first check opens");
+        let addr = w.gate.local_addr().expect("listening");
+        TcpStream::connect(addr).expect("gate answers");
+        let json = w.gate.board().current().render();
+        assert!(
+            json.contains(r#""port_open":true"#) && json.contains(r#""check":1"#),
+            "{json}"
+        );
+        w.run_cycle(2);
+        assert!(!w.gate.is_open(), "failed check closes");
+        w.run_cycle(3);
+        assert!(w.gate.is_open(), "recovery opens");
+        assert_eq!(
+            recv_all(&rx, 3),
+            vec![
+                "PGPWATCH - Status Change - PGP Down",
+                "PGPWATCH - Error",
+                "PGPWATCH - Status Change - PGP Up"
+            ]
+        );
+        w.finish(Instant::now() + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn run_watch_stops_closes_the_port_and_flushes_mail() {
+        let stop = Stop::new();
+        let (w, rx) = pgp_watch(vec![true, false, false, true], stop.clone());
+        let stats = run_watch(w, Duration::from_millis(20), &stop);
+        assert_eq!(stats.cycles, 4);
+        // Shutdown flushed the queue before returning.
+        let got: Vec<String> = rx.try_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                "PGPWATCH - Status Change - PGP Down",
+                "PGPWATCH - Error",
+                "PGPWATCH - Status Change - PGP Up"
+            ]
         );
     }
 }
