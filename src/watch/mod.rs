@@ -227,6 +227,267 @@ pub fn run_watch<S, O>(mut watch: Watch<S, O>, period: Duration, stop: &Stop) ->
     stats
 }
 
+// ---------------------------------------------------------------------
+// Wiring: settings and probes into a Watch. The binaries call these.
+
+use crate::config::{PgpSettings, Program, Settings};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// The mail thread for `settings`, or `None` when `[general] sendmail` is
+/// off. Each mail is `@sendmail_settings_path --subject=... --body=...`,
+/// read again at every send so an edited args.txt takes effect.
+pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
+    if !settings.general.sendmail {
+        return None;
+    }
+    let args_file = settings.general.sendmail_settings_path.clone();
+    let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
+        let overrides = [
+            format!("--subject={}", m.subject),
+            format!("--body={}", m.body),
+        ];
+        let opts = crate::mail::options_from_file(&args_file, &overrides)
+            .map_err(|e| format!("{}: {e}", args_file.display()))?;
+        crate::mail::send(&opts).map_err(|e| e.to_string())
+    });
+    match started {
+        Ok(q) => Some(q),
+        Err(e) => {
+            log::error!("cannot start the mail thread: {e}; no mail will be sent");
+            None
+        }
+    }
+}
+
+/// The password for a connection, from `os_user`'s .pgpass (`$PGPASSFILE` first).
+fn password_for(os_user: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let file = crate::pgpass::default_file(os_user)?;
+    match crate::pgpass::lookup(&file, host, port, db, user) {
+        Ok(pw) => pw,
+        Err(e) => {
+            log::warn!("{e}");
+            None
+        }
+    }
+}
+
+/// pgpwatch's health probe: `SHOW pool_nodes` at pgpool_host:pgpool_port
+/// within connect_timeout, healthy when a backend with role primary/master
+/// has status up (or waiting). `Ok` carries a one-line summary.
+pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<String, String> {
+    let ep = crate::probe::Endpoint {
+        host: pgp.pgpool_host.clone(),
+        port: pgp.pgpool_port,
+        user: pgp.pgpool_user.clone(),
+        database: pgp.pgpool_database.clone(),
+        password: password_for(
+            os_user,
+            &pgp.pgpool_host,
+            pgp.pgpool_port,
+            &pgp.pgpool_database,
+            &pgp.pgpool_user,
+        ),
+    };
+    let rows = crate::probe::with_session(&ep, pgp.connect_timeout, |s| s.rows("SHOW pool_nodes"))
+        .map_err(|e| e.to_string())?;
+    pool_nodes_health(&rows).map_err(|e| {
+        format!(
+            "{}: {e}",
+            crate::probe::host_port(&pgp.pgpool_host, pgp.pgpool_port)
+        )
+    })
+}
+
+/// Judges `SHOW pool_nodes` rows (columns read by name, any pgpool 3.6-4.5).
+pub fn pool_nodes_health(rows: &[crate::probe::TextRow]) -> Result<String, String> {
+    let get = |r: &crate::probe::TextRow, k: &str| r.get(k).map(|v| v.trim().to_lowercase());
+    let up = |r: &crate::probe::TextRow| {
+        matches!(
+            get(r, "status").as_deref(),
+            Some("up") | Some("waiting") | Some("2") | Some("1")
+        )
+    };
+    let primary = rows
+        .iter()
+        .find(|r| matches!(get(r, "role").as_deref(), Some("primary") | Some("master")) && up(r));
+    match primary {
+        Some(r) => Ok(format!(
+            "primary {}:{} up, {} of {} backend(s) up",
+            r.get("hostname").map_or("?", String::as_str),
+            r.get("port").map_or("?", String::as_str),
+            rows.iter().filter(|r| up(r)).count(),
+            rows.len()
+        )),
+        None if rows.is_empty() => Err("SHOW pool_nodes returned no backends".into()),
+        None => Err(format!(
+            "no backend up as primary among {} backend(s)",
+            rows.len()
+        )),
+    }
+}
+
+fn pgp_rules(settings: &Settings, hostname: &str) -> pgp::PgpRules {
+    pgp::PgpRules {
+        rise: settings.pgp.rise,
+        fall: settings.pgp.fall,
+        success_period: settings.pgp.success_period,
+        mail_on_success: settings.pgp.mail_on_success,
+        sendmail: settings.general.sendmail,
+        hostname: hostname.to_string(),
+        open_port: settings.pgp.open_port,
+    }
+}
+
+/// The poolstatus report for mails (run only when a mail needs it).
+fn poolstatus_report(settings: &Settings) -> String {
+    let target = crate::poolstatus::Target::from_settings(&settings.poolstatus);
+    crate::poolstatus::run(&target, std::time::SystemTime::now()).render_text()
+}
+
+/// pgpwatch: checks pgpool every check_period and moves the gate; with
+/// `run_once`, one check and its mails, no port. Returns the exit code
+/// (0; `run_once`: 1 when pgpool is unhealthy).
+pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
+    let hostname = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
+    let settings = Rc::new(RefCell::new(settings));
+    let rules = Rc::new(RefCell::new(pgp_rules(&settings.borrow(), &hostname)));
+    let observe = {
+        let settings = Rc::clone(&settings);
+        move || {
+            let s = settings.borrow();
+            match probe_pgpool(&s.pgp, &s.general.poolstatus_user) {
+                Ok(_summary) => pgp::PgpObservation::Healthy {
+                    report: String::new(),
+                },
+                Err(reason) => pgp::PgpObservation::Unhealthy {
+                    reason,
+                    report: String::new(),
+                },
+            }
+        }
+    };
+    let decide = {
+        let settings = Rc::clone(&settings);
+        let rules = Rc::clone(&rules);
+        move |state: &pgp::PgpState, obs: &pgp::PgpObservation| {
+            let r = rules.borrow();
+            let (next, d) = pgp::decide(state, obs, &r);
+            let wants_report = d
+                .mails
+                .iter()
+                .any(|m| matches!(m.kind, MailKind::PgpError | MailKind::PgpStatusOk));
+            if !wants_report {
+                return (next, d);
+            }
+            // Same decision, now with the report in the mail bodies.
+            let report = poolstatus_report(&settings.borrow());
+            let obs = match obs {
+                pgp::PgpObservation::Healthy { .. } => pgp::PgpObservation::Healthy { report },
+                pgp::PgpObservation::Unhealthy { reason, .. } => pgp::PgpObservation::Unhealthy {
+                    reason: reason.clone(),
+                    report: format!("{reason}\n\n{report}"),
+                },
+            };
+            pgp::decide(state, &obs, &r)
+        }
+    };
+    let (bind, period) = {
+        let s = settings.borrow();
+        (
+            SocketAddr::new(s.pgp.bind_address, s.pgp.open_port),
+            s.pgp.check_period,
+        )
+    };
+    let mut watch = Watch {
+        name: "pgpwatch",
+        gate: Gate::new(bind),
+        mail: mail_queue(&settings.borrow()),
+        notifier: Notifier::from_env(),
+        state: pgp::PgpState::default(),
+        observe: Box::new(observe),
+        decide: Box::new(decide),
+        reload: {
+            let settings = Rc::clone(&settings);
+            let rules = Rc::clone(&rules);
+            let hostname = hostname.clone();
+            Box::new(move || {
+                reload(&settings, Program::Pgpwatch, |new| {
+                    *rules.borrow_mut() = pgp_rules(new, &hostname);
+                    new.pgp.check_period
+                })
+            })
+        },
+        watch_sighup: true,
+    };
+    if run_once {
+        let obs = (watch.observe)();
+        let (_, d) = (watch.decide)(&watch.state, &obs);
+        log::info!("pgpwatch: {}", d.reason);
+        println!("{}", d.reason);
+        if let Some(q) = watch.mail.take() {
+            for m in d.mails {
+                q.push(m.subject.clone(), m);
+            }
+            q.shutdown(Instant::now() + SHUTDOWN_FLUSH);
+        }
+        return if matches!(obs, pgp::PgpObservation::Healthy { .. }) {
+            0
+        } else {
+            1
+        };
+    }
+    if let Err(e) = crate::signals::install() {
+        log::warn!("pgpwatch: {e}; stop it with SIGKILL");
+    }
+    let stop = Stop::watching(&[&crate::signals::STOP]);
+    run_watch(watch, period, &stop);
+    0
+}
+
+/// Reloads `settings` from its file; on success applies `apply` and returns
+/// its new period, otherwise logs why and keeps the old settings.
+fn reload(
+    settings: &Rc<RefCell<Settings>>,
+    program: Program,
+    apply: impl FnOnce(&Settings) -> Duration,
+) -> Option<Duration> {
+    let path = settings.borrow().source.clone();
+    match Settings::load(&path, program) {
+        Ok(new) => {
+            let old = settings.borrow();
+            if new.pgp.open_port != old.pgp.open_port
+                || new.pgp.bind_address != old.pgp.bind_address
+                || new.repmgr.open_port != old.repmgr.open_port
+                || new.repmgr.bind_address != old.repmgr.bind_address
+            {
+                log::warn!(
+                    "{}: open_port/bind_address changed in {}; restart to move the port",
+                    program.name(),
+                    path.display()
+                );
+            }
+            drop(old);
+            let period = apply(&new);
+            *settings.borrow_mut() = new;
+            log::info!(
+                "{}: configuration reloaded from {}",
+                program.name(),
+                path.display()
+            );
+            Some(period)
+        }
+        Err(e) => {
+            log::error!(
+                "{}: reload failed, keeping the old configuration: {e}",
+                program.name()
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +624,53 @@ mod tests {
                 "PGPWATCH - Status Change - PGP Up"
             ]
         );
+    }
+
+    fn row(pairs: &[(&str, &str)]) -> crate::probe::TextRow {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pool_nodes_health_needs_a_primary_that_is_up() {
+        let primary_up = row(&[
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "up"),
+            ("role", "primary"),
+        ]);
+        let standby_up = row(&[
+            ("hostname", "db2"),
+            ("port", "5432"),
+            ("status", "up"),
+            ("role", "standby"),
+        ]);
+        let primary_down = row(&[
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "down"),
+            ("role", "primary"),
+        ]);
+        let old_master = row(&[
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "2"),
+            ("role", "master"),
+        ]);
+        assert_eq!(
+            pool_nodes_health(&[primary_up, standby_up.clone()]),
+            Ok("primary db1:5432 up, 2 of 2 backend(s) up".to_string())
+        );
+        assert!(
+            pool_nodes_health(&[old_master]).is_ok(),
+            "pgpool 3.x: master, status 2"
+        );
+        assert_eq!(
+            pool_nodes_health(&[primary_down, standby_up]),
+            Err("no backend up as primary among 2 backend(s)".to_string())
+        );
+        assert!(pool_nodes_health(&[]).is_err());
     }
 }
