@@ -125,6 +125,9 @@ pub fn html_lines(report: &str) -> String {
 /// How long shutdown waits for queued mail before giving up on it.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 
+/// A watcher's decision step: state and observation in, new state and decision out.
+pub type DecideFn<S, O> = Box<dyn FnMut(&S, &O) -> (S, Decision)>;
+
 /// One watcher's loop, built from plain parts so the binaries only wire
 /// probes and settings in: `observe` probes (bounded by its own timeouts)
 /// and returns an observation value, `decide` is the pure decision (it may
@@ -141,7 +144,7 @@ pub struct Watch<S, O> {
     pub notifier: Notifier,
     pub state: S,
     pub observe: Box<dyn FnMut() -> O>,
-    pub decide: Box<dyn FnMut(&S, &O) -> (S, Decision)>,
+    pub decide: DecideFn<S, O>,
     pub reload: Box<dyn FnMut() -> Option<Duration>>,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     pub watch_sighup: bool,
@@ -446,6 +449,250 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
     0
 }
 
+/// Splits a libpq conninfo string (`host=db1 port=5432 user='x y'`).
+pub fn parse_conninfo(conninfo: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = conninfo.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if key.is_empty() {
+            return out;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek() != Some(&'=') {
+            return out;
+        }
+        chars.next();
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '\'' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                if c == '\\' {
+                    chars.next();
+                    if let Some(n) = chars.next() {
+                        value.push(n);
+                    }
+                    continue;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// repmgrwatch's masters probe: the nodes in repmgr's metadata at
+/// repmgr_host (repmgr 4/5 `repmgr.nodes`, else 3.x `repmgr_*.repl_nodes`),
+/// each asked `pg_is_in_recovery()` in parallel within connect_timeout;
+/// returns the names of those answering false.
+pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
+    let r = &settings.repmgr;
+    let os_user = settings.general.poolstatus_user.clone();
+    let ep = crate::probe::Endpoint {
+        host: r.repmgr_host.clone(),
+        port: r.repmgr_port,
+        user: r.repmgr_user.clone(),
+        database: r.repmgr_database.clone(),
+        password: password_for(
+            &os_user,
+            &r.repmgr_host,
+            r.repmgr_port,
+            &r.repmgr_database,
+            &r.repmgr_user,
+        ),
+    };
+    let nodes = crate::probe::with_session(&ep, r.connect_timeout, |s| {
+        match s.rows("SELECT node_name, conninfo FROM repmgr.nodes WHERE active") {
+            Ok(rows) => Ok(rows),
+            Err(e4) => {
+                let schemas = s.rows(
+                    "SELECT table_schema FROM information_schema.tables \
+                     WHERE table_name = 'repl_nodes' AND table_schema LIKE 'repmgr\\_%' LIMIT 1",
+                )?;
+                let Some(schema) = schemas.first().and_then(|r| r.get("table_schema")).cloned()
+                else {
+                    return Err(e4);
+                };
+                let sql = format!(
+                    "SELECT name AS node_name, conninfo FROM \"{}\".repl_nodes WHERE active",
+                    schema.replace('"', "\"\"")
+                );
+                s.rows(&sql)
+            }
+        }
+    })
+    .map_err(|e| format!("read repmgr nodes: {e}"))?;
+    if nodes.is_empty() {
+        return Err(format!(
+            "read repmgr nodes: no active node at {}",
+            crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
+        ));
+    }
+    let answers: Vec<(String, Result<bool, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|row| {
+                let name = row.get("node_name").cloned().unwrap_or_default();
+                let info = parse_conninfo(row.get("conninfo").map_or("", String::as_str));
+                let get = |k: &str| {
+                    info.iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, v)| v.clone())
+                };
+                let host = get("host").unwrap_or_else(|| name.clone());
+                let port = get("port").and_then(|p| p.parse().ok()).unwrap_or(5432);
+                let user = get("user").unwrap_or_else(|| r.repmgr_user.clone());
+                let database = get("dbname").unwrap_or_else(|| r.repmgr_database.clone());
+                let password = get("password")
+                    .or_else(|| password_for(&os_user, &host, port, &database, &user));
+                let ep = crate::probe::Endpoint {
+                    host,
+                    port,
+                    user,
+                    database,
+                    password,
+                };
+                let timeout = r.connect_timeout;
+                scope.spawn(move || {
+                    let res = crate::probe::with_session(&ep, timeout, |s| {
+                        s.row("SELECT pg_is_in_recovery()::text AS r")
+                    })
+                    .map(|row| row.get("r").map(String::as_str) == Some("false"))
+                    .map_err(|e| e.to_string());
+                    (name, res)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut masters = Vec::new();
+    for (name, res) in answers {
+        match res {
+            Ok(true) => masters.push(name),
+            Ok(false) => {}
+            Err(e) => log::debug!("repmgrwatch: node {name} does not answer: {e}"),
+        }
+    }
+    Ok(masters)
+}
+
+fn repmgr_rules(settings: &Settings, hostname: &str) -> repmgr::RepmgrRules {
+    let r = &settings.repmgr;
+    repmgr::RepmgrRules {
+        node_name: r.node_name.clone(),
+        force_open: r.force_open,
+        single_pgpool: r.pgp_server_1 == r.pgp_server_2,
+        rise: r.rise,
+        fall: r.fall,
+        sendmail: settings.general.sendmail,
+        hostname: hostname.to_string(),
+        open_port: r.open_port,
+    }
+}
+
+/// repmgrwatch: every check_period, reads the masters and the pgpools'
+/// check_port and moves the gate. Returns the exit code.
+pub fn run_repmgrwatch(settings: Settings) -> u8 {
+    let hostname = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
+    let settings = Rc::new(RefCell::new(settings));
+    let rules = Rc::new(RefCell::new(repmgr_rules(&settings.borrow(), &hostname)));
+    let observe = {
+        let settings = Rc::clone(&settings);
+        move || {
+            let s = settings.borrow();
+            let r = &s.repmgr;
+            let (t, port) = (r.connect_timeout, r.check_port);
+            let (one, two, masters) = std::thread::scope(|scope| {
+                let a = scope.spawn(|| crate::probe::tcp_port_answers(&r.pgp_server_1, port, t));
+                let b = (r.pgp_server_2 != r.pgp_server_1).then(|| {
+                    scope.spawn(|| crate::probe::tcp_port_answers(&r.pgp_server_2, port, t))
+                });
+                let masters = probe_masters(&s);
+                let one = a.join().unwrap_or(false);
+                let two = match b {
+                    Some(h) => h.join().unwrap_or(false),
+                    None => one,
+                };
+                (one, two, masters)
+            });
+            repmgr::RepmgrObservation {
+                masters,
+                pgpools_up: (one, two),
+            }
+        }
+    };
+    let decide = {
+        let rules = Rc::clone(&rules);
+        move |state: &repmgr::RepmgrState, obs: &repmgr::RepmgrObservation| {
+            repmgr::decide(state, obs, &rules.borrow())
+        }
+    };
+    let (bind, period) = {
+        let s = settings.borrow();
+        (
+            SocketAddr::new(s.repmgr.bind_address, s.repmgr.open_port),
+            s.repmgr.check_period,
+        )
+    };
+    let watch = Watch {
+        name: "repmgrwatch",
+        gate: Gate::new(bind),
+        mail: mail_queue(&settings.borrow()),
+        notifier: Notifier::from_env(),
+        state: repmgr::RepmgrState::default(),
+        observe: Box::new(observe),
+        decide: Box::new(decide),
+        reload: {
+            let settings = Rc::clone(&settings);
+            let rules = Rc::clone(&rules);
+            Box::new(move || {
+                reload(&settings, Program::Repmgrwatch, |new| {
+                    *rules.borrow_mut() = repmgr_rules(new, &hostname);
+                    new.repmgr.check_period
+                })
+            })
+        },
+        watch_sighup: true,
+    };
+    if let Err(e) = crate::signals::install() {
+        log::warn!("repmgrwatch: {e}; stop it with SIGKILL");
+    }
+    let stop = Stop::watching(&[&crate::signals::STOP]);
+    run_watch(watch, period, &stop);
+    0
+}
+
 /// Reloads `settings` from its file; on success applies `apply` and returns
 /// its new period, otherwise logs why and keeps the old settings.
 fn reload(
@@ -672,5 +919,24 @@ mod tests {
             Err("no backend up as primary among 2 backend(s)".to_string())
         );
         assert!(pool_nodes_health(&[]).is_err());
+    }
+
+    #[test]
+    fn conninfo_keys_and_quoted_values() {
+        let got = parse_conninfo(
+            "host=db1 port = 5433 user='re pm\\'gr' dbname=repmgr connect_timeout=2",
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("host".to_string(), "db1".to_string()),
+                ("port".to_string(), "5433".to_string()),
+                ("user".to_string(), "re pm'gr".to_string()),
+                ("dbname".to_string(), "repmgr".to_string()),
+                ("connect_timeout".to_string(), "2".to_string()),
+            ]
+        );
+        assert!(parse_conninfo("").is_empty());
+        assert!(parse_conninfo("garbage").is_empty());
     }
 }
