@@ -128,11 +128,15 @@ pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 /// A watcher's decision step: state and observation in, new state and decision out.
 pub type DecideFn<S, O> = Box<dyn FnMut(&S, &O) -> (S, Decision)>;
 
+/// Re-decides with slow content added: previous state, observation and the
+/// decision in, the decision with complete mails out.
+pub type EnrichFn<S, O> = Box<dyn FnMut(&S, &O, Decision) -> Decision>;
+
 /// One watcher's loop, built from plain parts so the binaries only wire
 /// probes and settings in: `observe` probes (bounded by its own timeouts)
-/// and returns an observation value, `decide` is the pure decision (it may
-/// enrich the observation, e.g. fetch the poolstatus report only when a mail
-/// needs it), `reload` is called after SIGHUP and returns the new period
+/// and returns an observation value, `decide` is the pure decision,
+/// `enrich` adds slow mail content (the poolstatus report) after the gate
+/// moved and only when there is mail, `reload` is called after SIGHUP and returns the new period
 /// when the new configuration was taken (it logs and keeps the old one
 /// otherwise).
 pub struct Watch<S, O> {
@@ -145,14 +149,18 @@ pub struct Watch<S, O> {
     pub state: S,
     pub observe: Box<dyn FnMut() -> O>,
     pub decide: DecideFn<S, O>,
+    /// Called after the gate moved, only when the decision has mails, with
+    /// the state before the decision: fills in slow mail content (the
+    /// poolstatus report) so it never delays the port.
+    pub enrich: Option<EnrichFn<S, O>>,
     pub reload: Box<dyn FnMut() -> Option<Duration>>,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     pub watch_sighup: bool,
 }
 
 impl<S, O> Watch<S, O> {
-    /// Acts on one decision: port, state JSON, log, mails, systemd status.
-    fn act(&mut self, n: u64, d: &Decision) {
+    /// Acts on one decision: port, state JSON, log, systemd status.
+    fn move_gate(&mut self, n: u64, d: &Decision) {
         let was_open = self.gate.is_open();
         if let Err(e) = self.gate.set(d.port_open) {
             log::error!("{}: {e}", self.name);
@@ -168,6 +176,16 @@ impl<S, O> Watch<S, O> {
         } else {
             log::debug!("{}: {}", self.name, d.reason);
         }
+        if n == 1 {
+            self.notifier.ready(&d.reason);
+        } else {
+            self.notifier.status(&d.reason);
+        }
+        self.notifier.watchdog_tick(Instant::now());
+    }
+
+    /// Queues the decision's mails.
+    fn send_mails(&mut self, d: &Decision) {
         for m in &d.mails {
             match &self.mail {
                 Some(q) => q.push(m.subject.clone(), m.clone()),
@@ -178,12 +196,6 @@ impl<S, O> Watch<S, O> {
                 ),
             }
         }
-        if n == 1 {
-            self.notifier.ready(&d.reason);
-        } else {
-            self.notifier.status(&d.reason);
-        }
-        self.notifier.watchdog_tick(Instant::now());
     }
 
     /// Closes the port, tells systemd, and flushes mail until `deadline`.
@@ -211,8 +223,13 @@ impl<S, O> Cycle for Watch<S, O> {
         }
         let obs = (self.observe)();
         let (next, d) = (self.decide)(&self.state, &obs);
-        self.state = next;
-        self.act(n, &d);
+        let prev = std::mem::replace(&mut self.state, next);
+        self.move_gate(n, &d);
+        let d = match (&mut self.enrich, d.mails.is_empty()) {
+            (Some(enrich), false) => enrich(&prev, &obs, d),
+            (_, _) => d,
+        };
+        self.send_mails(&d);
         flow
     }
 
@@ -372,17 +389,21 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
         }
     };
     let decide = {
-        let settings = Rc::clone(&settings);
         let rules = Rc::clone(&rules);
         move |state: &pgp::PgpState, obs: &pgp::PgpObservation| {
-            let r = rules.borrow();
-            let (next, d) = pgp::decide(state, obs, &r);
+            pgp::decide(state, obs, &rules.borrow())
+        }
+    };
+    let enrich = {
+        let settings = Rc::clone(&settings);
+        let rules = Rc::clone(&rules);
+        move |prev: &pgp::PgpState, obs: &pgp::PgpObservation, d: Decision| {
             let wants_report = d
                 .mails
                 .iter()
                 .any(|m| matches!(m.kind, MailKind::PgpError | MailKind::PgpStatusOk));
             if !wants_report {
-                return (next, d);
+                return d;
             }
             // Same decision, now with the report in the mail bodies.
             let report = poolstatus_report(&settings.borrow());
@@ -393,7 +414,7 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
                     report: format!("{reason}\n\n{report}"),
                 },
             };
-            pgp::decide(state, &obs, &r)
+            pgp::decide(prev, &obs, &rules.borrow()).1
         }
     };
     let (bind, period) = {
@@ -411,6 +432,7 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
         state: pgp::PgpState::default(),
         observe: Box::new(observe),
         decide: Box::new(decide),
+        enrich: Some(Box::new(enrich)),
         reload: {
             let settings = Rc::clone(&settings);
             let rules = Rc::clone(&rules);
@@ -427,6 +449,10 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
     if run_once {
         let obs = (watch.observe)();
         let (_, d) = (watch.decide)(&watch.state, &obs);
+        let d = match watch.enrich.as_mut() {
+            Some(enrich) if !d.mails.is_empty() => enrich(&watch.state, &obs, d),
+            _ => d,
+        };
         log::info!("pgpwatch: {}", d.reason);
         println!("{}", d.reason);
         if let Some(q) = watch.mail.take() {
@@ -673,6 +699,7 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
         state: repmgr::RepmgrState::default(),
         observe: Box::new(observe),
         decide: Box::new(decide),
+        enrich: None,
         reload: {
             let settings = Rc::clone(&settings);
             let rules = Rc::clone(&rules);
@@ -784,7 +811,11 @@ mod tests {
         let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
             tx.lock()
                 .map_err(|_| "poisoned".to_string())?
-                .send(m.subject.clone())
+                .send(if m.body.ends_with(" [enriched]") {
+                    m.subject.clone()
+                } else {
+                    format!("{} (not enriched)", m.subject)
+                })
                 .map_err(|e| e.to_string())
         })
         .expect("mail thread");
@@ -812,6 +843,12 @@ mod tests {
             state: PgpState::default(),
             observe: Box::new(observe),
             decide: Box::new(move |s, o| pgp::decide(s, o, &rules)),
+            enrich: Some(Box::new(|_prev, _obs, mut d: Decision| {
+                for m in &mut d.mails {
+                    m.body.push_str(" [enriched]");
+                }
+                d
+            })),
             reload: Box::new(|| None),
             watch_sighup: false,
         };
