@@ -449,6 +449,30 @@ pub fn print_warnings(program: Program, settings: &Settings) {
     }
 }
 
+/// Sends `log` records to stderr (the journal under systemd), at the level
+/// named by `$PGPOOLWATCH_LOG` (error, warn, info, debug, trace; default
+/// info). Called once by the long-running programs.
+pub fn init_logging() {
+    let level = match std::env::var("PGPOOLWATCH_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        "off" => log::LevelFilter::Off,
+        _ => log::LevelFilter::Info,
+    };
+    let config = simplelog::ConfigBuilder::new()
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .build();
+    // A second call (tests) keeps the first logger; nothing to report.
+    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,14 +13,11 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, CliError> {
     let args = std::env::args_os().skip(1).collect();
-    let (_args, settings) = match cli::start_pgpwatch(args, &mut std::io::stdout())? {
+    let (args, settings) = match cli::start_pgpwatch(args, &mut std::io::stdout())? {
         Start::Done(code) => return Ok(code),
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Pgpwatch, &settings);
-    println!(
-        "pgpwatch: configuration loaded from {}; watcher not implemented yet",
-        settings.source.display()
-    );
-    Ok(0)
+    cli::init_logging();
+    Ok(pgpoolwatch::watch::run_pgpwatch(settings, args.run_once))
 }

@@ -19,9 +19,6 @@ fn run() -> Result<u8, CliError> {
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Repmgrwatch, &settings);
-    println!(
-        "repmgrwatch: configuration loaded from {}; watcher not implemented yet",
-        settings.source.display()
-    );
-    Ok(0)
+    cli::init_logging();
+    Ok(pgpoolwatch::watch::run_repmgrwatch(settings))
 }

@@ -264,10 +264,14 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let overrides = [
+        let mut overrides = vec![
             format!("--subject={}", m.subject),
             format!("--body={}", m.body),
         ];
+        // The original sent its Status OK mail in sendmail's success layout.
+        if m.kind == MailKind::PgpStatusOk {
+            overrides.push("--mail-on-success".to_string());
+        }
         let opts = crate::mail::options_from_file(&args_file, &overrides)
             .map_err(|e| format!("{}: {e}", args_file.display()))?;
         crate::mail::send(&opts).map_err(|e| e.to_string())
