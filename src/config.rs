@@ -435,6 +435,37 @@ pub fn home_of(user: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The OS account whose `~/.pgpass` and `~/.ssh` hold the credentials:
+/// `poolstatus_user` when we run as root (the original ran poolstatus as
+/// that user through runuser), otherwise the account running us (as libpq
+/// and ssh would).
+pub fn credentials_user(poolstatus_user: &str) -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| effective_uid(&s));
+    match uid {
+        Some(0) | None => poolstatus_user.to_string(),
+        Some(uid) => std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| user_of_uid(&p, uid))
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| poolstatus_user.to_string()),
+    }
+}
+
+/// The effective uid from `/proc/self/status` text (`Uid: real eff ...`).
+fn effective_uid(status: &str) -> Option<u32> {
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+fn user_of_uid(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2].parse() == Ok(uid)).then(|| fields[0].to_string())
+    })
+}
+
 fn home_in_passwd(passwd: &str, user: &str) -> Option<PathBuf> {
     passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();
@@ -1070,6 +1101,17 @@ fn unknown_warnings(ini: &Ini, source: &Path) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn credentials_user_reads_effective_uid_and_passwd() {
+        let status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t0\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid("Name: x\n"), None);
+        let passwd =
+            "root:x:0:0::/root:/bin/sh\npostgres:x:107:113::/var/lib/postgresql:/bin/bash\n";
+        assert_eq!(user_of_uid(passwd, 107).as_deref(), Some("postgres"));
+        assert_eq!(user_of_uid(passwd, 5), None);
+    }
     use super::*;
 
     const ORIGINAL: &str = "[pgp]\ncheck_period=10\nsuccess_period=5\nmail_on_success=yes\nopen_port = 5559\n\n[repmgr]\ncheck_period=10\npgp_server_1=192.168.168.90\npgp_server_2=192.168.255.90\ncheck_port = 5559\nopen_port = 5559\nforce_open = yes\n\n[general]\nsendmail=yes\nsendmail_path=/root/pgpoolwatch/sendmail.py\nsendmail_settings_path=/root/pgpoolwatch/args.txt\npoolstatus_path=/root/pgpoolwatch/poolstatus.py\npoolstatus_user=postgres\n";

@@ -19,8 +19,5 @@ fn run() -> Result<u8, CliError> {
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Poolstatus, &settings);
-    Ok(pgpoolwatch::poolstatus::main_with(
-        &settings.poolstatus,
-        args.json,
-    ))
+    Ok(pgpoolwatch::poolstatus::main_with(&settings, args.json))
 }

@@ -45,6 +45,9 @@ pub struct Target {
     pub ssh_port: u16,
     pub ssh_key: Option<PathBuf>,
     pub ssh_known_hosts: PathBuf,
+    /// Home directory whose `.ssh/id_ed25519` / `id_rsa` are tried when
+    /// `ssh_key` is unset (and ssh-agent fails).
+    pub ssh_home: Option<PathBuf>,
     /// Bound of every network step (connect plus queries of one session).
     pub connect_timeout: Duration,
     /// Path whose file system `df` reports.
@@ -93,6 +96,7 @@ impl Default for Target {
             ssh_port: 22,
             ssh_key: None,
             ssh_known_hosts: home.join(".ssh").join("known_hosts"),
+            ssh_home: Some(home),
             connect_timeout: Duration::from_secs(5),
             disk_path: "/".into(),
             password: Arc::new(|_, _, _, _| None),
@@ -113,15 +117,14 @@ impl Target {
 }
 
 impl Target {
-    /// The target described by `[poolstatus]` settings. Passwords come from
-    /// the `.pgpass` of the OS user running us (`$PGPASSFILE` first); an
-    /// unset `ssh_known_hosts` is that user's `~/.ssh/known_hosts`.
-    pub fn from_settings(s: &crate::config::PoolstatusSettings) -> Target {
-        let os_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "postgres".into());
-        let home = crate::config::home_of(&os_user).unwrap_or_else(|| PathBuf::from("/"));
-        let pgpass = crate::pgpass::default_file(&os_user);
+    /// The target described by `[poolstatus]` settings, with the
+    /// credentials of OS account `os_user` (see
+    /// [`crate::config::credentials_user`]): passwords from its `.pgpass`
+    /// (`$PGPASSFILE` first), ssh keys and known_hosts from its `~/.ssh`
+    /// unless `ssh_key` / `ssh_known_hosts` say otherwise.
+    pub fn from_settings(s: &crate::config::PoolstatusSettings, os_user: &str) -> Target {
+        let home = crate::config::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
+        let pgpass = crate::pgpass::default_file(os_user);
         let password: PasswordLookup = Arc::new(move |host, port, db, user| {
             let file = pgpass.as_ref()?;
             match crate::pgpass::lookup(file, host, port, db, user) {
@@ -146,6 +149,7 @@ impl Target {
                 .ssh_known_hosts
                 .clone()
                 .unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
+            ssh_home: Some(home),
             connect_timeout: s.connect_timeout,
             disk_path: s.disk_path.clone(),
             password,
@@ -470,6 +474,7 @@ fn probe_nodes(
             user: target.ssh_user.clone(),
             key: target.ssh_key.clone(),
             known_hosts: target.ssh_known_hosts.clone(),
+            home: target.ssh_home.clone(),
             timeout: t,
         };
         let path = target.disk_path.clone();
@@ -614,8 +619,9 @@ fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, String> {
 /// Runs poolstatus for `[poolstatus]` settings: prints the report (text or
 /// JSON) to stdout and returns the Nagios exit code (0, 1, 2). This is the
 /// whole of `poolstatus`'s main once its command line and settings are read.
-pub fn main_with(settings: &crate::config::PoolstatusSettings, json: bool) -> u8 {
-    run_and_print(&Target::from_settings(settings), json)
+pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
+    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
+    run_and_print(&Target::from_settings(&settings.poolstatus, &os_user), json)
 }
 
 /// [`main_with`] for an explicit [`Target`].

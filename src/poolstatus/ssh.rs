@@ -24,6 +24,8 @@ pub struct SshTarget {
     /// and `~/.ssh/id_rsa`.
     pub key: Option<PathBuf>,
     pub known_hosts: PathBuf,
+    /// Home whose `.ssh/id_ed25519` / `id_rsa` are tried without `key`.
+    pub home: Option<PathBuf>,
     pub timeout: Duration,
 }
 
@@ -196,7 +198,7 @@ fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), String> {
             Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
         }
     }
-    if let Some(home) = std::env::var_os("HOME") {
+    if let Some(home) = &t.home {
         for name in ["id_ed25519", "id_rsa"] {
             let p = Path::new(&home).join(".ssh").join(name);
             if p.is_file() {
@@ -237,6 +239,7 @@ mod tests {
             user: "u".into(),
             key: None,
             known_hosts: "/nonexistent".into(),
+            home: None,
             timeout: Duration::from_secs(2),
         };
         let e = disk_use(&t, "/").unwrap_err();
@@ -257,6 +260,7 @@ mod tests {
             user: "u".into(),
             key: None,
             known_hosts: "/nonexistent".into(),
+            home: None,
             timeout: Duration::from_millis(800),
         };
         let start = Instant::now();

@@ -366,7 +366,10 @@ fn pgp_rules(settings: &Settings, hostname: &str) -> pgp::PgpRules {
 
 /// The poolstatus report for mails (run only when a mail needs it).
 fn poolstatus_report(settings: &Settings) -> String {
-    let target = crate::poolstatus::Target::from_settings(&settings.poolstatus);
+    let target = crate::poolstatus::Target::from_settings(
+        &settings.poolstatus,
+        &crate::config::credentials_user(&settings.general.poolstatus_user),
+    );
     crate::poolstatus::run(&target, std::time::SystemTime::now()).render_text()
 }
 
@@ -381,7 +384,10 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
         let settings = Rc::clone(&settings);
         move || {
             let s = settings.borrow();
-            match probe_pgpool(&s.pgp, &s.general.poolstatus_user) {
+            match probe_pgpool(
+                &s.pgp,
+                &crate::config::credentials_user(&s.general.poolstatus_user),
+            ) {
                 Ok(_summary) => pgp::PgpObservation::Healthy {
                     report: String::new(),
                 },
@@ -548,7 +554,7 @@ pub fn parse_conninfo(conninfo: &str) -> Vec<(String, String)> {
 /// returns the names of those answering false.
 pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
     let r = &settings.repmgr;
-    let os_user = settings.general.poolstatus_user.clone();
+    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let ep = crate::probe::Endpoint {
         host: r.repmgr_host.clone(),
         port: r.repmgr_port,
