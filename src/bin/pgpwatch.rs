@@ -19,5 +19,9 @@ fn run() -> Result<u8, CliError> {
     };
     cli::print_warnings(Program::Pgpwatch, &settings);
     cli::init_logging();
-    Ok(pgpoolwatch::watch::run_pgpwatch(settings, args.run_once))
+    Ok(pgpoolwatch::watch::run_pgpwatch(
+        settings,
+        args.overrides(),
+        args.run_once,
+    ))
 }

@@ -375,8 +375,13 @@ fn poolstatus_report(settings: &Settings) -> String {
 
 /// pgpwatch: checks pgpool every check_period and moves the gate; with
 /// `run_once`, one check and its mails, no port. Returns the exit code
-/// (0; `run_once`: 1 when pgpool is unhealthy).
-pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
+/// (0; `run_once`: 1 when pgpool is unhealthy). `overrides` are the
+/// command-line flags standing in for keys; a SIGHUP reload keeps them.
+pub fn run_pgpwatch(
+    settings: Settings,
+    overrides: Vec<crate::config::Override>,
+    run_once: bool,
+) -> u8 {
     let hostname = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
     let settings = Rc::new(RefCell::new(settings));
     let rules = Rc::new(RefCell::new(pgp_rules(&settings.borrow(), &hostname)));
@@ -448,7 +453,7 @@ pub fn run_pgpwatch(settings: Settings, run_once: bool) -> u8 {
             let rules = Rc::clone(&rules);
             let hostname = hostname.clone();
             Box::new(move || {
-                reload(&settings, Program::Pgpwatch, |new| {
+                reload(&settings, Program::Pgpwatch, &overrides, |new| {
                     *rules.borrow_mut() = pgp_rules(new, &hostname);
                     new.pgp.check_period
                 })
@@ -714,7 +719,7 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
             let settings = Rc::clone(&settings);
             let rules = Rc::clone(&rules);
             Box::new(move || {
-                reload(&settings, Program::Repmgrwatch, |new| {
+                reload(&settings, Program::Repmgrwatch, &[], |new| {
                     *rules.borrow_mut() = repmgr_rules(new, &hostname);
                     new.repmgr.check_period
                 })
@@ -735,10 +740,11 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
 fn reload(
     settings: &Rc<RefCell<Settings>>,
     program: Program,
+    overrides: &[crate::config::Override],
     apply: impl FnOnce(&Settings) -> Duration,
 ) -> Option<Duration> {
     let path = settings.borrow().source.clone();
-    match Settings::load(&path, program) {
+    match Settings::load_with(&path, program, overrides) {
         Ok(new) => {
             let old = settings.borrow();
             if new.pgp.open_port != old.pgp.open_port
