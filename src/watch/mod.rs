@@ -132,6 +132,15 @@ pub type DecideFn<S, O> = Box<dyn FnMut(&S, &O) -> (S, Decision)>;
 /// decision in, the decision with complete mails out.
 pub type EnrichFn<S, O> = Box<dyn FnMut(&S, &O, Decision) -> Decision>;
 
+/// What a configuration reload changed that the loop itself must apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The new check period.
+    pub period: Duration,
+    /// Where the port must listen (bind_address:open_port).
+    pub bind: SocketAddr,
+}
+
 /// One watcher's loop, built from plain parts so the binaries only wire
 /// probes and settings in: `observe` probes (bounded by its own timeouts)
 /// and returns an observation value, `decide` is the pure decision,
@@ -153,7 +162,7 @@ pub struct Watch<S, O> {
     /// the state before the decision: fills in slow mail content (the
     /// poolstatus report) so it never delays the port.
     pub enrich: Option<EnrichFn<S, O>>,
-    pub reload: Box<dyn FnMut() -> Option<Duration>>,
+    pub reload: Box<dyn FnMut() -> Option<Reloaded>>,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     pub watch_sighup: bool,
 }
@@ -217,8 +226,19 @@ impl<S, O> Cycle for Watch<S, O> {
         let mut flow = Flow::Continue;
         if self.watch_sighup && crate::signals::take_reload() {
             log::info!("{}: SIGHUP: reloading the configuration", self.name);
-            if let Some(p) = (self.reload)() {
-                flow = Flow::Reschedule(p);
+            if let Some(r) = (self.reload)() {
+                if r.bind != self.gate.bind_addr() {
+                    log::info!(
+                        "{}: the port moves from {} to {}",
+                        self.name,
+                        self.gate.bind_addr(),
+                        r.bind
+                    );
+                    // The next decision opens the new gate if the port is open.
+                    self.gate.close();
+                    self.gate = Gate::new(r.bind);
+                }
+                flow = Flow::Reschedule(r.period);
             }
         }
         let obs = (self.observe)();
@@ -455,7 +475,10 @@ pub fn run_pgpwatch(
             Box::new(move || {
                 reload(&settings, Program::Pgpwatch, &overrides, |new| {
                     *rules.borrow_mut() = pgp_rules(new, &hostname);
-                    new.pgp.check_period
+                    Reloaded {
+                        period: new.pgp.check_period,
+                        bind: SocketAddr::new(new.pgp.bind_address, new.pgp.open_port),
+                    }
                 })
             })
         },
@@ -721,7 +744,10 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
             Box::new(move || {
                 reload(&settings, Program::Repmgrwatch, &[], |new| {
                     *rules.borrow_mut() = repmgr_rules(new, &hostname);
-                    new.repmgr.check_period
+                    Reloaded {
+                        period: new.repmgr.check_period,
+                        bind: SocketAddr::new(new.repmgr.bind_address, new.repmgr.open_port),
+                    }
                 })
             })
         },
@@ -741,24 +767,11 @@ fn reload(
     settings: &Rc<RefCell<Settings>>,
     program: Program,
     overrides: &[crate::config::Override],
-    apply: impl FnOnce(&Settings) -> Duration,
-) -> Option<Duration> {
+    apply: impl FnOnce(&Settings) -> Reloaded,
+) -> Option<Reloaded> {
     let path = settings.borrow().source.clone();
     match Settings::load_with(&path, program, overrides) {
         Ok(new) => {
-            let old = settings.borrow();
-            if new.pgp.open_port != old.pgp.open_port
-                || new.pgp.bind_address != old.pgp.bind_address
-                || new.repmgr.open_port != old.repmgr.open_port
-                || new.repmgr.bind_address != old.repmgr.bind_address
-            {
-                log::warn!(
-                    "{}: open_port/bind_address changed in {}; restart to move the port",
-                    program.name(),
-                    path.display()
-                );
-            }
-            drop(old);
             let period = apply(&new);
             *settings.borrow_mut() = new;
             log::info!(
