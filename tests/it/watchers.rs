@@ -1,1 +1,411 @@
-//! (being written)
+//! The watchers on a real cluster: the built `pgpwatch` and `repmgrwatch`
+//! binaries run against the sandbox (PostgreSQL 15 + repmgr 5.3 + pgpool-II
+//! 4.3) and mail a real STARTTLS+AUTH capture server, while the tests fail
+//! parts of the cluster and poll the GSLB ports. This is issue 4 item 6: the
+//! ports must move within one check period plus one connect timeout, and the
+//! original's mails must go out once per transition, even when the mail
+//! server is away at the time.
+//!
+//! Tests that undo what they break share `Cluster::shared()` (net 1);
+//! promotion and split brain build their own clusters (nets 5 and 6).
+//! Reaction times are printed (`cargo test --test it watchers:: -- --nocapture`).
+
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::Cluster;
+use crate::support::mailbox::{Mailbox, MailboxOptions};
+use crate::support::watchers::{mails_to, subjects_to, wait_mail, Tuning, Watcher, SLACK};
+
+const PGP_UP: &str = "PGPWATCH - Status Change - PGP Up";
+const PGP_DOWN: &str = "PGPWATCH - Status Change - PGP Down";
+const PGP_ERROR: &str = "PGPWATCH - Error";
+const REPMGR_UP_BAD: &str = "PGPWATCH - Repmgr - UP (This is bad)";
+const REPMGR_UP_FORCE: &str = "PGPWATCH - Repmgr - Up (Forceopen)";
+const REPMGR_DOWN_GOOD: &str = "PGPWATCH - Repmgr - Down (This is good)";
+const REPMGR_MULTI: &str = "PGPWATCH - Repmgr - Multiple Masters";
+
+/// Long enough for a watcher's first check and a cluster verb on a busy machine.
+const START: Duration = Duration::from_secs(20);
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read /proc/sys/kernel/hostname")
+        .trim()
+        .to_string()
+}
+
+/// How a port followed a cluster action.
+struct Reaction {
+    /// How long the `bin/sandbox` verb ran.
+    verb: Duration,
+    /// From the verb's start until the port moved.
+    since_start: Duration,
+    /// From the verb's end until the port moved (0 if it moved before).
+    after_verb: Duration,
+}
+
+/// Runs `action` while polling `w`'s port (from another thread) until it is
+/// `open`; how long the action took and when the port moved.
+fn react(w: &Watcher, open: bool, within: Duration, action: impl FnOnce()) -> Reaction {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let poll = s.spawn(|| w.wait_port(open, within));
+        action();
+        let verb = start.elapsed();
+        let since_start = match poll.join() {
+            Ok(d) => d,
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        Reaction {
+            verb,
+            since_start,
+            after_verb: since_start.saturating_sub(verb),
+        }
+    })
+}
+
+fn report(what: &str, r: &Reaction, bound: Duration) {
+    println!(
+        "reaction {what}: port moved {:.3}s after the verb started, {:.3}s after it returned \
+         (verb took {:.3}s; bound {:.1}s + {:.0}s slack)",
+        r.since_start.as_secs_f64(),
+        r.after_verb.as_secs_f64(),
+        r.verb.as_secs_f64(),
+        bound.as_secs_f64(),
+        SLACK.as_secs_f64()
+    );
+}
+
+fn assert_within(what: &str, r: &Reaction, bound: Duration) {
+    report(what, r, bound);
+    assert!(
+        r.after_verb < bound + SLACK,
+        "{what}: port moved {:?} after the verb returned, bound {bound:?} + {SLACK:?}",
+        r.after_verb
+    );
+}
+
+fn count(subjects: &[String], subject: &str) -> usize {
+    subjects.iter().filter(|s| *s == subject).count()
+}
+
+#[test]
+fn pgpool_stopped_and_started_moves_port_and_mails_once() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let bound = tuning.reaction_bound();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
+    w.wait_port(true, START);
+
+    let down = react(&w, false, START, || cluster.stop_pgpool(1));
+    assert_within("pgpool stopped -> pgp1 port closed", &down, bound);
+    let up = react(&w, true, START, || cluster.start_pgpool(1));
+    assert_within("pgpool started -> pgp1 port open", &up, bound);
+
+    let to = w.receiver();
+    wait_mail(&mailbox, &to, PGP_UP, Duration::from_secs(20));
+    // Several more cycles: nothing may be repeated.
+    w.wait_checks(4, Duration::from_secs(20));
+    let subjects = subjects_to(&mailbox, &to);
+    assert_eq!(
+        subjects,
+        vec![PGP_DOWN, PGP_ERROR, PGP_UP],
+        "mails of one stop/start episode, in order, once each"
+    );
+    let host = hostname();
+    let mails = mails_to(&mailbox, &to);
+    let body = |subject: &str| {
+        mails
+            .iter()
+            .find(|m| m.subject == subject)
+            .map(|m| m.html_body().to_string())
+            .unwrap_or_default()
+    };
+    let want_down = format!(
+        "This is the {host}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port 5559 for GSLB."
+    );
+    assert!(body(PGP_DOWN).starts_with(&want_down), "{}", body(PGP_DOWN));
+    let want_up = format!(
+        "This is the {host}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB."
+    );
+    assert!(body(PGP_UP).starts_with(&want_up), "{}", body(PGP_UP));
+    let want_error = format!("This is the {host}.<br>The pgpwatch script <b>failed!</b><br><br>");
+    assert!(
+        body(PGP_ERROR).starts_with(&want_error),
+        "{}",
+        body(PGP_ERROR)
+    );
+    assert!(
+        body(PGP_ERROR).contains("127.1.10.1:5432"),
+        "the Error mail names the pgpool that failed: {}",
+        body(PGP_ERROR)
+    );
+    for m in &mails {
+        assert_eq!(m.auth_user, mailbox.opts.user, "{}", m.subject);
+        assert_eq!(m.from, "pgpoolwatch@watchers.test", "{}", m.subject);
+    }
+    w.stop();
+}
+
+#[test]
+fn pgpool_frozen_closes_port_within_timeout() {
+    let cluster = Cluster::shared();
+    let tuning = Tuning::default();
+    let bound = tuning.reaction_bound();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    w.wait_port(true, START);
+
+    let frozen = react(&w, false, START, || cluster.freeze_pgpool(1));
+    assert_within(
+        "pgpool frozen (SIGSTOP) -> pgp1 port closed",
+        &frozen,
+        bound,
+    );
+    assert!(
+        w.log().contains("timed out"),
+        "the failed check says it timed out; log tail:\n{}",
+        w.log_tail(20)
+    );
+    let thawed = react(&w, true, START, || cluster.thaw_pgpool(1));
+    assert_within("pgpool thawed -> pgp1 port open", &thawed, bound);
+    w.stop();
+}
+
+#[test]
+fn both_pgpools_down_opens_only_the_masters_port_until_one_returns() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    let mut pgp2 = Watcher::pgpwatch(&cluster, "pgp2", None, &tuning);
+    pgp1.wait_port(true, START);
+    pgp2.wait_port(true, START);
+    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
+        .collect();
+    for w in &dbs {
+        w.wait_checks(2, START);
+        assert!(!w.is_open(), "{}: closed while the pgpools answer", w.host);
+    }
+
+    // The master opens after both pgpwatch ports closed and its next check.
+    let bound = tuning.reaction_bound() * 2;
+    let opened = react(&dbs[0], true, START, || {
+        cluster.stop_pgpool(1);
+        cluster.stop_pgpool(2);
+    });
+    assert_within("both pgpools stopped -> db1 port open", &opened, bound);
+    assert!(!pgp1.is_open() && !pgp2.is_open(), "pgpwatch ports closed");
+    for w in &dbs[1..] {
+        w.assert_port_stays(false, tuning.reaction_bound() * 2);
+    }
+
+    let closed = react(&dbs[0], false, START, || cluster.start_pgpool(1));
+    assert_within("pgpool 1 back -> db1 port closed", &closed, bound);
+    wait_mail(
+        &mailbox,
+        &dbs[0].receiver(),
+        REPMGR_DOWN_GOOD,
+        Duration::from_secs(20),
+    );
+    dbs[0].wait_checks(3, Duration::from_secs(20));
+    assert_eq!(
+        subjects_to(&mailbox, &dbs[0].receiver()),
+        vec![REPMGR_UP_BAD, REPMGR_DOWN_GOOD],
+        "db1: one mail per transition"
+    );
+    let hello = format!("This is the {}.<br>", hostname());
+    for m in mails_to(&mailbox, &dbs[0].receiver()) {
+        assert!(m.html_body().starts_with(&hello), "{}", m.html_body());
+    }
+    for w in &dbs[1..] {
+        assert_eq!(
+            subjects_to(&mailbox, &w.receiver()),
+            Vec::<String>::new(),
+            "{}: a standby sends nothing",
+            w.host
+        );
+    }
+    for w in dbs.iter_mut().chain([&mut pgp1, &mut pgp2]) {
+        w.stop();
+    }
+}
+
+#[test]
+fn force_open_opens_the_master_while_pgpools_answer() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    pgp1.wait_port(true, START);
+    let forced = Tuning {
+        force_open: true,
+        ..Tuning::default()
+    };
+    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &forced))
+        .collect();
+    let t = dbs[0].wait_port(true, START);
+    println!("force_open: db1 open {:.3}s after start", t.as_secs_f64());
+    for w in &dbs[1..] {
+        w.wait_checks(2, START);
+        w.assert_port_stays(false, forced.reaction_bound());
+    }
+    assert!(pgp1.is_open(), "a pgpool answers all along");
+    wait_mail(
+        &mailbox,
+        &dbs[0].receiver(),
+        REPMGR_UP_FORCE,
+        Duration::from_secs(20),
+    );
+    dbs[0].wait_checks(3, Duration::from_secs(20));
+    assert_eq!(
+        subjects_to(&mailbox, &dbs[0].receiver()),
+        vec![REPMGR_UP_FORCE]
+    );
+    for w in &dbs[1..] {
+        assert_eq!(
+            subjects_to(&mailbox, &w.receiver()),
+            Vec::<String>::new(),
+            "{}",
+            w.host
+        );
+    }
+    for w in dbs.iter_mut().chain([&mut pgp1]) {
+        w.stop();
+    }
+}
+
+#[test]
+fn primary_lost_and_standby_promoted_moves_the_port() {
+    let cluster = Cluster::up(5);
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    // No pgpwatch runs: no check_port answers, the master's port is open.
+    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
+        .collect();
+    dbs[0].wait_port(true, START);
+    for w in &dbs[1..] {
+        w.wait_checks(2, START);
+        assert!(!w.is_open(), "{}: a standby stays closed", w.host);
+    }
+
+    let bound = tuning.reaction_bound();
+    let lost = react(&dbs[0], false, START, || cluster.stop_db(1));
+    assert_within("primary db1 stopped -> db1 port closed", &lost, bound);
+    let moved = react(&dbs[1], true, Duration::from_secs(60), || {
+        cluster.promote(2)
+    });
+    assert_within("db2 promoted -> db2 port open", &moved, bound);
+    assert!(!dbs[0].is_open(), "db1 is down and closed");
+    dbs[2].assert_port_stays(false, bound);
+    wait_mail(
+        &mailbox,
+        &dbs[1].receiver(),
+        REPMGR_UP_BAD,
+        Duration::from_secs(20),
+    );
+    let db2 = subjects_to(&mailbox, &dbs[1].receiver());
+    assert_eq!(count(&db2, REPMGR_UP_BAD), 1, "db2: {db2:?}");
+    let db1 = subjects_to(&mailbox, &dbs[0].receiver());
+    assert_eq!(count(&db1, REPMGR_UP_BAD), 1, "db1: {db1:?}");
+    for w in dbs.iter_mut() {
+        w.stop();
+    }
+}
+
+#[test]
+fn split_brain_closes_every_port_with_one_multiple_masters_mail_each() {
+    let cluster = Cluster::up(6);
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
+        .iter()
+        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
+        .collect();
+    dbs[0].wait_port(true, START);
+
+    let split = react(&dbs[0], false, START, || cluster.split_brain());
+    assert_within(
+        "split brain -> db1 port closed",
+        &split,
+        tuning.reaction_bound(),
+    );
+    for w in &dbs {
+        wait_mail(
+            &mailbox,
+            &w.receiver(),
+            REPMGR_MULTI,
+            Duration::from_secs(20),
+        );
+    }
+    // Several cycles later: still closed, still one mail each.
+    for w in &dbs {
+        w.wait_checks(4, Duration::from_secs(20));
+        assert!(!w.is_open(), "{}: closed during split brain", w.host);
+    }
+    for w in &dbs {
+        let got = subjects_to(&mailbox, &w.receiver());
+        assert_eq!(count(&got, REPMGR_MULTI), 1, "{}: {got:?}", w.host);
+        let body = mails_to(&mailbox, &w.receiver())
+            .into_iter()
+            .find(|m| m.subject == REPMGR_MULTI)
+            .map(|m| m.html_body().to_string())
+            .unwrap_or_default();
+        assert!(
+            body.contains("db1") && body.contains("db2"),
+            "{}: the mail names both masters: {body}",
+            w.host
+        );
+    }
+    for w in dbs.iter_mut() {
+        w.stop();
+    }
+}
+
+#[test]
+fn mail_server_down_port_still_moves_and_mail_arrives_when_it_returns() {
+    let cluster = Cluster::shared();
+    let mut mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let bound = tuning.reaction_bound();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
+    w.wait_port(true, START);
+
+    mailbox.stop();
+    let down = react(&w, false, START, || cluster.stop_pgpool(1));
+    assert_within(
+        "pgpool stopped, mail server down -> pgp1 port closed",
+        &down,
+        bound,
+    );
+    // The first try must have failed before the server comes back.
+    w.wait_log(
+        &format!("mail \"{PGP_DOWN}\": try 1 of"),
+        Duration::from_secs(30),
+    );
+    let back = Instant::now();
+    mailbox.restart();
+    wait_mail(&mailbox, &w.receiver(), PGP_DOWN, Duration::from_secs(40));
+    println!(
+        "mail server restarted -> PGP Down delivered {:.3}s later (retry backoff 2 s doubling)",
+        back.elapsed().as_secs_f64()
+    );
+    // Delivered by a retry (logged just after the server accepted it).
+    w.wait_log(
+        &format!("mail \"{PGP_DOWN}\" sent at try"),
+        Duration::from_secs(10),
+    );
+    let up = react(&w, true, START, || cluster.start_pgpool(1));
+    assert_within("pgpool started -> pgp1 port open", &up, bound);
+    wait_mail(&mailbox, &w.receiver(), PGP_UP, Duration::from_secs(20));
+    let got = subjects_to(&mailbox, &w.receiver());
+    assert_eq!(count(&got, PGP_DOWN), 1, "{got:?}");
+    assert_eq!(count(&got, PGP_UP), 1, "{got:?}");
+    w.stop();
+}

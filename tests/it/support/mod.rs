@@ -2,3 +2,4 @@
 pub mod gslb;
 pub mod mailbox;
 pub mod cluster;
+pub mod watchers;
