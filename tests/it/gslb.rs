@@ -1,6 +1,10 @@
-//! The GSLB helper against plain TCP listeners standing in for the watchers'
-//! gates: proves that a real PowerDNS with LUA `ifportup` records follows
-//! ports opening and closing, so the watcher scenario tests can rely on it.
+//! A real GSLB (PowerDNS with LUA `ifportup` records) in front of the
+//! watchers' gates. First against plain TCP listeners standing in for the
+//! gates: proves that DNS answers follow ports opening and closing, so the
+//! scenario can rely on it. Then the original README's "Topology in Action"
+//! on a real sandbox cluster with the built `pgpwatch` and `repmgrwatch`:
+//! DNS follows the pgpools and the primary as they fail and return, and the
+//! gate and DNS reaction times are printed.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
