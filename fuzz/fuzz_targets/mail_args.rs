@@ -1,0 +1,57 @@
+//! sendmail's option parser: `MailOptions::from_args` on the input split on
+//! `\n` (one argument per line, as an args.txt would give them), then
+//! `validate`. Invariants: no panic; accepted options have a server, a user,
+//! at least one receiver without whitespace, a port other than 0 and a
+//! timeout greater than 0 and at most a day; a usage error never echoes the
+//! password given.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pgpoolwatch::mail::MailOptions;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let args: Vec<String> = text.split('\n').map(str::to_string).collect();
+    match MailOptions::from_args(&args) {
+        Ok(o) => {
+            assert!(!o.server.trim().is_empty(), "empty server accepted");
+            assert!(!o.user.is_empty(), "empty user accepted");
+            assert!(!o.receivers.is_empty(), "no receivers accepted");
+            for r in &o.receivers {
+                assert!(
+                    !r.is_empty() && !r.contains(char::is_whitespace),
+                    "receiver {r:?}"
+                );
+            }
+            assert_ne!(o.port, 0);
+            assert!(!o.timeout.is_zero() && o.timeout.as_secs() <= 86_400);
+            assert!(
+                o.validate().is_ok(),
+                "validate refuses what from_args accepted"
+            );
+            let _ = o.tls.mode_for(o.port);
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            // Passwords are never printed: a usage error must not quote
+            // (values are quoted as {:?}) a `--password=` value that no
+            // other argument holds.
+            for (i, a) in args.iter().enumerate() {
+                let Some(pw) = a.strip_prefix("--password=") else {
+                    continue;
+                };
+                let elsewhere = args
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| j != i && b.contains(pw));
+                if !pw.is_empty() && !elsewhere {
+                    let quoted = format!("{pw:?}");
+                    assert!(!msg.contains(&quoted), "error echoes the password: {msg}");
+                }
+            }
+            let _ = e.exit_code();
+        }
+    }
+});
