@@ -468,6 +468,8 @@ pub fn init_logging() {
     let config = simplelog::ConfigBuilder::new()
         .set_target_level(log::LevelFilter::Off)
         .set_thread_level(log::LevelFilter::Off)
+        // Our records only: the postgres driver logs every query at debug.
+        .add_filter_allow_str("pgpoolwatch")
         .build();
     // A second call (tests) keeps the first logger; nothing to report.
     let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
