@@ -7,7 +7,10 @@
 //! server is away at the time.
 //!
 //! Tests that undo what they break share `Cluster::shared()` (net 1);
-//! promotion and split brain build their own clusters (nets 5 and 6).
+//! promotion and split brain build their own clusters (nets 5 and 6). libtest
+//! starts tests in name order; the two own-cluster tests' names (`db_port_…`,
+//! `every_db_port_…`) sort among the first, so with `--test-threads=2` their
+//! builds overlap the shared cluster's turn-taking instead of following it.
 //! Reaction times are printed (`cargo test --test it watchers:: -- --nocapture`).
 
 use std::time::{Duration, Instant};
@@ -280,7 +283,7 @@ fn force_open_opens_the_master_while_pgpools_answer() {
 }
 
 #[test]
-fn primary_lost_and_standby_promoted_moves_the_port() {
+fn db_port_moves_to_the_promoted_standby_when_the_primary_is_lost() {
     let cluster = Cluster::up(5);
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
@@ -320,7 +323,7 @@ fn primary_lost_and_standby_promoted_moves_the_port() {
 }
 
 #[test]
-fn split_brain_closes_every_port_with_one_multiple_masters_mail_each() {
+fn every_db_port_closes_on_split_brain_with_one_multiple_masters_mail_each() {
     let cluster = Cluster::up(6);
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
@@ -408,4 +411,37 @@ fn mail_server_down_port_still_moves_and_mail_arrives_when_it_returns() {
     assert_eq!(count(&got, PGP_DOWN), 1, "{got:?}");
     assert_eq!(count(&got, PGP_UP), 1, "{got:?}");
     w.stop();
+}
+
+#[test]
+fn sigterm_with_undeliverable_mail_exits_0_after_a_bounded_flush() {
+    let cluster = Cluster::shared();
+    let mut mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
+    w.wait_port(true, START);
+    mailbox.stop();
+    cluster.stop_pgpool(1);
+    w.wait_port(false, START);
+    w.wait_log(
+        &format!("mail \"{PGP_DOWN}\": try 1 of"),
+        Duration::from_secs(30),
+    );
+    // Exit 0, port closed (asserted by stop), and no longer than the flush.
+    let took = w.stop();
+    println!(
+        "SIGTERM with undeliverable mail queued -> exit after {:.3}s (flush limit {:?})",
+        took.as_secs_f64(),
+        pgpoolwatch::watch::SHUTDOWN_FLUSH
+    );
+    assert!(
+        took < pgpoolwatch::watch::SHUTDOWN_FLUSH + SLACK,
+        "exit took {took:?}; log tail:\n{}",
+        w.log_tail(20)
+    );
+    assert!(
+        w.log().contains("mail(s) not sent at shutdown"),
+        "the lost mails are logged; log tail:\n{}",
+        w.log_tail(20)
+    );
 }

@@ -369,9 +369,12 @@ impl Watcher {
         }
     }
 
-    /// SIGTERM; asserts exit status 0 within 20 s and the port closed.
-    pub fn stop(&mut self) {
+    /// SIGTERM; asserts exit status 0 within 20 s and the port closed, and
+    /// returns how long the exit took.
+    pub fn stop(&mut self) -> Duration {
+        let start = Instant::now();
         let status = self.terminate(Duration::from_secs(20));
+        let took = start.elapsed();
         match status {
             Some(s) => assert!(
                 s.success(),
@@ -395,6 +398,7 @@ impl Watcher {
             self.addr,
             self.port
         );
+        took
     }
 
     /// SIGTERM by pid, wait up to `within`; SIGKILL after that (None).
