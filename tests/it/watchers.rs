@@ -156,7 +156,10 @@ fn pgpool_frozen_closes_port_within_timeout() {
     let cluster = Cluster::shared();
     let tuning = Tuning::default();
     let bound = tuning.reaction_bound();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    // Mail on, as in production: the Error mail's report (poolstatus
+    // against the frozen pgpool) must not hold up the next checks.
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
     w.wait_port(true, START);
 
     let frozen = react(&w, false, START, || cluster.freeze_pgpool(1));
