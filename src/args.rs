@@ -19,7 +19,10 @@ pub const MAX_DEPTH: usize = 16;
 #[derive(Debug)]
 pub enum ArgsError {
     /// The file named after `@` could not be read.
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// `@files` name each other more than [`MAX_DEPTH`] levels deep.
     TooDeep { path: PathBuf },
     /// An argument or a line of an `@file` is not valid UTF-8.
@@ -152,7 +155,12 @@ mod tests {
         let got = expand(os(&[&format!("@{}", p.display()), "--subject=X"])).expect("expand");
         assert_eq!(
             got,
-            vec!["--user=u@x", "--receivers=a@x b@y", "--port=587", "--subject=X"]
+            vec![
+                "--user=u@x",
+                "--receivers=a@x b@y",
+                "--port=587",
+                "--subject=X"
+            ]
         );
     }
 

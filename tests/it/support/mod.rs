@@ -1,5 +1,5 @@
 //! Shared test helpers.
+pub mod cluster;
 pub mod gslb;
 pub mod mailbox;
-pub mod cluster;
 pub mod watchers;
