@@ -232,3 +232,38 @@ def write(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def children(pid):
+    """(pid, state) of the direct children of pid, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append((int(d), fields[0]))
+    return out
+
+
+def ensure_frozen(sb, k):
+    """bin/sandbox freeze-pgpool lists pgpool's children before it stops the
+    parent, so a child forked in between (pgpool respawns its children after
+    a failover) keeps serving queries: a pgpool that is not frozen at all.
+    Freeze again (the parent is stopped now, so the list is complete) until
+    every child is stopped. Returns how many extra freezes were needed."""
+    extra = 0
+    for _ in range(5):
+        pid = sb.pgpool_pid(k)
+        running = [c for c, st in children(pid) if st not in ("T", "t", "Z")] if pid else []
+        if not running:
+            return extra
+        extra += 1
+        log("pgp%d: %d child(ren) of pgpool %d still running after freeze: freezing again" % (k, len(running), pid))
+        sb.verb("freeze-pgpool", k)
+    raise RuntimeError("pgp%d: children of pgpool still running after 5 freezes" % k)
