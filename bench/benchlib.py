@@ -54,9 +54,11 @@ class Sandbox:
                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def pgpool_pid(self, k):
+        # pgpool pads its pid file with NUL bytes: keep the digits of the first line
         try:
-            with open(os.path.join(self.base, "pgp%d" % k, "run", "pgpool.pid")) as f:
-                return int(f.readline().strip() or 0)
+            with open(os.path.join(self.base, "pgp%d" % k, "run", "pgpool.pid"), "rb") as f:
+                digits = bytes(c for c in f.readline() if 48 <= c <= 57)
+            return int(digits or b"0")
         except (OSError, ValueError):
             return 0
 
@@ -260,6 +262,8 @@ def ensure_frozen(sb, k):
     extra = 0
     for _ in range(5):
         pid = sb.pgpool_pid(k)
+        if not pid:
+            raise RuntimeError("pgp%d: cannot read pgpool's pid file under %s" % (k, sb.base))
         running = [c for c, st in children(pid) if st not in ("T", "t", "Z")] if pid else []
         if not running:
             return extra
