@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         .any(|a| a == "--help" || a == "-h");
 
     let pgp = cli::parse_pgpwatch(argv.clone());
-    if help {
+    if help && pgp.is_ok() {
         assert!(
             matches!(pgp, Ok(Parsed::Help)),
             "--help did not win: {pgp:?}"

@@ -37,17 +37,17 @@ fuzz_target!(|data: &[u8]| {
             let msg = e.to_string();
             // Passwords are never printed: a usage error must not quote
             // (values are quoted as {:?}) a `--password=` value that no
-            // other argument holds.
+            // other argument holds, raw or quoted.
             for (i, a) in args.iter().enumerate() {
                 let Some(pw) = a.strip_prefix("--password=") else {
                     continue;
                 };
+                let quoted = format!("{pw:?}");
                 let elsewhere = args
                     .iter()
                     .enumerate()
-                    .any(|(j, b)| j != i && b.contains(pw));
+                    .any(|(j, b)| j != i && (b.contains(pw) || b.contains(&quoted)));
                 if !pw.is_empty() && !elsewhere {
-                    let quoted = format!("{pw:?}");
                     assert!(!msg.contains(&quoted), "error echoes the password: {msg}");
                 }
             }
