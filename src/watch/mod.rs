@@ -83,6 +83,9 @@ pub struct Mail {
     pub kind: MailKind,
     pub subject: String,
     pub body: String,
+    /// The poolstatus report is appended by the mail thread just before
+    /// sending, so gathering it never delays a check.
+    pub with_report: bool,
 }
 
 impl Mail {
@@ -92,7 +95,14 @@ impl Mail {
             kind,
             subject: kind.subject().to_string(),
             body,
+            with_report: false,
         }
+    }
+
+    /// The same mail, with the poolstatus report to be appended when sent.
+    pub fn with_report(mut self) -> Mail {
+        self.with_report = true;
+        self
     }
 }
 
@@ -128,10 +138,6 @@ pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
 /// A watcher's decision step: state and observation in, new state and decision out.
 pub type DecideFn<S, O> = Box<dyn FnMut(&S, &O) -> (S, Decision)>;
 
-/// Re-decides with slow content added: previous state, observation and the
-/// decision in, the decision with complete mails out.
-pub type EnrichFn<S, O> = Box<dyn FnMut(&S, &O, Decision) -> Decision>;
-
 /// What a configuration reload changed that the loop itself must apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reloaded {
@@ -144,8 +150,7 @@ pub struct Reloaded {
 /// One watcher's loop, built from plain parts so the binaries only wire
 /// probes and settings in: `observe` probes (bounded by its own timeouts)
 /// and returns an observation value, `decide` is the pure decision,
-/// `enrich` adds slow mail content (the poolstatus report) after the gate
-/// moved and only when there is mail, `reload` is called after SIGHUP and returns the new period
+/// `reload` is called after SIGHUP and returns the new period
 /// when the new configuration was taken (it logs and keeps the old one
 /// otherwise).
 pub struct Watch<S, O> {
@@ -158,10 +163,6 @@ pub struct Watch<S, O> {
     pub state: S,
     pub observe: Box<dyn FnMut() -> O>,
     pub decide: DecideFn<S, O>,
-    /// Called after the gate moved, only when the decision has mails, with
-    /// the state before the decision: fills in slow mail content (the
-    /// poolstatus report) so it never delays the port.
-    pub enrich: Option<EnrichFn<S, O>>,
     pub reload: Box<dyn FnMut() -> Option<Reloaded>>,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     pub watch_sighup: bool,
@@ -243,12 +244,8 @@ impl<S, O> Cycle for Watch<S, O> {
         }
         let obs = (self.observe)();
         let (next, d) = (self.decide)(&self.state, &obs);
-        let prev = std::mem::replace(&mut self.state, next);
+        self.state = next;
         self.move_gate(n, &d);
-        let d = match (&mut self.enrich, d.mails.is_empty()) {
-            (Some(enrich), false) => enrich(&prev, &obs, d),
-            (_, _) => d,
-        };
         self.send_mails(&d);
         flow
     }
@@ -274,20 +271,22 @@ use crate::config::{PgpSettings, Program, Settings};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 /// The mail thread for `settings`, or `None` when `[general] sendmail` is
 /// off. Each mail is `@sendmail_settings_path --subject=... --body=...`,
 /// read again at every send so an edited args.txt takes effect.
-pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
+pub fn mail_queue(settings: &Settings, report: Option<ReportSource>) -> Option<MailQueue<Mail>> {
     if !settings.general.sendmail {
         return None;
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let mut overrides = vec![
-            format!("--subject={}", m.subject),
-            format!("--body={}", m.body),
-        ];
+        let body = match (&report, m.with_report) {
+            (Some(source), true) => append_report(&m.body, source),
+            _ => m.body.clone(),
+        };
+        let mut overrides = vec![format!("--subject={}", m.subject), format!("--body={body}")];
         // The original sent its Status OK mail in sendmail's success layout.
         if m.kind == MailKind::PgpStatusOk {
             overrides.push("--mail-on-success".to_string());
@@ -384,13 +383,33 @@ fn pgp_rules(settings: &Settings, hostname: &str) -> pgp::PgpRules {
     }
 }
 
-/// The poolstatus report for mails (run only when a mail needs it).
-fn poolstatus_report(settings: &Settings) -> String {
-    let target = crate::poolstatus::Target::from_settings(
+/// Where the report in pgpwatch's mails is gathered (poolstatus settings,
+/// credentials of poolstatus_user).
+fn report_target(settings: &Settings) -> crate::poolstatus::Target {
+    crate::poolstatus::Target::from_settings(
         &settings.poolstatus,
         &crate::config::credentials_user(&settings.general.poolstatus_user),
-    );
-    crate::poolstatus::run(&target, std::time::SystemTime::now()).render_text()
+    )
+}
+
+/// The report source the mail thread reads; a reload replaces the target.
+pub type ReportSource = Arc<Mutex<crate::poolstatus::Target>>;
+
+/// `body` with the poolstatus report of `source` appended as HTML.
+fn append_report(body: &str, source: &ReportSource) -> String {
+    let report = match source.lock() {
+        Ok(target) => {
+            let target = target.clone();
+            crate::poolstatus::run(&target, std::time::SystemTime::now()).render_text()
+        }
+        Err(_) => "poolstatus report unavailable (internal lock poisoned)".to_string(),
+    };
+    let sep = if body.ends_with("<br>") || body.is_empty() {
+        ""
+    } else {
+        "<br><br>"
+    };
+    format!("{body}{sep}{}", html_lines(&report))
 }
 
 /// pgpwatch: checks pgpool every check_period and moves the gate; with
@@ -429,29 +448,7 @@ pub fn run_pgpwatch(
             pgp::decide(state, obs, &rules.borrow())
         }
     };
-    let enrich = {
-        let settings = Rc::clone(&settings);
-        let rules = Rc::clone(&rules);
-        move |prev: &pgp::PgpState, obs: &pgp::PgpObservation, d: Decision| {
-            let wants_report = d
-                .mails
-                .iter()
-                .any(|m| matches!(m.kind, MailKind::PgpError | MailKind::PgpStatusOk));
-            if !wants_report {
-                return d;
-            }
-            // Same decision, now with the report in the mail bodies.
-            let report = poolstatus_report(&settings.borrow());
-            let obs = match obs {
-                pgp::PgpObservation::Healthy { .. } => pgp::PgpObservation::Healthy { report },
-                pgp::PgpObservation::Unhealthy { reason, .. } => pgp::PgpObservation::Unhealthy {
-                    reason: reason.clone(),
-                    report: format!("{reason}\n\n{report}"),
-                },
-            };
-            pgp::decide(prev, &obs, &rules.borrow()).1
-        }
-    };
+    let report: ReportSource = Arc::new(Mutex::new(report_target(&settings.borrow())));
     let (bind, period) = {
         let s = settings.borrow();
         (
@@ -462,19 +459,22 @@ pub fn run_pgpwatch(
     let mut watch = Watch {
         name: "pgpwatch",
         gate: Gate::new(bind),
-        mail: mail_queue(&settings.borrow()),
+        mail: mail_queue(&settings.borrow(), Some(report.clone())),
         notifier: Notifier::from_env(),
         state: pgp::PgpState::default(),
         observe: Box::new(observe),
         decide: Box::new(decide),
-        enrich: Some(Box::new(enrich)),
         reload: {
             let settings = Rc::clone(&settings);
             let rules = Rc::clone(&rules);
             let hostname = hostname.clone();
+            let report = report.clone();
             Box::new(move || {
                 reload(&settings, Program::Pgpwatch, &overrides, |new| {
                     *rules.borrow_mut() = pgp_rules(new, &hostname);
+                    if let Ok(mut t) = report.lock() {
+                        *t = report_target(new);
+                    }
                     Reloaded {
                         period: new.pgp.check_period,
                         bind: SocketAddr::new(new.pgp.bind_address, new.pgp.open_port),
@@ -487,10 +487,6 @@ pub fn run_pgpwatch(
     if run_once {
         let obs = (watch.observe)();
         let (_, d) = (watch.decide)(&watch.state, &obs);
-        let d = match watch.enrich.as_mut() {
-            Some(enrich) if !d.mails.is_empty() => enrich(&watch.state, &obs, d),
-            _ => d,
-        };
         log::info!("pgpwatch: {}", d.reason);
         println!("{}", d.reason);
         if let Some(q) = watch.mail.take() {
@@ -732,12 +728,11 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
     let watch = Watch {
         name: "repmgrwatch",
         gate: Gate::new(bind),
-        mail: mail_queue(&settings.borrow()),
+        mail: mail_queue(&settings.borrow(), None),
         notifier: Notifier::from_env(),
         state: repmgr::RepmgrState::default(),
         observe: Box::new(observe),
         decide: Box::new(decide),
-        enrich: None,
         reload: {
             let settings = Rc::clone(&settings);
             let rules = Rc::clone(&rules);
@@ -840,11 +835,7 @@ mod tests {
         let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
             tx.lock()
                 .map_err(|_| "poisoned".to_string())?
-                .send(if m.body.ends_with(" [enriched]") {
-                    m.subject.clone()
-                } else {
-                    format!("{} (not enriched)", m.subject)
-                })
+                .send(m.subject.clone())
                 .map_err(|e| e.to_string())
         })
         .expect("mail thread");
@@ -872,12 +863,6 @@ mod tests {
             state: PgpState::default(),
             observe: Box::new(observe),
             decide: Box::new(move |s, o| pgp::decide(s, o, &rules)),
-            enrich: Some(Box::new(|_prev, _obs, mut d: Decision| {
-                for m in &mut d.mails {
-                    m.body.push_str(" [enriched]");
-                }
-                d
-            })),
             reload: Box::new(|| None),
             watch_sighup: false,
         };
@@ -891,6 +876,32 @@ mod tests {
                     .unwrap_or_else(|e| panic!("mail {i}: {e}"))
             })
             .collect()
+    }
+
+    #[test]
+    fn report_is_appended_as_html_after_the_body() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        let target = crate::poolstatus::Target {
+            pgpool_host: "127.0.0.1".into(),
+            pgpool_port: port,
+            connect_timeout: Duration::from_secs(1),
+            ..crate::poolstatus::Target::default()
+        };
+        let source: ReportSource = Arc::new(Mutex::new(target));
+        let ok = append_report("fine.<br><br>", &source);
+        assert!(
+            ok.starts_with("fine.<br><br>Output of: show pool_nodes<br>"),
+            "{ok}"
+        );
+        assert!(ok.contains(&format!("127.0.0.1:{port}")), "{ok}");
+        assert!(!ok.contains('\n'), "newlines become <br>: {ok}");
+        let err = append_report("<b>failed!</b><br><br>connect refused", &source);
+        assert!(
+            err.starts_with("<b>failed!</b><br><br>connect refused<br><br>Output of:"),
+            "{err}"
+        );
     }
 
     #[test]

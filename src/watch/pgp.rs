@@ -102,14 +102,17 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                 );
             }
             if rules.mail_on_success && state.checks % period == 0 {
-                mails.push(Mail::new(
-                    MailKind::PgpStatusOk,
-                    format!(
-                        "This is the {}. The pgpwatch script returned fine.<br><br>{}",
-                        rules.hostname,
-                        html_lines(report)
-                    ),
-                ));
+                mails.push(
+                    Mail::new(
+                        MailKind::PgpStatusOk,
+                        format!(
+                            "This is the {}. The pgpwatch script returned fine.<br><br>{}",
+                            rules.hostname,
+                            html_lines(report)
+                        ),
+                    )
+                    .with_report(),
+                );
             }
         }
         PgpObservation::Unhealthy {
@@ -146,14 +149,17 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                 } else {
                     report.as_str()
                 };
-                mails.push(Mail::new(
-                    MailKind::PgpError,
-                    format!(
-                        "This is the {}.<br>The pgpwatch script <b>failed!</b><br><br>{}",
-                        rules.hostname,
-                        html_lines(text)
-                    ),
-                ));
+                mails.push(
+                    Mail::new(
+                        MailKind::PgpError,
+                        format!(
+                            "This is the {}.<br>The pgpwatch script <b>failed!</b><br><br>{}",
+                            rules.hostname,
+                            html_lines(text)
+                        ),
+                    )
+                    .with_report(),
+                );
             }
         }
     }

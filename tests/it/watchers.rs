@@ -144,6 +144,12 @@ fn pgpool_stopped_and_started_moves_port_and_mails_once() {
         "the Error mail names the pgpool that failed: {}",
         body(PGP_ERROR)
     );
+    assert!(
+        body(PGP_ERROR).contains("Output of: show pool_nodes<br>")
+            && body(PGP_ERROR).contains("Status: CRITICAL"),
+        "the Error mail carries the poolstatus report, lines as <br>: {}",
+        body(PGP_ERROR)
+    );
     for m in &mails {
         assert_eq!(m.auth_user, mailbox.opts.user, "{}", m.subject);
         assert_eq!(m.from, "pgpoolwatch@watchers.test", "{}", m.subject);
