@@ -509,69 +509,6 @@ pub fn run_pgpwatch(
     0
 }
 
-/// Splits a libpq conninfo string (`host=db1 port=5432 user='x y'`).
-pub fn parse_conninfo(conninfo: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = conninfo.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        if key.is_empty() {
-            return out;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek() != Some(&'=') {
-            return out;
-        }
-        chars.next();
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'\'') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some(n) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '\'' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                if c == '\\' {
-                    chars.next();
-                    if let Some(n) = chars.next() {
-                        value.push(n);
-                    }
-                    continue;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        out.push((key, value));
-    }
-}
-
 /// repmgrwatch's masters probe: the nodes in repmgr's metadata at
 /// repmgr_host (repmgr 4/5 `repmgr.nodes`, else 3.x `repmgr_*.repl_nodes`),
 /// each asked `pg_is_in_recovery()` in parallel within connect_timeout;
@@ -593,26 +530,23 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
         ),
     };
     let nodes = crate::probe::with_session(&ep, r.connect_timeout, |s| {
-        match s.rows("SELECT node_name, conninfo FROM repmgr.nodes WHERE active") {
-            Ok(rows) => Ok(rows),
-            Err(e4) => {
-                let schemas = s.rows(
-                    "SELECT table_schema FROM information_schema.tables \
-                     WHERE table_name = 'repl_nodes' AND table_schema LIKE 'repmgr\\_%' LIMIT 1",
-                )?;
-                let Some(schema) = schemas.first().and_then(|r| r.get("table_schema")).cloned()
-                else {
-                    return Err(e4);
-                };
-                let sql = format!(
-                    "SELECT name AS node_name, conninfo FROM \"{}\".repl_nodes WHERE active",
-                    schema.replace('"', "\"\"")
-                );
-                s.rows(&sql)
-            }
-        }
+        use crate::poolstatus::parse;
+        let detect = s.row(parse::DETECT_SCHEMA_SQL)?;
+        let Some(schema) = parse::repmgr_schema(&detect) else {
+            return Ok(Err(
+                "no repmgr metadata (neither repmgr.nodes nor repmgr_*.repl_nodes)".to_string(),
+            ));
+        };
+        Ok(parse::repmgr_nodes(&s.rows(&schema.nodes_sql())?))
     })
-    .map_err(|e| format!("read repmgr nodes: {e}"))?;
+    .map_err(|e| format!("read repmgr nodes: {e}"))?
+    .map_err(|e| {
+        format!(
+            "read repmgr nodes at {}: {e}",
+            crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
+        )
+    })?;
+    let nodes: Vec<_> = nodes.into_iter().filter(|n| n.active).collect();
     if nodes.is_empty() {
         return Err(format!(
             "read repmgr nodes: no active node at {}",
@@ -622,9 +556,10 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
     let answers: Vec<(String, Result<bool, String>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
-            .map(|row| {
-                let name = row.get("node_name").cloned().unwrap_or_default();
-                let info = parse_conninfo(row.get("conninfo").map_or("", String::as_str));
+            .map(|node| {
+                let name = node.name.clone();
+                let info =
+                    crate::poolstatus::parse::conninfo_pairs(&node.conninfo).unwrap_or_default();
                 let get = |k: &str| {
                     info.iter()
                         .find(|(key, _)| key == k)
@@ -1000,9 +935,10 @@ mod tests {
 
     #[test]
     fn conninfo_keys_and_quoted_values() {
-        let got = parse_conninfo(
+        let got = crate::poolstatus::parse::conninfo_pairs(
             "host=db1 port = 5433 user='re pm\\'gr' dbname=repmgr connect_timeout=2",
-        );
+        )
+        .expect("valid conninfo");
         assert_eq!(
             got,
             vec![
@@ -1013,7 +949,7 @@ mod tests {
                 ("connect_timeout".to_string(), "2".to_string()),
             ]
         );
-        assert!(parse_conninfo("").is_empty());
-        assert!(parse_conninfo("garbage").is_empty());
+        assert_eq!(crate::poolstatus::parse::conninfo_pairs(""), Ok(vec![]));
+        assert!(crate::poolstatus::parse::conninfo_pairs("garbage").is_err());
     }
 }
