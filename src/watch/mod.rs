@@ -83,8 +83,8 @@ pub struct Mail {
     pub kind: MailKind,
     pub subject: String,
     pub body: String,
-    /// The poolstatus report is appended by the mail thread just before
-    /// sending, so gathering it never delays a check.
+    /// The poolstatus report is appended right after the gate moved (so it
+    /// shows the cluster at the failure, and never delays the port).
     pub with_report: bool,
 }
 
@@ -164,6 +164,8 @@ pub struct Watch<S, O> {
     pub observe: Box<dyn FnMut() -> O>,
     pub decide: DecideFn<S, O>,
     pub reload: Box<dyn FnMut() -> Option<Reloaded>>,
+    /// Where the report for `with_report` mails is gathered (pgpwatch).
+    pub report: Option<ReportSource>,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     pub watch_sighup: bool,
 }
@@ -198,7 +200,14 @@ impl<S, O> Watch<S, O> {
     fn send_mails(&mut self, d: &Decision) {
         for m in &d.mails {
             match &self.mail {
-                Some(q) => q.push(m.subject.clone(), m.clone()),
+                Some(q) => {
+                    let mut m = m.clone();
+                    if let (true, Some(source)) = (m.with_report, &self.report) {
+                        m.body = append_report(&m.body, source);
+                        m.with_report = false;
+                    }
+                    q.push(m.subject.clone(), m)
+                }
                 None => log::info!(
                     "{}: mail \"{}\" not sent: sendmail is off",
                     self.name,
@@ -276,17 +285,16 @@ use std::sync::{Arc, Mutex};
 /// The mail thread for `settings`, or `None` when `[general] sendmail` is
 /// off. Each mail is `@sendmail_settings_path --subject=... --body=...`,
 /// read again at every send so an edited args.txt takes effect.
-pub fn mail_queue(settings: &Settings, report: Option<ReportSource>) -> Option<MailQueue<Mail>> {
+pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     if !settings.general.sendmail {
         return None;
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let body = match (&report, m.with_report) {
-            (Some(source), true) => append_report(&m.body, source),
-            _ => m.body.clone(),
-        };
-        let mut overrides = vec![format!("--subject={}", m.subject), format!("--body={body}")];
+        let mut overrides = vec![
+            format!("--subject={}", m.subject),
+            format!("--body={}", m.body),
+        ];
         // The original sent its Status OK mail in sendmail's success layout.
         if m.kind == MailKind::PgpStatusOk {
             overrides.push("--mail-on-success".to_string());
@@ -392,7 +400,7 @@ fn report_target(settings: &Settings) -> crate::poolstatus::Target {
     )
 }
 
-/// The report source the mail thread reads; a reload replaces the target.
+/// Where pgpwatch gathers its mail report; a reload replaces the target.
 pub type ReportSource = Arc<Mutex<crate::poolstatus::Target>>;
 
 /// `body` with the poolstatus report of `source` appended as HTML.
@@ -459,7 +467,7 @@ pub fn run_pgpwatch(
     let mut watch = Watch {
         name: "pgpwatch",
         gate: Gate::new(bind),
-        mail: mail_queue(&settings.borrow(), Some(report.clone())),
+        mail: mail_queue(&settings.borrow()),
         notifier: Notifier::from_env(),
         state: pgp::PgpState::default(),
         observe: Box::new(observe),
@@ -483,16 +491,15 @@ pub fn run_pgpwatch(
             })
         },
         watch_sighup: true,
+        report: Some(report),
     };
     if run_once {
         let obs = (watch.observe)();
         let (_, d) = (watch.decide)(&watch.state, &obs);
         log::info!("pgpwatch: {}", d.reason);
         println!("{}", d.reason);
+        watch.send_mails(&d);
         if let Some(q) = watch.mail.take() {
-            for m in d.mails {
-                q.push(m.subject.clone(), m);
-            }
             q.shutdown(Instant::now() + SHUTDOWN_FLUSH);
         }
         return if matches!(obs, pgp::PgpObservation::Healthy { .. }) {
@@ -663,7 +670,7 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
     let watch = Watch {
         name: "repmgrwatch",
         gate: Gate::new(bind),
-        mail: mail_queue(&settings.borrow(), None),
+        mail: mail_queue(&settings.borrow()),
         notifier: Notifier::from_env(),
         state: repmgr::RepmgrState::default(),
         observe: Box::new(observe),
@@ -682,6 +689,7 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
             })
         },
         watch_sighup: true,
+        report: None,
     };
     if let Err(e) = crate::signals::install() {
         log::warn!("repmgrwatch: {e}; stop it with SIGKILL");
@@ -800,6 +808,7 @@ mod tests {
             decide: Box::new(move |s, o| pgp::decide(s, o, &rules)),
             reload: Box::new(|| None),
             watch_sighup: false,
+            report: None,
         };
         (watch, rx)
     }
