@@ -440,17 +440,23 @@ pub fn home_of(user: &str) -> Option<PathBuf> {
 /// that user through runuser), otherwise the account running us (as libpq
 /// and ssh would).
 pub fn credentials_user(poolstatus_user: &str) -> String {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| effective_uid(&s));
-    match uid {
-        Some(0) | None => poolstatus_user.to_string(),
-        Some(uid) => std::fs::read_to_string("/etc/passwd")
+    // The account we run as does not change: read it once, not every check.
+    static RUNNING_AS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let running_as = RUNNING_AS.get_or_init(|| {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| effective_uid(&s))?;
+        if uid == 0 {
+            return None;
+        }
+        std::fs::read_to_string("/etc/passwd")
             .ok()
             .and_then(|p| user_of_uid(&p, uid))
             .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| poolstatus_user.to_string()),
-    }
+    });
+    running_as
+        .clone()
+        .unwrap_or_else(|| poolstatus_user.to_string())
 }
 
 /// The effective uid from `/proc/self/status` text (`Uid: real eff ...`).

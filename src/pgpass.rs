@@ -49,6 +49,25 @@ impl fmt::Display for PgpassError {
 
 impl std::error::Error for PgpassError {}
 
+/// The password for a connection from `os_user`'s password file
+/// ([`default_file`]), or `None`; a file that cannot be used is logged.
+pub fn password_for(
+    os_user: &str,
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> Option<String> {
+    let file = default_file(os_user)?;
+    match lookup(&file, host, port, database, user) {
+        Ok(pw) => pw,
+        Err(e) => {
+            log::warn!("{e}");
+            None
+        }
+    }
+}
+
 /// The password file for OS user `os_user`: `$PGPASSFILE` if set and not
 /// empty, else `~os_user/.pgpass` (`None` when the home is unknown).
 pub fn default_file(os_user: &str) -> Option<PathBuf> {

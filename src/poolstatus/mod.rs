@@ -124,16 +124,9 @@ impl Target {
     /// unless `ssh_key` / `ssh_known_hosts` say otherwise.
     pub fn from_settings(s: &crate::config::PoolstatusSettings, os_user: &str) -> Target {
         let home = crate::config::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
-        let pgpass = crate::pgpass::default_file(os_user);
+        let os_user = os_user.to_string();
         let password: PasswordLookup = Arc::new(move |host, port, db, user| {
-            let file = pgpass.as_ref()?;
-            match crate::pgpass::lookup(file, host, port, db, user) {
-                Ok(pw) => pw,
-                Err(e) => {
-                    log::warn!("{e}");
-                    None
-                }
-            }
+            crate::pgpass::password_for(&os_user, host, port, db, user)
         });
         Target {
             pgpool_host: s.pgpool_host.clone(),

@@ -312,17 +312,7 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     }
 }
 
-/// The password for a connection, from `os_user`'s .pgpass (`$PGPASSFILE` first).
-fn password_for(os_user: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
-    let file = crate::pgpass::default_file(os_user)?;
-    match crate::pgpass::lookup(&file, host, port, db, user) {
-        Ok(pw) => pw,
-        Err(e) => {
-            log::warn!("{e}");
-            None
-        }
-    }
-}
+use crate::pgpass::password_for;
 
 /// pgpwatch's health probe: `SHOW pool_nodes` at pgpool_host:pgpool_port
 /// within connect_timeout, healthy when a backend with role primary/master
