@@ -78,7 +78,8 @@ pub const KEYS: &[KeyDoc] = &[
     k("repmgr", "repmgr_database", "its database (default repmgr)"),
     k("repmgr", "connect_timeout", "seconds a check may take (default 5)"),
     k("repmgr", "rise", "agreeing checks in a row before opening (default 1)"),
-    k("repmgr", "fall", "agreeing checks in a row before closing (default 1)"),
+    k("repmgr", "fall", "checks in a row seeing a pgpool back before the master closes (default 1); a standby, split brain or no master close at once"),
+    k("repmgr", "startup_grace", "seconds after start before the port may open because no pgpool answers (default check_period + connect_timeout; 0 = off)"),
     k("general", "sendmail", "send mails at all (default no)"),
     k("general", "sendmail_path", "sendmail program (default /root/pgpoolwatch/sendmail.py)"),
     k("general", "sendmail_settings_path", "its @args file (default /root/pgpoolwatch/args.txt)"),
@@ -97,6 +98,9 @@ pub const KEYS: &[KeyDoc] = &[
     k("poolstatus", "connect_timeout", "seconds per connection (default 5)"),
     k("poolstatus", "disk_path", "file system whose use% is shown (default /)"),
 ];
+
+/// The key the original's scripts read instead of `sendmail_settings_path`.
+pub const ALIAS_SENDMAIL_SETTINGS: &str = "send_mail_settings_path";
 
 const SECTIONS: &[&str] = &["pgp", "repmgr", "general", "poolstatus"];
 
@@ -148,6 +152,18 @@ pub struct RepmgrSettings {
     pub connect_timeout: Duration,
     pub rise: u32,
     pub fall: u32,
+    /// `None`: check_period + connect_timeout (see [`RepmgrSettings::grace`]).
+    pub startup_grace: Option<Duration>,
+}
+
+impl RepmgrSettings {
+    /// The start-up grace in force: the key, else check_period +
+    /// connect_timeout (long enough for a pgpwatch started at the same
+    /// moment to finish its first check).
+    pub fn grace(&self) -> Duration {
+        self.startup_grace
+            .unwrap_or_else(|| self.check_period.saturating_add(self.connect_timeout))
+    }
 }
 
 /// `[general]`: mail and the poolstatus program.
@@ -253,6 +269,33 @@ struct Reader<'a> {
     ini: &'a Ini,
     file: &'a Path,
     overrides: &'a [Override],
+    program: Program,
+    /// Bad values of keys `program` does not read, as warnings.
+    ignored: std::cell::RefCell<Vec<String>>,
+}
+
+/// Whether `program` uses `[section] key`: a bad value elsewhere is only a
+/// warning for it (the original's scripts never looked at the sections they
+/// did not read, so a config shared by every host may carry values that
+/// only another program would refuse).
+fn reads(program: Program, section: &str, key: &str) -> bool {
+    const PGPOOL_KEYS: &[&str] = &[
+        "pgpool_host",
+        "pgpool_port",
+        "pgpool_user",
+        "pgpool_database",
+    ];
+    const REPMGR_KEYS: &[&str] = &["repmgr_user", "repmgr_database"];
+    match (program, section) {
+        (_, "general") => true,
+        (Program::Pgpwatch, "pgp" | "poolstatus") => true,
+        (Program::Pgpwatch, "repmgr") => REPMGR_KEYS.contains(&key),
+        (Program::Repmgrwatch, "repmgr") => true,
+        (Program::Poolstatus, "poolstatus") => true,
+        (Program::Poolstatus, "pgp") => PGPOOL_KEYS.contains(&key),
+        (Program::Poolstatus, "repmgr") => REPMGR_KEYS.contains(&key),
+        _ => false,
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -314,6 +357,30 @@ impl<'a> Reader<'a> {
     /// Reads and converts a key: `Ok(None)` when absent (or required and
     /// absent → error), `parse` gives `Err(expected)` for a bad value.
     fn typed<T>(
+        &self,
+        section: &str,
+        key: &str,
+        required_by: Option<Program>,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.typed_strict(section, key, required_by, expected, parse) {
+            Err(e)
+                if e.kind == ErrorKind::Invalid
+                    && e.line.is_some()
+                    && !reads(self.program, section, key) =>
+            {
+                self.ignored.borrow_mut().push(format!(
+                    "{e}; ignored: {} does not read this key",
+                    self.program.name()
+                ));
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    fn typed_strict<T>(
         &self,
         section: &str,
         key: &str,
@@ -398,6 +465,16 @@ fn parse_path(v: &str) -> Option<PathBuf> {
     (!v.is_empty()).then(|| PathBuf::from(v))
 }
 
+/// Seconds >= 0 (0 switches a delay off).
+fn parse_secs_or_zero(v: &str) -> Option<Duration> {
+    let f: f64 = v.trim().parse().ok()?;
+    if !f.is_finite() || f < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(f).ok()
+}
+
+const SECS_OR_ZERO: &str = "seconds >= 0, e.g. 15 or 0 (off)";
 pub(crate) const SECS: &str = "seconds > 0, e.g. 10 or 2.5";
 const BOOL: &str = "yes/no, true/false, on/off or 1/0";
 const PORT: &str = "a port number 1..65535";
@@ -598,6 +675,7 @@ impl Settings {
                 connect_timeout: five,
                 rise: 1,
                 fall: 1,
+                startup_grace: None,
             },
             general: GeneralSettings {
                 sendmail: false,
@@ -634,6 +712,8 @@ impl Settings {
             ini,
             file: source,
             overrides,
+            program,
+            ignored: std::cell::RefCell::new(Vec::new()),
         };
         let mut s = Settings::defaults(program);
         s.source = source.to_path_buf();
@@ -855,6 +935,14 @@ impl Settings {
             COUNT,
             parse_at_least_one::<u32>
         );
+        set!(
+            s.repmgr.startup_grace,
+            "repmgr",
+            "startup_grace",
+            None,
+            SECS_OR_ZERO,
+            |v: &str| parse_secs_or_zero(v).map(Some)
+        );
 
         set!(
             s.general.sendmail,
@@ -880,6 +968,32 @@ impl Settings {
             PATH,
             parse_path
         );
+        // The original's scripts read args.txt's path from this misspelt
+        // key, so working installations carry it: honour it, the documented
+        // key winning when both stand.
+        if let Some(alias) = ini.get("general", ALIAS_SENDMAIL_SETTINGS) {
+            let file = source.display();
+            match r.find("general", "sendmail_settings_path") {
+                None => {
+                    set!(
+                        s.general.sendmail_settings_path,
+                        "general",
+                        "send_mail_settings_path",
+                        None,
+                        PATH,
+                        parse_path
+                    );
+                    s.warnings.push(format!(
+                        "{file}:{}: [general] send_mail_settings_path (the original's misspelling) read as sendmail_settings_path; rename the key",
+                        alias.line
+                    ));
+                }
+                Some(_) => s.warnings.push(format!(
+                    "{file}:{}: [general] send_mail_settings_path ignored: sendmail_settings_path is set and wins",
+                    alias.line
+                )),
+            }
+        }
         set!(
             s.general.poolstatus_path,
             "general",
@@ -984,6 +1098,7 @@ impl Settings {
             |v: &str| parse_path(v).map(|p| p.to_string_lossy().into_owned())
         );
 
+        s.warnings.extend(r.ignored.into_inner());
         s.warnings.extend(unknown_warnings(ini, source));
         Ok(s)
     }
@@ -1027,6 +1142,7 @@ impl Settings {
             ("repmgr.connect_timeout", secs_text(m.connect_timeout)),
             ("repmgr.rise", m.rise.to_string()),
             ("repmgr.fall", m.fall.to_string()),
+            ("repmgr.startup_grace", secs_text(m.grace())),
             ("general.sendmail", yes_no(g.sendmail).into()),
             (
                 "general.sendmail_path",
@@ -1070,8 +1186,11 @@ impl Settings {
 fn unknown_warnings(ini: &Ini, source: &Path) -> Vec<String> {
     let file = source.display();
     let mut out = Vec::new();
-    let known =
-        |section: &str, key: &str| KEYS.iter().any(|k| k.section == section && k.key == key);
+    // The original's misspelt key has its own warning (see `from_ini`).
+    let known = |section: &str, key: &str| {
+        KEYS.iter().any(|k| k.section == section && k.key == key)
+            || (section == "general" && key == ALIAS_SENDMAIL_SETTINGS)
+    };
     for e in ini.defaults().entries() {
         if !KEYS.iter().any(|k| k.key == e.key) {
             out.push(format!(
@@ -1189,6 +1308,94 @@ mod tests {
         );
         let s = parse("", Program::Poolstatus).expect("poolstatus needs nothing");
         assert_eq!(s.repmgr.pgp_server_1, "");
+    }
+
+    #[test]
+    fn misspelt_send_mail_settings_path_is_honoured_and_the_documented_key_wins() {
+        let s = parse(
+            "[general]\nsendmail=yes\nsend_mail_settings_path=/etc/pgpoolwatch/args.txt\n",
+            Program::Poolstatus,
+        )
+        .expect("parse");
+        assert_eq!(
+            s.general.sendmail_settings_path,
+            PathBuf::from("/etc/pgpoolwatch/args.txt")
+        );
+        assert_eq!(
+            s.warnings,
+            vec!["/etc/x/config.ini:3: [general] send_mail_settings_path (the original's misspelling) read as sendmail_settings_path; rename the key".to_string()]
+        );
+        let s = parse(
+            "[general]\nsend_mail_settings_path=/old/args.txt\nsendmail_settings_path=/new/args.txt\n",
+            Program::Poolstatus,
+        )
+        .expect("parse");
+        assert_eq!(
+            s.general.sendmail_settings_path,
+            PathBuf::from("/new/args.txt")
+        );
+        assert_eq!(
+            s.warnings,
+            vec!["/etc/x/config.ini:2: [general] send_mail_settings_path ignored: sendmail_settings_path is set and wins".to_string()]
+        );
+        let e = parse("[general]\nsend_mail_settings_path=\n", Program::Poolstatus).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":2: [general] send_mail_settings_path: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_in_sections_a_program_does_not_read_only_warn() {
+        let text = "[pgp]\ncheck_period=1\nsuccess_period = 0\nmail_on_success=no\n[repmgr]\npgp_server_1=a\npgp_server_2=b\n";
+        let s = parse(text, Program::Repmgrwatch).expect("repmgrwatch ignores [pgp]");
+        assert_eq!(
+            s.warnings,
+            vec!["/etc/x/config.ini:3: [pgp] success_period: \"0\" is not valid; expected a whole number >= 1; ignored: repmgrwatch does not read this key".to_string()],
+        );
+        let e = parse(text, Program::Pgpwatch).unwrap_err();
+        assert!(
+            e.to_string().contains(":3: [pgp] success_period:"),
+            "pgpwatch reads [pgp]: {e}"
+        );
+        // pgpwatch does not read [repmgr] rise; repmgrwatch does.
+        let other = text.replace("success_period = 0", "success_period = 1") + "rise = none\n";
+        let s = parse(&other, Program::Pgpwatch).expect("pgpwatch ignores [repmgr] rise");
+        assert!(
+            s.warnings[0].contains(":8: [repmgr] rise:")
+                && s.warnings[0].ends_with("ignored: pgpwatch does not read this key"),
+            "{:?}",
+            s.warnings
+        );
+        let e = parse(&other, Program::Repmgrwatch).unwrap_err();
+        assert!(e.to_string().contains(":8: [repmgr] rise:"), "{e}");
+        // A key the program reads through [poolstatus] defaults stays an error.
+        let e = parse("[repmgr]\nrepmgr_user = a b\n", Program::Poolstatus).unwrap_err();
+        assert!(e.to_string().contains(":2: [repmgr] repmgr_user:"), "{e}");
+    }
+
+    #[test]
+    fn startup_grace_defaults_to_check_period_plus_connect_timeout() {
+        let base = "[repmgr]\npgp_server_1=a\npgp_server_2=b\ncheck_period=3\nconnect_timeout=2\n";
+        let s = parse(base, Program::Repmgrwatch).expect("parse");
+        assert_eq!(s.repmgr.grace(), Duration::from_secs(5));
+        assert!(s.render().contains("repmgr.startup_grace = 5\n"));
+        let s =
+            parse(&format!("{base}startup_grace = 0\n"), Program::Repmgrwatch).expect("0 = off");
+        assert_eq!(s.repmgr.grace(), Duration::ZERO);
+        let s = parse(
+            &format!("{base}startup_grace = 30.5\n"),
+            Program::Repmgrwatch,
+        )
+        .expect("parse");
+        assert_eq!(s.repmgr.grace(), Duration::from_secs_f64(30.5));
+        let e = parse(&format!("{base}startup_grace = -1\n"), Program::Repmgrwatch).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(":6: [repmgr] startup_grace: \"-1\" is not valid; expected seconds >= 0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -291,15 +291,7 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let mut overrides = vec![
-            format!("--subject={}", m.subject),
-            format!("--body={}", m.body),
-        ];
-        // The original sent its Status OK mail in sendmail's success layout.
-        if m.kind == MailKind::PgpStatusOk {
-            overrides.push("--mail-on-success".to_string());
-        }
-        let opts = crate::mail::options_from_file(&args_file, &overrides)
+        let opts = crate::mail::options_from_file(&args_file, &mail_overrides(m))
             .map_err(|e| format!("{}: {e}", args_file.display()))?;
         crate::mail::send(&opts).map_err(|e| e.to_string())
     });
@@ -310,6 +302,25 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
             None
         }
     }
+}
+
+/// What a watcher puts after `@args.txt` for `m` (later arguments win):
+/// subject and body, and, as the original did, `--failed-node=none
+/// --new-master=none`, so `--failed-node`/`--new-master` lines that args.txt
+/// carries for pgpool's failover script never add a "Failed Node" paragraph
+/// to a watcher mail.
+pub fn mail_overrides(m: &Mail) -> Vec<String> {
+    let mut overrides = vec![
+        format!("--subject={}", m.subject),
+        format!("--body={}", m.body),
+        "--failed-node=none".to_string(),
+        "--new-master=none".to_string(),
+    ];
+    // The original sent its Status OK mail in sendmail's success layout.
+    if m.kind == MailKind::PgpStatusOk {
+        overrides.push("--mail-on-success".to_string());
+    }
+    overrides
 }
 
 use crate::pgpass::password_for;
@@ -619,11 +630,13 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
     let hostname = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
     let settings = Rc::new(RefCell::new(settings));
     let rules = Rc::new(RefCell::new(repmgr_rules(&settings.borrow(), &hostname)));
+    let started = Instant::now();
     let observe = {
         let settings = Rc::clone(&settings);
         move || {
             let s = settings.borrow();
             let r = &s.repmgr;
+            let startup_grace_left = r.grace().saturating_sub(started.elapsed());
             let (t, port) = (r.connect_timeout, r.check_port);
             let (one, two, masters) = std::thread::scope(|scope| {
                 let a = scope.spawn(|| crate::probe::tcp_port_answers(&r.pgp_server_1, port, t));
@@ -641,6 +654,7 @@ pub fn run_repmgrwatch(settings: Settings) -> u8 {
             repmgr::RepmgrObservation {
                 masters,
                 pgpools_up: (one, two),
+                startup_grace_left,
             }
         }
     };
@@ -810,6 +824,26 @@ mod tests {
                     .unwrap_or_else(|e| panic!("mail {i}: {e}"))
             })
             .collect()
+    }
+
+    #[test]
+    fn watcher_mails_never_carry_args_txt_failed_node_and_new_master() {
+        let dir = std::env::temp_dir().join(format!("pgpoolwatch-args-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let args = dir.join("args.txt");
+        std::fs::write(
+            &args,
+            "--user=u\n--password=p\n--server=127.0.0.1\n--sender=s@x\n--receivers=a@x\n--failed-node=db1\n--new-master=db2\n",
+        )
+        .expect("write args.txt");
+        let m = Mail::new(MailKind::RepmgrUpBad, "body".into());
+        let opts = crate::mail::options_from_file(&args, &mail_overrides(&m)).expect("options");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(opts.failed_node, "none");
+        assert_eq!(opts.new_master, "none");
+        let body = crate::mail::compose_body(&opts, "2026-12-01 10:00:00");
+        assert!(!body.contains("Failed Node"), "{body}");
+        assert!(body.starts_with("body"), "{body}");
     }
 
     #[test]

@@ -5,9 +5,21 @@
 //!
 //! Rule (COMPAT.md "repmgrwatch"): **open iff exactly one master, it is me,
 //! and (neither pgpool's check_port answers, or force_open)**. The port
-//! starts closed; `rise`/`fall` consecutive cycles are needed to open/close
-//! (1/1 = the original). Mails go out on transitions only (the original
-//! repeated the two error mails on every cycle):
+//! starts closed; `rise` consecutive cycles are needed to open (1 = the
+//! original: the first check after a start may open at once). `fall` is
+//! hysteresis for THIS node's master role only — a pgpool that answers
+//! again, while this node is still the lone master. Once another node is
+//! the master, or several or none answer as master, the port closes at that
+//! check whatever `fall` says.
+//!
+//! Start-up grace: for `startup_grace` after the process starts the port
+//! does not open merely because no pgpool answers: a pgpwatch started at the
+//! same moment (a reboot, a deploy to every host) has not finished its first
+//! check yet, and opening would route writes around the pgpools for a check
+//! and mail a false "UP (This is bad)". force_open is not delayed.
+//!
+//! Mails go out on transitions only (the original repeated the two error
+//! mails on every cycle):
 //! - entering "couldn't get masters" (also: no node answers as master) or
 //!   "multiple masters": that mail, once per episode, whatever the port;
 //! - the port opening: "UP (This is bad)" when no pgpool answers, "Up
@@ -15,7 +27,10 @@
 //! - the port closing: "Down (This is good)" when this master sees a pgpool
 //!   back, "Slave Stepping Down (This is good)" when another node is master.
 //!
-//! Each body starts `This is the {hostname}.<br>`, as the original's.
+//! Bodies are the original's (COMPAT.md lists them), followed by one
+//! paragraph with this check's reason.
+
+use std::time::Duration;
 
 use super::{Decision, Mail, MailKind};
 
@@ -30,7 +45,8 @@ pub struct RepmgrRules {
     pub single_pgpool: bool,
     /// Consecutive cycles wanting "open" before the port opens (at least 1).
     pub rise: u32,
-    /// Consecutive cycles wanting "closed" before the port closes (at least 1).
+    /// Consecutive cycles of "a pgpool answers again" before the master
+    /// closes (at least 1); every other reason to close acts at once.
     pub fall: u32,
     /// `[general] sendmail`: no mail at all when off.
     pub sendmail: bool,
@@ -48,6 +64,8 @@ pub struct RepmgrObservation {
     pub masters: Result<Vec<String>, String>,
     /// Whether pgp_server_1's and pgp_server_2's check_port answered.
     pub pgpools_up: (bool, bool),
+    /// What is left of the start-up grace ([`Duration::ZERO`]: over).
+    pub startup_grace_left: Duration,
 }
 
 /// The cluster situation as this node sees it.
@@ -83,6 +101,36 @@ pub struct RepmgrState {
     pub pending: u32,
     /// The previous cycle's situation.
     pub last: Option<Situation>,
+}
+
+/// The original's mail bodies (COMPAT.md), `{host}` and `{port}` filled in.
+fn original_body(kind: MailKind, host: &str, port: u16) -> String {
+    let text = match kind {
+        MailKind::RepmgrMultipleMasters => {
+            "There are multiple masters in the cluster.<br>This situation should be fixed!".to_string()
+        }
+        MailKind::RepmgrUpBad => " I am the current master, and all pgpool instances are down, so the GSLB is probably routing traffic through me. It is best that you fix the pgpools as soon as possible.<br>Also double check the the GSLB is really routing traffic through me.".to_string(),
+        MailKind::RepmgrUpForceopen => format!("Even though one of the pgpool is up, the forceopen state is activated. So we are opening the port {port} on the master database."),
+        MailKind::RepmgrDownGood => "I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online. That's why I am closing port so that the GSLB won't route traffic through me. It is still best that you check on the system manually".to_string(),
+        MailKind::RepmgrSlaveSteppingDown => "I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.".to_string(),
+        MailKind::RepmgrCouldntGetMasters => "I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.".to_string(),
+        // pgpwatch's kinds are not built here.
+        MailKind::PgpUp | MailKind::PgpDown | MailKind::PgpError | MailKind::PgpStatusOk => {
+            String::new()
+        }
+    };
+    format!("This is the {host}.<br>{text}")
+}
+
+/// A mail of `kind`: the original's body, then this check's reason.
+fn mail(kind: MailKind, rules: &RepmgrRules, reason: &str) -> Mail {
+    Mail::new(
+        kind,
+        format!(
+            "{}<br><br>Reason: {reason}",
+            original_body(kind, &rules.hostname, rules.open_port)
+        ),
+    )
 }
 
 /// Decides one cycle. Pure: same inputs, same outputs.
@@ -129,34 +177,49 @@ pub fn decide(
             "this node is the master and a pgpool answers".to_string(),
         ),
     };
-    let want = situation.wants_open();
+    // The start-up grace holds a closed port closed while no pgpool has
+    // answered yet: their pgpwatches may still be on their first check.
+    let in_grace = situation == Situation::MasterAlone
+        && !state.port_open
+        && !obs.startup_grace_left.is_zero();
+    let want = situation.wants_open() && !in_grace;
     let needed = if want {
         rules.rise.max(1)
-    } else {
+    } else if situation == Situation::MasterBehindPgpool {
         rules.fall.max(1)
+    } else {
+        // Standby, split brain, no master: close at this check.
+        1
     };
     let mut next = state.clone();
     next.last = Some(situation);
     let mut mails = Vec::new();
-    let hello = format!("This is the {}.<br>", rules.hostname);
     let port = rules.open_port;
 
     // Error situations mail on entry, whatever the port does.
     if state.last != Some(situation) {
         match situation {
-            Situation::NoMasters => mails.push(Mail::new(
+            Situation::NoMasters => mails.push(mail(
                 MailKind::RepmgrCouldntGetMasters,
-                format!("{hello}Couldn't get the masters: {}.", strip_prefix(&why)),
+                rules,
+                &format!("{why}."),
             )),
-            Situation::MultipleMasters => mails.push(Mail::new(
+            Situation::MultipleMasters => mails.push(mail(
                 MailKind::RepmgrMultipleMasters,
-                format!("{hello}Multiple masters: {}.", why),
+                rules,
+                &format!("{why}."),
             )),
             _ => {}
         }
     }
 
-    let reason = if want == state.port_open {
+    let reason = if in_grace {
+        next.pending = 0;
+        format!(
+            "{why} yet; start-up grace ({:.1}s left) for the pgpools' gates: port {port} stays closed.",
+            obs.startup_grace_left.as_secs_f64()
+        )
+    } else if want == state.port_open {
         next.pending = 0;
         let pos = if want { "stays open" } else { "stays closed" };
         format!("{why}; port {port} {pos}.")
@@ -175,32 +238,20 @@ pub fn decide(
         } else {
             next.pending = 0;
             next.port_open = want;
-            let tail = format!(
-                "Port {port} is now {} for GSLB.",
-                if want { "open" } else { "closed" }
-            );
-            match situation {
-                Situation::MasterAlone => mails.push(Mail::new(
-                    MailKind::RepmgrUpBad,
-                    format!("{hello}This node is the master and no pgpool answers.<br>{tail}"),
-                )),
-                Situation::MasterForced => mails.push(Mail::new(
-                    MailKind::RepmgrUpForceopen,
-                    format!("{hello}This node is the master and force_open is set.<br>{tail}"),
-                )),
-                Situation::MasterBehindPgpool => mails.push(Mail::new(
-                    MailKind::RepmgrDownGood,
-                    format!("{hello}This node is the master and a pgpool answers again.<br>{tail}"),
-                )),
-                Situation::Standby => mails.push(Mail::new(
-                    MailKind::RepmgrSlaveSteppingDown,
-                    format!("{hello}Stepping down: {why}.<br>{tail}"),
-                )),
-                // Their mail went out on entry.
-                Situation::NoMasters | Situation::MultipleMasters => {}
-            }
             let verb = if want { "opening" } else { "closing" };
-            format!("{why}; {verb} port {port}.")
+            let reason = format!("{why}; {verb} port {port}.");
+            let kind = match situation {
+                Situation::MasterAlone => Some(MailKind::RepmgrUpBad),
+                Situation::MasterForced => Some(MailKind::RepmgrUpForceopen),
+                Situation::MasterBehindPgpool => Some(MailKind::RepmgrDownGood),
+                Situation::Standby => Some(MailKind::RepmgrSlaveSteppingDown),
+                // Their mail went out on entry.
+                Situation::NoMasters | Situation::MultipleMasters => None,
+            };
+            if let Some(kind) = kind {
+                mails.push(mail(kind, rules, &reason));
+            }
+            reason
         }
     };
     if !rules.sendmail {
@@ -212,11 +263,6 @@ pub fn decide(
         reason,
     };
     (next, decision)
-}
-
-fn strip_prefix(why: &str) -> &str {
-    why.strip_prefix("couldn't get the masters: ")
-        .unwrap_or(why)
 }
 
 #[cfg(test)]
@@ -265,6 +311,7 @@ mod tests {
         RepmgrObservation {
             masters,
             pgpools_up,
+            startup_grace_left: Duration::ZERO,
         }
     }
 
@@ -384,7 +431,7 @@ mod tests {
                 ],
             },
             Row {
-                name: "rise 2 / fall 2 on the open decision",
+                name: "rise 2 / fall 2: rise delays opening; another master closes at once",
                 rules: RepmgrRules {
                     rise: 2,
                     fall: 2,
@@ -393,11 +440,66 @@ mod tests {
                 steps: vec![
                     (O::Me(false, false), false, &[]),
                     (O::Me(false, false), true, &[BAD]),
-                    (O::Other, true, &[]),
+                    (O::Other, false, &[SLAVE]),
+                    (O::Me(false, false), false, &[]),
+                    (O::Me(false, false), true, &[BAD]),
+                ],
+            },
+            Row {
+                name: "fall 3 holds the master open only while a pgpool flaps back",
+                rules: RepmgrRules {
+                    fall: 3,
+                    ..r.clone()
+                },
+                steps: vec![
+                    (O::Me(false, false), true, &[BAD]),
+                    (O::Me(true, false), true, &[]),
                     (O::Me(false, false), true, &[]),
-                    (O::Other, true, &[]),
+                    (O::Me(false, true), true, &[]),
+                    (O::Me(true, true), true, &[]),
+                    (O::Me(true, false), false, &[GOOD]),
+                ],
+            },
+            Row {
+                name: "fall 3: split brain closes at the next check",
+                rules: RepmgrRules {
+                    fall: 3,
+                    ..r.clone()
+                },
+                steps: vec![
+                    (O::Me(false, false), true, &[BAD]),
+                    (O::Split, false, &[MUL]),
+                ],
+            },
+            Row {
+                name: "fall 3: no master (or masters unreadable) closes at the next check",
+                rules: RepmgrRules {
+                    fall: 3,
+                    ..r.clone()
+                },
+                steps: vec![
+                    (O::Me(false, false), true, &[BAD]),
+                    (O::None, false, &[NOM]),
+                    (O::Me(false, false), true, &[BAD]),
+                    (O::Err, false, &[NOM]),
+                ],
+            },
+            Row {
+                name: "fall 3: a standby closes at the next check",
+                rules: RepmgrRules {
+                    fall: 3,
+                    ..r.clone()
+                },
+                steps: vec![
+                    (O::Me(false, false), true, &[BAD]),
+                    (O::Me(true, false), true, &[]),
                     (O::Other, false, &[SLAVE]),
                 ],
+            },
+            Row {
+                name: "rise 1 (the original): the first check after a start opens at once",
+                rules: r.clone(),
+                steps: vec![(O::Me(false, false), true, &[BAD])],
             },
             Row {
                 name: "sendmail off: port moves, no mail",
@@ -459,22 +561,80 @@ mod tests {
     }
 
     #[test]
-    fn bodies_say_why_and_where_the_port_is() {
+    fn bodies_are_the_originals_followed_by_the_reason() {
         let r = rules();
         let (s, d) = decide(&RepmgrState::default(), &obs(O::Me(false, false)), &r);
         assert_eq!(
             d.mails[0].body,
-            "This is the db1.example.<br>This node is the master and no pgpool answers.<br>Port 5560 is now open for GSLB."
+            "This is the db1.example.<br> I am the current master, and all pgpool instances are down, so the GSLB is probably routing traffic through me. It is best that you fix the pgpools as soon as possible.<br>Also double check the the GSLB is really routing traffic through me.<br><br>Reason: this node is the master and no pgpool answers; opening port 5560."
         );
         let (_, d) = decide(&s, &obs(O::Other), &r);
         assert_eq!(
             d.mails[0].body,
-            "This is the db1.example.<br>Stepping down: db2 is the master, not this node (db1).<br>Port 5560 is now closed for GSLB."
+            "This is the db1.example.<br>I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.<br><br>Reason: db2 is the master, not this node (db1); closing port 5560."
+        );
+        let (_, d) = decide(&s, &obs(O::Me(true, false)), &r);
+        assert_eq!(
+            d.mails[0].body,
+            "This is the db1.example.<br>I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online. That's why I am closing port so that the GSLB won't route traffic through me. It is still best that you check on the system manually<br><br>Reason: this node is the master and a pgpool answers; closing port 5560."
         );
         let (_, d) = decide(&RepmgrState::default(), &obs(O::Err), &r);
         assert_eq!(
             d.mails[0].body,
-            "This is the db1.example.<br>Couldn't get the masters: connect 127.0.0.1:5432: timed out after 5s."
+            "This is the db1.example.<br>I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.<br><br>Reason: couldn't get the masters: connect 127.0.0.1:5432: timed out after 5s."
         );
+        let (_, d) = decide(&RepmgrState::default(), &obs(O::Split), &r);
+        assert_eq!(
+            d.mails[0].body,
+            "This is the db1.example.<br>There are multiple masters in the cluster.<br>This situation should be fixed!<br><br>Reason: 2 nodes answer as master (db1, db2)."
+        );
+        let forced = RepmgrRules {
+            force_open: true,
+            ..rules()
+        };
+        let (_, d) = decide(&RepmgrState::default(), &obs(O::Me(true, true)), &forced);
+        assert_eq!(
+            d.mails[0].body,
+            "This is the db1.example.<br>Even though one of the pgpool is up, the forceopen state is activated. So we are opening the port 5560 on the master database.<br><br>Reason: this node is the master, a pgpool answers, and force_open is set; opening port 5560."
+        );
+    }
+
+    fn in_grace(o: O, left_ms: u64) -> RepmgrObservation {
+        RepmgrObservation {
+            startup_grace_left: Duration::from_millis(left_ms),
+            ..obs(o)
+        }
+    }
+
+    #[test]
+    fn startup_grace_keeps_the_port_closed_until_the_pgpools_had_their_first_check() {
+        let r = rules();
+        let start = RepmgrState::default();
+        // A simultaneous start: no pgpool gate yet, grace running.
+        let (s1, d) = decide(&start, &in_grace(O::Me(false, false), 7_500), &r);
+        assert!(!d.port_open, "grace: stays closed ({})", d.reason);
+        assert!(d.mails.is_empty(), "grace: no UP mail ({})", d.reason);
+        assert!(
+            d.reason.contains("start-up grace (7.5s left)") && d.reason.ends_with('.'),
+            "{}",
+            d.reason
+        );
+        // The pgpools' gates open during the grace: nothing to do, no mail.
+        let (s2, d) = decide(&s1, &in_grace(O::Me(true, true), 4_000), &r);
+        assert!(!d.port_open && d.mails.is_empty(), "{}", d.reason);
+        // Grace over, both pgpools really down: opens as before.
+        let (_, d) = decide(&s2, &obs(O::Me(false, false)), &r);
+        assert!(d.port_open, "after grace: opens ({})", d.reason);
+        assert_eq!(d.mails[0].kind, MailKind::RepmgrUpBad);
+        // force_open is not delayed by the grace.
+        let forced = RepmgrRules {
+            force_open: true,
+            ..rules()
+        };
+        let (_, d) = decide(&start, &in_grace(O::Me(true, false), 5_000), &forced);
+        assert!(d.port_open, "force_open opens in grace ({})", d.reason);
+        // Error situations still mail during the grace.
+        let (_, d) = decide(&start, &in_grace(O::Split, 5_000), &r);
+        assert_eq!(d.mails[0].kind, MailKind::RepmgrMultipleMasters);
     }
 }

@@ -12,7 +12,9 @@ const UNITS: &[(&str, &str)] = &[
 ];
 
 fn unit_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("systemd")
+        .join(name)
 }
 
 fn unit_text(name: &str) -> String {
@@ -54,7 +56,12 @@ fn units_order_after_the_database_but_never_start_it() {
     for (name, _) in UNITS {
         let text = unit_text(name);
         for key in [
-            "Wants", "Requires", "Requisite", "BindsTo", "PartOf", "Upholds",
+            "Wants",
+            "Requires",
+            "Requisite",
+            "BindsTo",
+            "PartOf",
+            "Upholds",
         ] {
             let pulled: Vec<String> = values(&text, "Unit", key)
                 .into_iter()

@@ -232,6 +232,27 @@ fn both_pgpools_down_opens_only_the_masters_port_until_one_returns() {
     for m in mails_to(&mailbox, &dbs[0].receiver()) {
         assert!(m.html_body().starts_with(&hello), "{}", m.html_body());
     }
+    // The original's bodies (COMPAT.md), then the reason.
+    let bodies: Vec<String> = mails_to(&mailbox, &dbs[0].receiver())
+        .iter()
+        .map(|m| m.html_body().to_string())
+        .collect();
+    assert!(
+        bodies[0].starts_with(&format!("{hello} I am the current master, and all pgpool instances are down, so the GSLB is probably routing traffic through me.")),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[1].starts_with(&format!("{hello}I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online.")),
+        "{}",
+        bodies[1]
+    );
+    for b in &bodies {
+        assert!(
+            !b.contains("Failed Node"),
+            "no Failed Node paragraph in a watcher mail: {b}"
+        );
+    }
     for w in &dbs[1..] {
         assert_eq!(
             subjects_to(&mailbox, &w.receiver()),
@@ -453,4 +474,68 @@ fn sigterm_with_undeliverable_mail_exits_0_after_a_bounded_flush() {
         "the lost mails are logged; log tail:\n{}",
         w.log_tail(20)
     );
+}
+
+/// A reboot or a deploy starts every watcher at the same moment: the
+/// repmgrwatches' first checks come before the pgpwatches opened their
+/// gates. The start-up grace keeps the master's port closed (no GSLB write
+/// detour, no false "UP (This is bad)" / "Down (This is good)" pair).
+#[test]
+fn simultaneous_start_of_all_watchers_never_opens_the_master() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning::default();
+    // All five at once, mail on for every one.
+    let mut ws: Vec<Watcher> = Vec::new();
+    for h in ["pgp1", "pgp2"] {
+        ws.push(Watcher::pgpwatch(&cluster, h, Some(&mailbox), &tuning));
+    }
+    for h in ["db1", "db2", "db3"] {
+        ws.push(Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning));
+    }
+    // Sample db1's gate from right after the start until well past the
+    // grace (check_period + connect_timeout = 1.5 s here).
+    let (addr, port) = (ws[2].addr().to_string(), ws[2].port());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (samples, opened) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let (mut n, mut open) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                if crate::support::watchers::port_open(&addr, port) {
+                    open += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (n, open)
+        });
+        ws[0].wait_port(true, START);
+        ws[1].wait_port(true, START);
+        for w in &ws[2..] {
+            w.wait_checks(6, START);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().expect("sampler")
+    });
+    println!("simultaneous start: db1 gate sampled {samples} times, open {opened} times");
+    assert!(samples > 50, "the sampler ran ({samples} samples)");
+    assert_eq!(
+        opened,
+        0,
+        "db1's gate must never open on a simultaneous start\n{}",
+        ws[2].log_tail(20)
+    );
+    for w in ws.iter_mut() {
+        w.stop();
+    }
+    // Stopping flushed every queued mail: none from a repmgrwatch.
+    for w in &ws[2..] {
+        assert_eq!(
+            subjects_to(&mailbox, &w.receiver()),
+            Vec::<String>::new(),
+            "{}: no mail on a healthy simultaneous start\n{}",
+            w.host,
+            w.log_tail(20)
+        );
+    }
 }
