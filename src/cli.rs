@@ -4,8 +4,9 @@
 //!
 //! Parsing is argparse-like where operators could notice: `--opt=value` and
 //! `--opt value` both work, a later option wins, an unknown flag is an error
-//! that names it. (argparse's abbreviations such as `--conf` are not
-//! accepted.) Each binary's `main` calls one `start_*` function, which
+//! that names it, and a unique abbreviation of a long option (`--conf`,
+//! `--check-p`) stands for it as in argparse (an ambiguous one is an error
+//! naming the candidates). Each binary's `main` calls one `start_*` function, which
 //! parses, loads the settings, and either finishes the job (help, version,
 //! `--check-config`) or hands back what the program runs with.
 
@@ -140,18 +141,62 @@ fn help(program: Program) -> String {
     )
 }
 
-/// Options that take a value, for `--opt=value` splitting and checks.
-const VALUE_OPTIONS: &[&str] = &["--config", "--check-period", "--success-period"];
+/// pgpwatch's options that take a value, for `--opt=value` splitting and checks.
+const PGPWATCH_VALUES: &[&str] = &["--config", "--check-period", "--success-period"];
+/// repmgrwatch's and poolstatus's.
+const CONFIG_VALUE: &[&str] = &["--config"];
 
-/// Expands `@files` and rewrites `--opt=value` as `--opt value`, so that
-/// pico-args sees every value in command-line order (a later one wins).
-fn normalise(os_args: Vec<OsString>, flags: &[&str]) -> Result<Vec<String>, CliError> {
+/// An argument's long option written in full: the exact name, or, as
+/// argparse accepted, a unique abbreviation (`--conf` for `--config`).
+/// Anything else is returned unchanged (pico-args then names it unknown).
+fn full_name(arg: String, known: &[&str]) -> Result<String, CliError> {
+    if !arg.starts_with("--") || arg.len() <= 2 {
+        return Ok(arg);
+    }
+    let (name, value) = match arg.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (arg.as_str(), None),
+    };
+    if known.contains(&name) {
+        return Ok(arg);
+    }
+    let hits: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with(name))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(match value {
+            Some(v) => format!("{one}={v}"),
+            None => one.to_string(),
+        }),
+        [] => Ok(arg),
+        many => Err(CliError::Usage(format!(
+            "ambiguous option: {name} could match {}",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// Expands `@files`, writes abbreviated long options in full and rewrites
+/// `--opt=value` as `--opt value`, so that pico-args sees every value in
+/// command-line order (a later one wins).
+fn normalise(
+    os_args: Vec<OsString>,
+    value_options: &[&str],
+    flags: &[&str],
+) -> Result<Vec<String>, CliError> {
     let expanded = args::expand(os_args).map_err(CliError::Args)?;
+    let known: Vec<&str> = value_options.iter().chain(flags).copied().collect();
+    let expanded = expanded
+        .into_iter()
+        .map(|a| full_name(a, &known))
+        .collect::<Result<Vec<String>, CliError>>()?;
     let mut out = Vec::with_capacity(expanded.len());
     let mut it = expanded.into_iter().peekable();
     while let Some(a) = it.next() {
         if let Some((name, value)) = a.split_once('=') {
-            if VALUE_OPTIONS.contains(&name) {
+            if value_options.contains(&name) {
                 if value.is_empty() {
                     return Err(CliError::Usage(format!("{name} needs a value")));
                 }
@@ -163,7 +208,7 @@ fn normalise(os_args: Vec<OsString>, flags: &[&str]) -> Result<Vec<String>, CliE
                 return Err(CliError::Usage(format!("{name} takes no value")));
             }
         }
-        if VALUE_OPTIONS.contains(&a.as_str()) {
+        if value_options.contains(&a.as_str()) {
             match it.next() {
                 Some(v) if !v.starts_with("--") => {
                     out.push(a);
@@ -183,8 +228,12 @@ struct Parser {
 }
 
 impl Parser {
-    fn new(os_args: Vec<OsString>, flags: &[&str]) -> Result<Parser, CliError> {
-        let args = normalise(os_args, flags)?;
+    fn new(
+        os_args: Vec<OsString>,
+        value_options: &[&str],
+        flags: &[&str],
+    ) -> Result<Parser, CliError> {
+        let args = normalise(os_args, value_options, flags)?;
         Ok(Parser {
             args: pico_args::Arguments::from_vec(args.into_iter().map(OsString::from).collect()),
         })
@@ -255,7 +304,7 @@ const COMMON_FLAGS: &[&str] = &["--check-config", "--help", "--version"];
 /// Parses pgpwatch's arguments (program name excluded).
 pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, CliError> {
     let flags = [COMMON_FLAGS, &["--mail-on-success", "--run-once"]].concat();
-    let mut p = Parser::new(os_args, &flags)?;
+    let mut p = Parser::new(os_args, PGPWATCH_VALUES, &flags)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
@@ -289,7 +338,7 @@ pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, Cl
 
 /// Parses repmgrwatch's arguments (program name excluded).
 pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArgs>, CliError> {
-    let mut p = Parser::new(os_args, COMMON_FLAGS)?;
+    let mut p = Parser::new(os_args, CONFIG_VALUE, COMMON_FLAGS)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
@@ -301,7 +350,7 @@ pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArg
 /// Parses poolstatus's arguments (program name excluded).
 pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>, CliError> {
     let flags = [COMMON_FLAGS, &["--json"]].concat();
-    let mut p = Parser::new(os_args, &flags)?;
+    let mut p = Parser::new(os_args, CONFIG_VALUE, &flags)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
@@ -520,6 +569,52 @@ mod tests {
             pgp_args(&["--config", "/b", "--config=/a"]).common.config,
             PathBuf::from("/a")
         );
+    }
+
+    #[test]
+    fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
+        let a = pgp_args(&[
+            "--conf",
+            "/a",
+            "--check-p=2",
+            "--succ",
+            "4",
+            "--mail",
+            "--run",
+        ]);
+        assert_eq!(a.common.config, PathBuf::from("/a"));
+        assert_eq!(a.check_period, Some(Duration::from_secs(2)));
+        assert_eq!(a.success_period, Some(4));
+        assert!(a.mail_on_success && a.run_once);
+        assert!(pgp_args(&["--check-c"]).common.check_config);
+        let err = |v: &[&str]| match parse_pgpwatch(os(v)) {
+            Err(e) => e.to_string(),
+            other => panic!("{v:?}: {other:?}"),
+        };
+        assert_eq!(
+            err(&["--c", "x"]),
+            "ambiguous option: --c could match --config, --check-period, --check-config (see --help)"
+        );
+        assert_eq!(
+            err(&["--check=1"]),
+            "ambiguous option: --check could match --check-period, --check-config (see --help)"
+        );
+        // repmgrwatch has one --c... option that takes a value.
+        match parse_repmgrwatch(os(&["--conf=/r", "--he"])) {
+            Ok(Parsed::Help) => {}
+            other => panic!("{other:?}"),
+        }
+        match parse_repmgrwatch(os(&["--conf=/r"])) {
+            Ok(Parsed::Args(a)) => assert_eq!(a.common.config, PathBuf::from("/r")),
+            other => panic!("{other:?}"),
+        }
+        match parse_poolstatus(os(&["--js", "--co", "/p"])) {
+            Ok(Parsed::Args(a)) => {
+                assert!(a.json);
+                assert_eq!(a.common.config, PathBuf::from("/p"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
