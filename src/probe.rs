@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread;
@@ -453,13 +453,17 @@ pub fn simple_rows(client: &mut Client, sql: &str) -> Result<Vec<TextRow>, postg
 /// address that answered.
 pub fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, ProbeError> {
     let deadline = Instant::now() + timeout;
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| ProbeError::failed(host, port, "resolve", e.to_string()))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ProbeError::failed(host, port, "resolve", "no address"));
-    }
+    // The look-up shares the connect's timeout (a silent DNS server would
+    // otherwise hold the check for the resolver's own 10 s or more).
+    let addrs = crate::deadline::resolve(host, port, timeout).map_err(|e| match e {
+        e if e.is_timeout() => ProbeError::Timeout {
+            host: host.to_string(),
+            port,
+            step: "resolve".into(),
+            after: timeout,
+        },
+        e => ProbeError::failed(host, port, "resolve", e.to_string()),
+    })?;
     let mut last = None;
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());

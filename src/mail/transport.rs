@@ -185,14 +185,21 @@ impl Session {
             TlsMode::StartTls => None,
         };
         let started = Instant::now();
-        let mut conn = SmtpConnection::connect(
-            (self.server.as_str(), self.port),
-            Some(self.timeout),
-            &hello,
-            wrapper,
-            None,
-        )
-        .map_err(|e| self.connect_error(e, started))?;
+        // Looked up within --timeout (lettre's own look-up has no bound);
+        // TLS still checks the certificate against --server's name.
+        let addrs = crate::deadline::resolve(&self.server, self.port, self.timeout).map_err(
+            |e| match e {
+                e if e.is_timeout() => self.timeout("resolve"),
+                e => MailError::Connect {
+                    server: self.server.clone(),
+                    port: self.port,
+                    detail: e.to_string(),
+                },
+            },
+        )?;
+        let mut conn =
+            SmtpConnection::connect(addrs.as_slice(), Some(self.timeout), &hello, wrapper, None)
+                .map_err(|e| self.connect_error(e, started))?;
         if self.mode == TlsMode::StartTls {
             // On failure the connection is dropped, not aborted: after a
             // failed handshake lettre's stream is gone and any further write

@@ -5,7 +5,7 @@
 //! else `~/.ssh/id_ed25519` / `id_rsa`.
 
 use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,10 +54,8 @@ pub fn shell_quote(s: &str) -> String {
 /// is an error carrying the first line of standard error.
 pub fn run(t: &SshTarget, command: &str) -> Result<String, String> {
     let deadline = Instant::now() + t.timeout;
-    let addrs: Vec<_> = (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map_err(|e| t.err("resolve", e))?
-        .collect();
+    let addrs =
+        crate::deadline::resolve(&t.host, t.port, t.timeout).map_err(|e| t.err("resolve", e))?;
     let mut last = t.err("resolve", "no address");
     let mut tcp = None;
     for a in addrs {

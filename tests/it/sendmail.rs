@@ -592,3 +592,62 @@ fn mailbox_stop_and_restart_keep_port_and_certificate() {
     let msgs = mb.wait_for(2, WAIT);
     assert_eq!(msgs[1].subject, "second");
 }
+
+/// A DNS server that never answers: the SMTP host's look-up is bounded by
+/// `--timeout` like the connection (before, getaddrinfo held the send until
+/// the whole delivery deadline, 4 x --timeout). The resolver is pointed at
+/// a UDP socket of this test on 127.0.0.153 that reads nothing, inside a
+/// private mount namespace (the machine's /etc/resolv.conf is untouched and
+/// no query leaves loopback).
+#[test]
+fn smtp_host_lookup_is_bounded_by_the_timeout() {
+    let silent = std::net::UdpSocket::bind("127.0.0.153:53").expect("bind 127.0.0.153:53 (root)");
+    let dir = std::env::temp_dir().join(format!("pgpw-resolv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.153\noptions timeout:5 attempts:2\n",
+    )
+    .expect("write resolv.conf");
+    let started = Instant::now();
+    let out = Command::new("unshare")
+        .args(["--mount", "--", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec "$@""#)
+        .arg(&resolv)
+        .arg(env!("CARGO_BIN_EXE_sendmail"))
+        .args([
+            "--server=smtp.never-answers.test",
+            "--port=2525",
+            "--user=u",
+            "--password=secret-pw",
+            "--sender=s@example.test",
+            "--receivers=r@example.test",
+            "--subject=x",
+            "--body=y",
+            "--timeout=1",
+        ])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux)");
+    let took = started.elapsed();
+    drop(silent);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!(
+        "silent DNS: sendmail returned after {took:.2?}: {}",
+        stderr.trim()
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("smtp.never-answers.test") && stderr.contains("resolve"),
+        "names the host and the step: {stderr}"
+    );
+    assert!(
+        took < Duration::from_millis(2500),
+        "look-up bounded by --timeout=1: took {took:?}; {stderr}"
+    );
+    assert!(!stderr.contains("secret-pw"), "{stderr}");
+}
