@@ -291,6 +291,23 @@ impl fmt::Display for MailError {
 
 impl std::error::Error for MailError {}
 
+/// What the watchers' mail queue must not retry: a wrong command line or
+/// args.txt, an unreadable --cacert, a refused login, and permanent (5xx)
+/// SMTP replies. Connection trouble, time-outs and 4xx replies are retried.
+impl crate::mailqueue::SendFailure for MailError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            MailError::Usage(_) | MailError::Args(_) | MailError::CaCert { .. } => true,
+            MailError::Auth { answer, .. } => !answer.trim_start().starts_with('4'),
+            MailError::Rejected { answer, .. } => answer.trim_start().starts_with('5'),
+            MailError::Connect { .. }
+            | MailError::Tls { .. }
+            | MailError::Timeout { .. }
+            | MailError::Failed { .. } => false,
+        }
+    }
+}
+
 fn fmt_secs(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 1000 == 0 {
@@ -808,5 +825,59 @@ mod tests {
             e.to_string(),
             "smtp h:1: greeting: no answer within 1.5s (--timeout)"
         );
+    }
+
+    #[test]
+    fn permanent_failures_are_the_ones_a_retry_cannot_mend() {
+        use crate::mailqueue::SendFailure;
+        let srv = || "smtp.example.test".to_string();
+        let permanent = [
+            MailError::Usage("--server is required".into()),
+            MailError::CaCert {
+                path: "/x".into(),
+                detail: "missing".into(),
+            },
+            MailError::Auth {
+                server: srv(),
+                port: 587,
+                answer: "535 5.7.8 Authentication credentials invalid".into(),
+            },
+            MailError::Rejected {
+                server: srv(),
+                port: 587,
+                stage: "RCPT TO".into(),
+                answer: "550 5.1.1 no such user".into(),
+            },
+        ];
+        for e in &permanent {
+            assert!(e.is_permanent(), "{e}");
+        }
+        let transient = [
+            MailError::Connect {
+                server: srv(),
+                port: 587,
+                detail: "connection refused".into(),
+            },
+            MailError::Auth {
+                server: srv(),
+                port: 587,
+                answer: "454 4.7.0 temporary authentication failure".into(),
+            },
+            MailError::Rejected {
+                server: srv(),
+                port: 587,
+                stage: "MAIL FROM".into(),
+                answer: "451 4.3.0 try again later".into(),
+            },
+            MailError::Timeout {
+                server: srv(),
+                port: 587,
+                stage: "greeting".into(),
+                after: Duration::from_secs(30),
+            },
+        ];
+        for e in &transient {
+            assert!(!e.is_permanent(), "{e}");
+        }
     }
 }

@@ -3,12 +3,18 @@
 //! sent synchronously from the check loop (and waited forever on a dead
 //! server).
 //!
-//! - Bounded: when [`QueueConfig::capacity`] mails wait, the oldest is
-//!   dropped and that is logged.
+//! - Bounded: when [`QueueConfig::capacity`] mails wait, the oldest
+//!   [`Class::Reminder`] (pgpwatch's Error and Status OK) is dropped, or the
+//!   new one when it is a reminder; a [`Class::StatusChange`] mail is never
+//!   dropped for a reminder. Only past [`HARD_CAP_FACTOR`] × capacity, all
+//!   of them status changes (a mail server gone for hours while the cluster
+//!   flaps), the oldest status change goes. Every drop is logged.
 //! - Retries with exponential backoff: a failed send is logged with its
 //!   reason and retried after `first_backoff`, doubling up to `max_backoff`,
 //!   for at most `attempts` tries (defaults: 10 tries over about 5 minutes),
-//!   then given up with an error log. Order is kept: while the head mail
+//!   then given up with an error log. A permanent failure
+//!   ([`SendFailure::is_permanent`]: args.txt missing, an option it cannot
+//!   parse, login refused) is logged once and not retried. Order is kept: while the head mail
 //!   waits for its retry the others wait behind it (the server is down for
 //!   them too).
 //! - [`MailQueue::shutdown`] makes one prompt last try of what is left and
@@ -24,6 +30,38 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+/// Why a try failed, as the queue needs to know it.
+pub trait SendFailure: fmt::Display {
+    /// True when trying again cannot help (a configuration error, a refused
+    /// login, a permanent SMTP reply): the mail is given up at once.
+    fn is_permanent(&self) -> bool;
+}
+
+/// Plain text reasons (tests, simple senders) are worth a retry.
+impl SendFailure for String {
+    fn is_permanent(&self) -> bool {
+        false
+    }
+}
+
+impl SendFailure for &str {
+    fn is_permanent(&self) -> bool {
+        false
+    }
+}
+
+/// What a mail is to the operators, for the choice of what a full queue drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A port moved or the cluster changed state: never dropped for a reminder.
+    StatusChange,
+    /// A repeat or periodic mail (Error reminders, Status OK): dropped first.
+    Reminder,
+}
+
+/// The queue holds at most this many times its capacity of status-change mails.
+pub const HARD_CAP_FACTOR: usize = 4;
 
 /// How the queue retries and how much it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +113,8 @@ pub struct QueueStats {
     pub failed_tries: u64,
     /// Mails given up after their last try.
     pub given_up: u64,
+    /// Mails given up at the first try because the failure was permanent.
+    pub permanent: u64,
     /// Mails dropped because the queue was full.
     pub dropped: u64,
     /// Mails still waiting (or being sent).
@@ -83,6 +123,7 @@ pub struct QueueStats {
 
 struct Item<M> {
     label: String,
+    class: Class,
     mail: M,
     tries: u32,
     next_try: Instant,
@@ -122,7 +163,7 @@ impl<M: Send + 'static> MailQueue<M> {
     pub fn start<F, E>(config: QueueConfig, send: F) -> io::Result<MailQueue<M>>
     where
         F: FnMut(&M) -> Result<(), E> + Send + 'static,
-        E: fmt::Display,
+        E: SendFailure,
     {
         let config = QueueConfig {
             capacity: config.capacity.max(1),
@@ -151,27 +192,53 @@ impl<M: Send + 'static> MailQueue<M> {
         })
     }
 
-    /// Queues `mail`; `label` (e.g. the subject) names it in logs. Never blocks.
-    pub fn push(&self, label: impl Into<String>, mail: M) {
+    /// Queues `mail`; `label` (e.g. the subject) names it in logs. Never
+    /// blocks. When the queue is full, what goes is chosen by `class` (see
+    /// the module docs).
+    pub fn push(&self, label: impl Into<String>, class: Class, mail: M) {
         let label = label.into();
         let mut st = self.shared.lock();
-        // A mail in flight is not in `items`, so this drops the oldest
-        // waiting one.
-        while st.items.len() >= self.config.capacity {
-            match st.items.pop_front() {
-                Some(old) => {
+        let cap = self.config.capacity;
+        // A mail in flight is not in `items`: only waiting mails are dropped.
+        if st.items.len() >= cap {
+            let oldest_reminder = st.items.iter().position(|it| it.class == Class::Reminder);
+            match (oldest_reminder, class) {
+                (Some(i), _) => {
+                    if let Some(old) = st.items.remove(i) {
+                        st.stats.dropped += 1;
+                        log::warn!(
+                            "mail queue full ({cap} mails): dropped the oldest reminder, \"{}\"",
+                            old.label
+                        );
+                    }
+                }
+                (None, Class::Reminder) => {
                     st.stats.dropped += 1;
                     log::warn!(
-                        "mail queue full ({} mails): dropped the oldest, \"{}\"",
-                        self.config.capacity,
-                        old.label
+                        "mail queue full ({cap} status-change mails): reminder \"{label}\" dropped"
                     );
+                    return;
                 }
-                None => break,
+                (None, Class::StatusChange) => {
+                    while st.items.len() >= cap.saturating_mul(HARD_CAP_FACTOR) {
+                        match st.items.pop_front() {
+                            Some(old) => {
+                                st.stats.dropped += 1;
+                                log::error!(
+                                    "mail queue holds {} status-change mails (the mail server has been away long): dropped the oldest, \"{}\"",
+                                    st.items.len() + 1,
+                                    old.label
+                                );
+                            }
+                            None => break,
+                        }
+                    }
+                }
             }
         }
         st.items.push_back(Item {
             label,
+            class,
             mail,
             tries: 0,
             next_try: Instant::now(),
@@ -249,7 +316,7 @@ impl<M: Send + 'static> Drop for MailQueue<M> {
 fn sender<M, F, E>(shared: &Shared<M>, config: QueueConfig, mut send: F)
 where
     F: FnMut(&M) -> Result<(), E>,
-    E: fmt::Display,
+    E: SendFailure,
 {
     let mut st = shared.lock();
     loop {
@@ -298,7 +365,13 @@ where
             }
             Err(e) => {
                 st.stats.failed_tries += 1;
-                if head.tries >= config.attempts {
+                if e.is_permanent() {
+                    st.stats.permanent += 1;
+                    log::error!(
+                        "mail \"{}\" not sent: {e}; not retried (fix this first; later mails will fail the same way)",
+                        head.label
+                    );
+                } else if head.tries >= config.attempts {
                     st.stats.given_up += 1;
                     log::error!(
                         "mail \"{}\": try {} of {} failed: {e}; giving up",
@@ -365,7 +438,7 @@ mod tests {
         })
         .unwrap();
         for i in 0..5 {
-            q.push(format!("m{i}"), i);
+            q.push(format!("m{i}"), Class::StatusChange, i);
         }
         assert!(q.flush(Instant::now() + Duration::from_secs(10)));
         let got: Vec<u32> = rx.try_iter().collect();
@@ -385,11 +458,11 @@ mod tests {
             Ok::<(), String>(())
         })
         .unwrap();
-        q.push("m", 0);
+        q.push("m", Class::Reminder, 0);
         wait_until("first mail in flight", || q.shared.lock().in_flight);
         let t = Instant::now();
         for i in 1..100 {
-            q.push("m", i);
+            q.push("m", Class::Reminder, i);
         }
         assert!(t.elapsed() < Duration::from_secs(1), "push blocked");
         let st = q.stats();
@@ -411,11 +484,11 @@ mod tests {
             tx.send(*m).map_err(|e| e.to_string())
         })
         .unwrap();
-        q.push("first", 0);
+        q.push("first", Class::Reminder, 0);
         // Wait until 0 is in flight, then overfill.
         wait_until("first mail in flight", || q.shared.lock().in_flight);
         for i in 1..=10 {
-            q.push("m", i);
+            q.push("m", Class::Reminder, i);
         }
         gate.store(true, Ordering::SeqCst);
         assert!(q.flush(Instant::now() + Duration::from_secs(10)));
@@ -438,7 +511,7 @@ mod tests {
             }
         })
         .unwrap();
-        q.push("PGPWATCH - Error", "body");
+        q.push("PGPWATCH - Error", Class::Reminder, "body");
         wait_until("sent after retries", || q.stats().sent == 1);
         let st = q.stats();
         assert_eq!(tries.load(Ordering::SeqCst), 3);
@@ -459,8 +532,8 @@ mod tests {
             }
         })
         .unwrap();
-        q.push("doomed", 0);
-        q.push("fine", 1);
+        q.push("doomed", Class::StatusChange, 0);
+        q.push("fine", Class::StatusChange, 1);
         wait_until("second mail sent", || q.stats().sent == 1);
         let st = q.stats();
         assert_eq!(st.given_up, 1);
@@ -485,7 +558,7 @@ mod tests {
             }
         })
         .unwrap();
-        q.push("m", 1);
+        q.push("m", Class::StatusChange, 1);
         wait_until("first try failed", || q.stats().failed_tries == 1);
         // The retry is an hour away; shutdown must try now.
         up.store(true, Ordering::SeqCst);
@@ -503,11 +576,109 @@ mod tests {
         };
         let q = MailQueue::start(cfg, |_m: &u32| Err("connection refused")).unwrap();
         for i in 0..3 {
-            q.push("m", i);
+            q.push("m", Class::StatusChange, i);
         }
         let t = Instant::now();
         let left = q.shutdown(Instant::now() + Duration::from_millis(300));
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert_eq!(left, 3, "nothing could be sent");
+    }
+
+    /// A failure the queue must not retry.
+    #[derive(Debug)]
+    struct Permanent(&'static str);
+    impl fmt::Display for Permanent {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl SendFailure for Permanent {
+        fn is_permanent(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_permanent_failure_is_given_up_at_the_first_try() {
+        let tries = Arc::new(AtomicU32::new(0));
+        let t2 = Arc::clone(&tries);
+        let q = MailQueue::start(fast(), move |m: &u32| {
+            t2.fetch_add(1, Ordering::SeqCst);
+            if *m == 0 {
+                Err(Permanent(
+                    "/root/pgpoolwatch/args.txt: cannot read: No such file",
+                ))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        q.push("doomed", Class::StatusChange, 0);
+        q.push("fine", Class::StatusChange, 1);
+        wait_until("second mail sent", || q.stats().sent == 1);
+        let st = q.stats();
+        assert_eq!(tries.load(Ordering::SeqCst), 2, "one try each, no retry");
+        assert_eq!((st.permanent, st.failed_tries, st.given_up), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_full_queue_drops_reminders_never_status_changes() {
+        let (tx, rx) = mpsc::channel::<u32>();
+        let gate = Arc::new(AtomicBool::new(false));
+        let g2 = Arc::clone(&gate);
+        let q = MailQueue::start(fast(), move |m: &u32| {
+            while !g2.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            tx.send(*m).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        q.push("in flight", Class::StatusChange, 0);
+        wait_until("first mail in flight", || q.shared.lock().in_flight);
+        // Capacity 8: 4 reminders and 4 status changes, interleaved.
+        for i in 1..=8 {
+            let class = if i % 2 == 1 {
+                Class::Reminder
+            } else {
+                Class::StatusChange
+            };
+            q.push("m", class, i);
+        }
+        // Four more status changes push the four reminders out, oldest first.
+        for i in 9..=12 {
+            q.push("change", Class::StatusChange, i);
+        }
+        // Full of status changes: a new reminder is the one dropped.
+        q.push("reminder", Class::Reminder, 13);
+        // A status change still gets in, past capacity.
+        q.push("change", Class::StatusChange, 14);
+        gate.store(true, Ordering::SeqCst);
+        assert!(q.flush(Instant::now() + Duration::from_secs(10)));
+        let got: Vec<u32> = rx.try_iter().collect();
+        assert_eq!(got, vec![0, 2, 4, 6, 8, 9, 10, 11, 12, 14]);
+        assert_eq!(q.stats().dropped, 5);
+    }
+
+    #[test]
+    fn status_changes_are_capped_only_far_past_capacity() {
+        let release = Arc::new(AtomicBool::new(false));
+        let r2 = Arc::clone(&release);
+        let q = MailQueue::start(fast(), move |_m: &u32| {
+            while !r2.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        q.push("m", Class::StatusChange, 0);
+        wait_until("first mail in flight", || q.shared.lock().in_flight);
+        for i in 1..=100 {
+            q.push("m", Class::StatusChange, i);
+        }
+        let st = q.stats();
+        assert_eq!(st.pending, 8 * HARD_CAP_FACTOR + 1, "hard cap + in flight");
+        assert_eq!(st.dropped, 100 - 8 * HARD_CAP_FACTOR as u64);
+        release.store(true, Ordering::SeqCst);
+        assert!(q.flush(Instant::now() + Duration::from_secs(10)));
     }
 }

@@ -60,6 +60,15 @@ impl MailKind {
         }
     }
 
+    /// What a full mail queue may drop first: pgpwatch's Error reminders
+    /// and Status OK mails; every other kind reports a change.
+    pub fn class(self) -> crate::mailqueue::Class {
+        match self {
+            MailKind::PgpError | MailKind::PgpStatusOk => crate::mailqueue::Class::Reminder,
+            _ => crate::mailqueue::Class::StatusChange,
+        }
+    }
+
     /// A short stable name for logs and the gate's JSON.
     pub fn name(self) -> &'static str {
         match self {
@@ -206,7 +215,7 @@ impl<S, O> Watch<S, O> {
                         m.body = append_report(&m.body, source);
                         m.with_report = false;
                     }
-                    q.push(m.subject.clone(), m)
+                    q.push(m.subject.clone(), m.kind.class(), m)
                 }
                 None => log::info!(
                     "{}: mail \"{}\" not sent: sendmail is off",
@@ -291,15 +300,60 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let opts = crate::mail::options_from_file(&args_file, &mail_overrides(m))
-            .map_err(|e| format!("{}: {e}", args_file.display()))?;
-        crate::mail::send(&opts).map_err(|e| e.to_string())
+        let opts =
+            crate::mail::options_from_file(&args_file, &mail_overrides(m)).map_err(|source| {
+                WatcherMailError::Options {
+                    file: args_file.clone(),
+                    source,
+                }
+            })?;
+        crate::mail::send(&opts).map_err(WatcherMailError::Send)
     });
     match started {
         Ok(q) => Some(q),
         Err(e) => {
             log::error!("cannot start the mail thread: {e}; no mail will be sent");
             None
+        }
+    }
+}
+
+/// Why a watcher's mail was not sent.
+#[derive(Debug)]
+pub enum WatcherMailError {
+    /// args.txt (`[general] sendmail_settings_path`) is unreadable or holds
+    /// an option sendmail cannot use: permanent until someone edits it.
+    Options {
+        file: std::path::PathBuf,
+        source: crate::mail::MailError,
+    },
+    /// The SMTP delivery failed.
+    Send(crate::mail::MailError),
+}
+
+impl std::fmt::Display for WatcherMailError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // An @file error names the file already.
+            WatcherMailError::Options {
+                source: source @ crate::mail::MailError::Args(_),
+                ..
+            } => write!(f, "{source} (fix [general] sendmail_settings_path)"),
+            WatcherMailError::Options { file, source } => write!(
+                f,
+                "{}: {source} (fix the file, [general] sendmail_settings_path)",
+                file.display()
+            ),
+            WatcherMailError::Send(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl crate::mailqueue::SendFailure for WatcherMailError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            WatcherMailError::Options { .. } => true,
+            WatcherMailError::Send(e) => e.is_permanent(),
         }
     }
 }

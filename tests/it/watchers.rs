@@ -539,3 +539,41 @@ fn simultaneous_start_of_all_watchers_never_opens_the_master() {
         );
     }
 }
+
+/// A mail that cannot be sent for a reason a retry does not mend (here
+/// args.txt is missing) is logged once with its reason, not retried ten
+/// times over five minutes; the port moves regardless.
+#[test]
+fn missing_args_txt_is_logged_once_and_not_retried() {
+    let cluster = Cluster::shared();
+    let missing =
+        std::env::temp_dir().join(format!("pgpw-no-such-args-{}.txt", std::process::id()));
+    let tuning = Tuning {
+        extra: vec![
+            ("general".into(), "sendmail".into(), "yes".into()),
+            (
+                "general".into(),
+                "sendmail_settings_path".into(),
+                missing.display().to_string(),
+            ),
+        ],
+        ..Tuning::default()
+    };
+    // No pgpwatch runs: the master opens after its grace and mails UP.
+    let mut db1 = Watcher::repmgrwatch(&cluster, "db1", None, &tuning);
+    db1.wait_port(true, START);
+    db1.wait_log("not retried", START);
+    // The first retry would come 2 s after the failure: wait well past it.
+    db1.wait_checks(10, START);
+    let log = db1.log();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("not sent")).collect();
+    assert_eq!(failures.len(), 1, "one log line for the one mail:\n{log}");
+    assert!(
+        failures[0].contains(&missing.display().to_string())
+            && failures[0].contains("UP (This is bad)"),
+        "names the mail and the file: {}",
+        failures[0]
+    );
+    assert!(!log.contains("retrying in"), "no retry:\n{log}");
+    db1.stop();
+}
