@@ -9,3 +9,4 @@ mod poolstatus;
 mod sandbox;
 mod sendmail;
 mod watchers;
+mod witness;
