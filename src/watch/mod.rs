@@ -552,8 +552,9 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
         let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
         if !warned.contains(&(name.clone(), kind.clone())) {
             log::warn!(
-                "repmgrwatch: node {name} has repmgr type {kind:?}, neither primary nor standby; \
-                 it is never counted as a master (logged once)"
+                "repmgrwatch: node {name} in repmgr's metadata at {} has type {kind:?}, \
+                 neither primary nor standby; it is never counted as a master (logged once)",
+                crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
             );
             warned.push((name, kind));
         }
