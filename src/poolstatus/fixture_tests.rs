@@ -142,6 +142,41 @@ fn repmgr4_metadata_recorded_from_sandbox() {
 }
 
 #[test]
+fn repmgr5_witness_recorded_from_sandbox_keeps_its_type_and_is_no_candidate() {
+    // `repmgr witness register` on the sandbox (SANDBOX_WITNESS=on, net 8).
+    let nodes = parse::repmgr_nodes(&rows("repmgr5_nodes_witness.txt")).unwrap();
+    let roles: Vec<(&str, &Role)> = nodes.iter().map(|n| (n.name.as_str(), &n.role)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("db1", &Role::Primary),
+            ("db2", &Role::Standby),
+            ("db3", &Role::Standby),
+            ("witness", &Role::Witness)
+        ]
+    );
+    assert!(nodes[3].active, "a registered witness is active");
+    assert_eq!(nodes[3].role.as_str(), "witness");
+    let (candidates, unknown) = parse::master_candidates(nodes);
+    let names: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["db1", "db2", "db3"], "the witness is never asked");
+    assert!(unknown.is_empty(), "{unknown:?}");
+}
+
+#[test]
+fn repmgr3_witness_keeps_its_type_and_is_no_candidate() {
+    // Hand-written after repmgr 3.x's repl_nodes (type IN master, standby, witness).
+    let nodes = parse::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt")).unwrap();
+    assert_eq!(nodes[2].name, "witness");
+    assert_eq!(nodes[2].role, Role::Witness);
+    assert_eq!(nodes[0].role, Role::Primary, "3.x master");
+    let (candidates, unknown) = parse::master_candidates(nodes);
+    let names: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["dbser2", "dbser1"]);
+    assert!(unknown.is_empty(), "{unknown:?}");
+}
+
+#[test]
 fn replication_names_follow_server_version() {
     let r96 = rows("pg96_stat_replication.txt");
     let s = parse::senders(&r96, 90_624);
@@ -220,6 +255,7 @@ fn report_96() -> Report {
                 host: "dbser1".into(),
                 port: 5432,
                 name: Some("dbser1".into()),
+                role: Some(Role::Standby),
                 state: Ok(NodeState {
                     server_version_num: 90_624,
                     in_recovery: true,
@@ -237,6 +273,7 @@ fn report_96() -> Report {
                 host: "dbser2".into(),
                 port: 5432,
                 name: Some("dbser2".into()),
+                role: Some(Role::Primary),
                 state: Ok(NodeState {
                     server_version_num: 90_624,
                     in_recovery: false,
@@ -252,6 +289,7 @@ fn report_96() -> Report {
                 host: "dbser3".into(),
                 port: 5433,
                 name: Some("dbser3".into()),
+                role: Some(Role::Standby),
                 state: Err("connect dbser3:5433: timed out after 5s".into()),
                 disk: Err("ssh connect dbser3:22: timed out after 5s".into()),
             },
@@ -321,6 +359,32 @@ fn all_well(r: &mut Report) {
     r.repmgr.as_mut().unwrap().nodes.truncate(2);
 }
 
+/// All well, plus a healthy repmgr witness that only repmgr's metadata names
+/// (not pgpool): it runs as a primary of its own.
+fn with_witness(r: &mut Report) {
+    all_well(r);
+    let witness = parse::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt"))
+        .unwrap()
+        .remove(2);
+    r.repmgr.as_mut().unwrap().nodes.push(witness);
+    r.nodes.push(NodeReport {
+        host: "dbwitness".into(),
+        port: 5499,
+        name: Some("witness".into()),
+        role: Some(Role::Witness),
+        state: Ok(NodeState {
+            server_version_num: 90_624,
+            in_recovery: false,
+            current_lsn: Some("0/3000060".into()),
+            receive_lsn: None,
+            replay_lsn: None,
+            senders: vec![],
+            receiver: None,
+        }),
+        disk: disk(9),
+    });
+}
+
 #[test]
 fn health_rules() {
     // (name, change to the 9.6 report, expected verdict)
@@ -366,6 +430,25 @@ fn health_rules() {
             },
             Health::Degraded,
         ),
+        ("a healthy witness is no problem", with_witness, Health::Ok),
+        (
+            "a witness in recovery",
+            |r| {
+                with_witness(r);
+                if let Ok(s) = &mut r.nodes[2].state {
+                    s.in_recovery = true;
+                }
+            },
+            Health::Degraded,
+        ),
+        (
+            "an unreachable witness",
+            |r| {
+                with_witness(r);
+                r.nodes[2].state = Err("connect dbwitness:5499: timed out after 5s".into());
+            },
+            Health::Degraded,
+        ),
     ];
     for (name, change, want) in cases {
         let mut r = report_96();
@@ -397,4 +480,46 @@ fn unreachable_pgpool_prints_every_heading_with_the_reason() {
         "Status: CRITICAL: pgpool unreachable: connect localhost:5432: timed out after 5s\n"
     ));
     assert!(r.render_json().contains(r#""status":"CRITICAL""#));
+}
+
+#[test]
+fn witness_is_shown_with_its_role_and_not_as_a_primary_or_standby() {
+    let mut r = report_96();
+    with_witness(&mut r);
+    let text = r.render_text();
+    let row = text
+        .lines()
+        .find(|l| l.contains("| witness "))
+        .unwrap_or_else(|| panic!("no witness row in repmgr cluster show\n{text}"));
+    assert!(
+        row.contains("| witness | * running |"),
+        "role witness, running as repmgr shows it: {row:?}\n{text}"
+    );
+    assert!(!text.contains("running as primary"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "- WITNESS                | dbwitness                  | Disk | 9%"),
+        "{text}"
+    );
+    for l in text.lines().filter(|l| l.contains("witness")) {
+        assert!(
+            !l.contains("(slave)") && !l.contains("(master)") && !l.starts_with("- SLAVE"),
+            "the witness is no standby: {l:?}\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l == "- xlog_location (master) | 0/801FBC8                  | dbser2"),
+        "the master is still the primary\n{text}"
+    );
+    assert!(text.ends_with("Status: OK\n"), "{text}");
+    let json = r.render_json();
+    for part in [
+        r#""name":"witness","role":"witness""#,
+        r#""role":"witness","current_lsn":"0/3000060""#,
+        r#""primary":"dbser2:5432""#,
+        r#""exit_code":0"#,
+    ] {
+        assert!(json.contains(part), "missing {part}\n{json}");
+    }
 }

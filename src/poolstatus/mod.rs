@@ -217,6 +217,9 @@ pub struct NodeReport {
     pub port: u16,
     /// repmgr node name, when the metadata names this host:port.
     pub name: Option<String>,
+    /// repmgr's type of this host:port (`primary`, `standby`, `witness`),
+    /// when the metadata names it.
+    pub role: Option<Role>,
     pub state: Result<NodeState, String>,
     pub disk: Result<DiskUse, String>,
 }
@@ -227,8 +230,15 @@ impl NodeReport {
         self.name.as_deref().unwrap_or(&self.host)
     }
 
+    /// Whether repmgr's metadata calls this host a witness.
+    pub fn is_witness(&self) -> bool {
+        self.role == Some(Role::Witness)
+    }
+
+    /// Answers as a primary and is no witness (a witness is a primary of
+    /// its own, outside the replication).
     fn is_live_primary(&self) -> bool {
-        matches!(&self.state, Ok(s) if !s.in_recovery)
+        !self.is_witness() && matches!(&self.state, Ok(s) if !s.in_recovery)
     }
 }
 
@@ -275,7 +285,12 @@ impl Report {
                 reasons.push(format!("node {}: {e}", n.label()));
             }
             if let Ok(s) = &n.state {
-                if s.in_recovery {
+                if s.in_recovery && n.is_witness() {
+                    reasons.push(format!(
+                        "witness {} is in recovery (a repmgr witness runs as a primary of its own)",
+                        n.label()
+                    ));
+                } else if s.in_recovery {
                     match &s.receiver {
                         Some(r) if r.status == "streaming" => {}
                         Some(r) => reasons.push(format!(
@@ -429,14 +444,12 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
     }
     if let Ok(m) = &meta {
         for n in nodes.iter_mut() {
-            n.name = m
-                .nodes
-                .iter()
-                .find(|r| {
-                    parse::conninfo_host_port(&r.conninfo).ok().as_ref()
-                        == Some(&(n.host.clone(), n.port))
-                })
-                .map(|r| r.name.clone());
+            let entry = m.nodes.iter().find(|r| {
+                parse::conninfo_host_port(&r.conninfo).ok().as_ref()
+                    == Some(&(n.host.clone(), n.port))
+            });
+            n.name = entry.map(|r| r.name.clone());
+            n.role = entry.map(|r| r.role.clone());
         }
     }
     report.nodes = nodes;
@@ -493,6 +506,7 @@ fn probe_nodes(
             host,
             port,
             name: None,
+            role: None,
             state,
             disk,
         });

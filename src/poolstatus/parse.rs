@@ -12,7 +12,10 @@ pub enum Role {
     Primary,
     /// `standby` or `slave`.
     Standby,
-    /// Anything else (`witness`, `bdr`, empty), kept as written.
+    /// A repmgr witness (`witness`, repmgr 3.x to 5.x): a PostgreSQL of its
+    /// own outside the replication, so never in recovery and never a master.
+    Witness,
+    /// Anything else (`bdr`, empty), kept as written.
     Other(String),
 }
 
@@ -22,15 +25,17 @@ impl Role {
         match s.trim().to_ascii_lowercase().as_str() {
             "primary" | "master" => Role::Primary,
             "standby" | "slave" => Role::Standby,
+            "witness" => Role::Witness,
             other => Role::Other(other.to_string()),
         }
     }
 
-    /// `primary`, `standby` or the word as written.
+    /// `primary`, `standby`, `witness` or the word as written.
     pub fn as_str(&self) -> &str {
         match self {
             Role::Primary => "primary",
             Role::Standby => "standby",
+            Role::Witness => "witness",
             Role::Other(s) => s,
         }
     }
@@ -108,10 +113,40 @@ pub fn pool_nodes(rows: &[TextRow]) -> Result<Vec<Backend>, String> {
 pub struct RepmgrNode {
     pub node_id: String,
     pub name: String,
+    /// The `type` column: 4.x/5.x `primary standby witness bdr`, 3.x
+    /// `master standby witness`.
     pub role: Role,
     pub upstream_node_id: Option<String>,
     pub conninfo: String,
     pub active: bool,
+}
+
+/// Whether repmgrwatch asks a node of repmgr's metadata if it is the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Candidacy {
+    /// An active `primary` or `standby` (3.x `master`/`standby`): asked.
+    Candidate,
+    /// Inactive, or a witness (writable by design, never a master): skipped.
+    NotReplicated,
+    /// A type repmgrwatch does not know (`bdr`, a future one): skipped, and
+    /// the caller says so, since the original counted only `master` rows.
+    UnknownType(String),
+}
+
+impl RepmgrNode {
+    /// Whether this node can be the cluster's master. Only the replication's
+    /// own nodes can: a witness runs as a primary of its own, so asking it
+    /// `pg_is_in_recovery()` would count a second master. A node of an
+    /// unknown type is not counted either: the original took only rows whose
+    /// role said `master`, and repmgr's schema allows no other master type.
+    pub fn candidacy(&self) -> Candidacy {
+        match &self.role {
+            _ if !self.active => Candidacy::NotReplicated,
+            Role::Primary | Role::Standby => Candidacy::Candidate,
+            Role::Witness => Candidacy::NotReplicated,
+            Role::Other(t) => Candidacy::UnknownType(t.clone()),
+        }
+    }
 }
 
 /// Which repmgr metadata layout a database holds.
@@ -203,6 +238,25 @@ pub fn repmgr_nodes(rows: &[TextRow]) -> Result<Vec<RepmgrNode>, String> {
         });
     }
     Ok(out)
+}
+
+/// Splits repmgr's nodes for repmgrwatch: the candidates to ask
+/// `pg_is_in_recovery()` ([`Candidacy::Candidate`]), and `(name, type)` of
+/// each node skipped for an unknown type (for a warning).
+pub fn master_candidates(nodes: Vec<RepmgrNode>) -> (Vec<RepmgrNode>, Vec<(String, String)>) {
+    let mut unknown = Vec::new();
+    let candidates = nodes
+        .into_iter()
+        .filter(|n| match n.candidacy() {
+            Candidacy::Candidate => true,
+            Candidacy::NotReplicated => false,
+            Candidacy::UnknownType(t) => {
+                unknown.push((n.name.clone(), t));
+                false
+            }
+        })
+        .collect();
+    (candidates, unknown)
 }
 
 /// Event counts from [`RepmgrSchema::events_sql`]: (all, last 24 h).
@@ -608,6 +662,115 @@ mod tests {
         }
         .nodes_sql()
         .contains("\"repmgr_a\"\"b\".repl_nodes"));
+    }
+
+    #[test]
+    fn node_reader_keeps_the_type() {
+        let v5 = |t: &str| {
+            row(&[
+                ("node_id", "4"),
+                ("node_name", "w"),
+                ("type", t),
+                ("conninfo", "host=w"),
+                ("active", "t"),
+            ])
+        };
+        let v3 = |t: &str| {
+            row(&[
+                ("id", "3"),
+                ("name", "w"),
+                ("type", t),
+                ("conninfo", "host=w"),
+                ("active", "t"),
+            ])
+        };
+        // (type as written, role read)
+        for (t, want) in [
+            ("primary", Role::Primary),
+            ("master", Role::Primary),
+            ("standby", Role::Standby),
+            ("witness", Role::Witness),
+            ("WITNESS", Role::Witness),
+            ("bdr", Role::Other("bdr".into())),
+        ] {
+            for r in [v5(t), v3(t)] {
+                let nodes = repmgr_nodes(&[r]).expect("a complete row");
+                assert_eq!(nodes[0].role, want, "type {t:?}");
+            }
+        }
+        let mut no_type = v5("witness");
+        no_type.remove("type");
+        assert_eq!(
+            repmgr_nodes(&[no_type]).unwrap_err(),
+            "row 1: no column type"
+        );
+    }
+
+    #[test]
+    fn master_candidates_rows_of_5x_and_3x() {
+        let node = |name: &str, t: &str, active: bool| RepmgrNode {
+            node_id: name.into(),
+            name: name.into(),
+            role: Role::parse(t),
+            upstream_node_id: None,
+            conninfo: format!("host={name}"),
+            active,
+        };
+        // (row name, type, active, candidacy)
+        let cases = [
+            ("5.x primary", "primary", true, Candidacy::Candidate),
+            ("5.x standby", "standby", true, Candidacy::Candidate),
+            ("5.x witness", "witness", true, Candidacy::NotReplicated),
+            (
+                "5.x inactive primary",
+                "primary",
+                false,
+                Candidacy::NotReplicated,
+            ),
+            (
+                "5.x inactive standby",
+                "standby",
+                false,
+                Candidacy::NotReplicated,
+            ),
+            ("5.x bdr", "bdr", true, Candidacy::UnknownType("bdr".into())),
+            ("3.x master", "master", true, Candidacy::Candidate),
+            ("3.x standby", "standby", true, Candidacy::Candidate),
+            ("3.x witness", "witness", true, Candidacy::NotReplicated),
+            (
+                "3.x inactive master",
+                "master",
+                false,
+                Candidacy::NotReplicated,
+            ),
+            (
+                "empty type",
+                "",
+                true,
+                Candidacy::UnknownType(String::new()),
+            ),
+            ("inactive unknown", "bdr", false, Candidacy::NotReplicated),
+        ];
+        for (name, t, active, want) in &cases {
+            assert_eq!(node(name, t, *active).candidacy(), *want, "{name}");
+        }
+        let nodes: Vec<RepmgrNode> = cases
+            .iter()
+            .map(|(name, t, active, _)| node(name, t, *active))
+            .collect();
+        let (candidates, unknown) = master_candidates(nodes);
+        let names: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["5.x primary", "5.x standby", "3.x master", "3.x standby"]
+        );
+        assert_eq!(
+            unknown,
+            [
+                ("5.x bdr".to_string(), "bdr".to_string()),
+                ("empty type".to_string(), String::new())
+            ]
+        );
     }
 
     #[test]

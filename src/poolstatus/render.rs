@@ -187,6 +187,8 @@ pub fn text(r: &Report) -> String {
                         Some(Ok(s)) => match (&n.role, s.in_recovery) {
                             (Role::Primary, false) => "* running".into(),
                             (Role::Standby, true) => "  running".into(),
+                            // repmgr's own `cluster show` marks a witness so
+                            (Role::Witness, false) => "* running".into(),
                             (_, false) => "! running as primary".into(),
                             (_, true) => "! running as standby".into(),
                         },
@@ -297,8 +299,9 @@ pub fn text(r: &Report) -> String {
     let standbys: Vec<&NodeReport> = r
         .nodes
         .iter()
-        .filter(|n| master.map_or(true, |m| !std::ptr::eq(*n, m)))
+        .filter(|n| !n.is_witness() && master.map_or(true, |m| !std::ptr::eq(*n, m)))
         .collect();
+    let witnesses: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_witness()).collect();
     let err_cell = |e: &str| format!("error: {e}");
     match master {
         None => param(
@@ -415,6 +418,9 @@ pub fn text(r: &Report) -> String {
     for sb in &standbys {
         disk_row(&mut out, "SLAVE", sb);
     }
+    for w in &witnesses {
+        disk_row(&mut out, "WITNESS", w);
+    }
     let (health, reasons) = r.assess();
     let _ = writeln!(out);
     if reasons.is_empty() {
@@ -508,7 +514,14 @@ pub fn json(r: &Report) -> Json {
                 if let Ok(s) = &n.state {
                     j = j
                         .with("server_version_num", s.server_version_num)
-                        .with("role", if s.in_recovery { "standby" } else { "primary" })
+                        .with(
+                            "role",
+                            match (n.is_witness(), s.in_recovery) {
+                                (true, _) => "witness",
+                                (false, true) => "standby",
+                                (false, false) => "primary",
+                            },
+                        )
                         .with("current_lsn", s.current_lsn.clone())
                         .with("receive_lsn", s.receive_lsn.clone())
                         .with("replay_lsn", s.replay_lsn.clone())

@@ -571,10 +571,11 @@ pub fn run_pgpwatch(
     0
 }
 
-/// repmgrwatch's masters probe: the nodes in repmgr's metadata at
-/// repmgr_host (repmgr 4/5 `repmgr.nodes`, else 3.x `repmgr_*.repl_nodes`),
-/// each asked `pg_is_in_recovery()` in parallel within connect_timeout;
-/// returns the names of those answering false.
+/// repmgrwatch's masters probe: the active primary/standby nodes in repmgr's
+/// metadata at repmgr_host (repmgr 4/5 `repmgr.nodes`, else 3.x
+/// `repmgr_*.repl_nodes`; a witness is never asked), each asked
+/// `pg_is_in_recovery()` in parallel within connect_timeout; returns the
+/// names of those answering false.
 pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
@@ -608,10 +609,24 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
             crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
         )
     })?;
-    let nodes: Vec<_> = nodes.into_iter().filter(|n| n.active).collect();
+    // Only active primary/standby nodes can be the master: a witness is
+    // writable by design and would count as a second master.
+    let (nodes, unknown) = crate::poolstatus::parse::master_candidates(nodes);
+    static WARNED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    for (name, kind) in unknown {
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.contains(&(name.clone(), kind.clone())) {
+            log::warn!(
+                "repmgrwatch: node {name} in repmgr's metadata at {} has type {kind:?}, \
+                 neither primary nor standby; it is never counted as a master (logged once)",
+                crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
+            );
+            warned.push((name, kind));
+        }
+    }
     if nodes.is_empty() {
         return Err(format!(
-            "read repmgr nodes: no active node at {}",
+            "read repmgr nodes: no active primary or standby node at {}",
             crate::probe::host_port(&r.repmgr_host, r.repmgr_port)
         ));
     }

@@ -10,3 +10,4 @@ mod sandbox;
 mod sendmail;
 mod units;
 mod watchers;
+mod witness;

@@ -32,12 +32,23 @@ impl Cluster {
     /// Builds a fresh cluster on `net` (a leftover one in the same directory is
     /// taken down first). Panics with the script's output when `up` fails.
     pub fn up(net: u8) -> Cluster {
+        Cluster::build(net, &[])
+    }
+
+    /// Like [`Cluster::up`], plus a repmgr witness (`SANDBOX_WITNESS=on`): a
+    /// fourth PostgreSQL of its own at [`Cluster::witness_addr`], registered
+    /// as repmgr node 4 `witness`, with an sshd and a `witness` config.ini.
+    pub fn up_with_witness(net: u8) -> Cluster {
+        Cluster::build(net, &[("SANDBOX_WITNESS", "on")])
+    }
+
+    fn build(net: u8, env: &[(&str, &str)]) -> Cluster {
         let cluster = Cluster {
             net,
             dir: PathBuf::from(format!("/tmp/pgpoolwatch-it-net{net}")),
         };
         cluster.verb(&["down"]);
-        if let Err(e) = cluster.run(&["up"]) {
+        if let Err(e) = cluster.run_env(&["up"], env) {
             drop(cluster); // `down`: a half-built cluster must not stay running
             panic!("{e}");
         }
@@ -80,7 +91,14 @@ impl Cluster {
         format!("127.{}.20.{n}", self.net)
     }
 
-    /// The generated config.ini of a watcher host: `pgp1`, `pgp2`, `db1`..`db3`.
+    /// Address of the repmgr witness of [`Cluster::up_with_witness`]:
+    /// PostgreSQL 5432, sshd 2222.
+    pub fn witness_addr(&self) -> String {
+        format!("127.{}.40.1", self.net)
+    }
+
+    /// The generated config.ini of a watcher host: `pgp1`, `pgp2`, `db1`..`db3`
+    /// (and `witness` with [`Cluster::up_with_witness`]).
     pub fn config_path(&self, host: &str) -> PathBuf {
         self.dir.join("hosts").join(host).join("config.ini")
     }
@@ -97,11 +115,17 @@ impl Cluster {
 
     /// Runs `bin/sandbox ARGS` for this cluster; Err holds stdout and stderr.
     pub fn run(&self, args: &[&str]) -> Result<String, String> {
+        self.run_env(args, &[])
+    }
+
+    /// [`Cluster::run`] with further environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bin/sandbox");
         let out = Command::new(&script)
             .args(args)
             .env("SANDBOX_NET", self.net.to_string())
             .env("SANDBOX_DIR", &self.dir)
+            .envs(env.iter().copied())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         let text = format!(
