@@ -8,4 +8,5 @@ mod gslb;
 mod poolstatus;
 mod sandbox;
 mod sendmail;
+mod tls;
 mod watchers;
