@@ -988,6 +988,7 @@ mod tests {
                 empty.display()
             ))
         );
+        let _ = std::fs::remove_file(&empty);
     }
 
     #[test]
@@ -1019,6 +1020,8 @@ mod tests {
                 cert.display()
             ))
         );
+        let _ = std::fs::remove_file(&cert);
+        let _ = std::fs::remove_file(&key);
     }
 
     #[test]
