@@ -10,6 +10,7 @@
 //! documented once, in [`KEYS`].
 
 use crate::ini::{Entry, Ini};
+use crate::probe::{SslMode, TlsSettings};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,10 @@ pub const KEYS: &[KeyDoc] = &[
     k("pgp", "connect_timeout", "seconds a check may take (default 5)"),
     k("pgp", "rise", "healthy checks in a row before opening (default 1)"),
     k("pgp", "fall", "failed checks in a row before closing (default 1)"),
+    k("pgp", "sslmode", "TLS to pgpool, libpq's: disable, allow, prefer, require, verify-ca, verify-full (default prefer, as psql)"),
+    k("pgp", "sslrootcert", "CA file that verifies the server (default: ~/.postgresql/root.crt of the credentials user, if present)"),
+    k("pgp", "sslcert", "client certificate (default: ~/.postgresql/postgresql.crt, if present)"),
+    k("pgp", "sslkey", "client certificate's key, mode 0600 (default: ~/.postgresql/postgresql.key)"),
     k("repmgr", "check_period", "seconds between checks (float, default 10)"),
     k("repmgr", "pgp_server_1", "first pgpool host; required by repmgrwatch"),
     k("repmgr", "pgp_server_2", "second pgpool host (may equal the first); required by repmgrwatch"),
@@ -80,6 +85,10 @@ pub const KEYS: &[KeyDoc] = &[
     k("repmgr", "rise", "agreeing checks in a row before opening (default 1)"),
     k("repmgr", "fall", "checks in a row seeing a pgpool back before the master closes (default 1); a standby, split brain or no master close at once"),
     k("repmgr", "startup_grace", "seconds after start before the port may open because no pgpool answers (default check_period + connect_timeout; 0 = off)"),
+    k("repmgr", "sslmode", "TLS to repmgr_host and each node, as [pgp] sslmode (a node's conninfo wins)"),
+    k("repmgr", "sslrootcert", "as [pgp] sslrootcert"),
+    k("repmgr", "sslcert", "as [pgp] sslcert"),
+    k("repmgr", "sslkey", "as [pgp] sslkey"),
     k("general", "sendmail", "send mails at all (default no)"),
     k("general", "sendmail_path", "sendmail program (default /root/pgpoolwatch/sendmail.py)"),
     k("general", "sendmail_settings_path", "its @args file (default /root/pgpoolwatch/args.txt)"),
@@ -97,6 +106,10 @@ pub const KEYS: &[KeyDoc] = &[
     k("poolstatus", "ssh_known_hosts", "known_hosts file (default: the user's ~/.ssh/known_hosts)"),
     k("poolstatus", "connect_timeout", "seconds per connection (default 5)"),
     k("poolstatus", "disk_path", "file system whose use% is shown (default /)"),
+    k("poolstatus", "sslmode", "TLS to pgpool and the nodes (default: [pgp] sslmode)"),
+    k("poolstatus", "sslrootcert", "(default: [pgp] sslrootcert)"),
+    k("poolstatus", "sslcert", "(default: [pgp] sslcert)"),
+    k("poolstatus", "sslkey", "(default: [pgp] sslkey)"),
 ];
 
 /// The key the original's scripts read instead of `sendmail_settings_path`.
@@ -132,6 +145,8 @@ pub struct PgpSettings {
     pub connect_timeout: Duration,
     pub rise: u32,
     pub fall: u32,
+    /// sslmode, sslrootcert, sslcert, sslkey.
+    pub tls: TlsSettings,
 }
 
 /// `[repmgr]`: repmgrwatch, beside each PostgreSQL node.
@@ -154,6 +169,7 @@ pub struct RepmgrSettings {
     pub fall: u32,
     /// `None`: check_period + connect_timeout (see [`RepmgrSettings::grace`]).
     pub startup_grace: Option<Duration>,
+    pub tls: TlsSettings,
 }
 
 impl RepmgrSettings {
@@ -193,6 +209,7 @@ pub struct PoolstatusSettings {
     pub ssh_known_hosts: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub disk_path: String,
+    pub tls: TlsSettings,
 }
 
 /// What kind of problem a [`ConfigError`] is.
@@ -284,6 +301,10 @@ fn reads(program: Program, section: &str, key: &str) -> bool {
         "pgpool_port",
         "pgpool_user",
         "pgpool_database",
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
     ];
     const REPMGR_KEYS: &[&str] = &["repmgr_user", "repmgr_database"];
     match (program, section) {
@@ -299,6 +320,26 @@ fn reads(program: Program, section: &str, key: &str) -> bool {
 }
 
 impl<'a> Reader<'a> {
+    /// A section's sslmode, sslrootcert, sslcert and sslkey over `base`
+    /// (an empty path means libpq's default file).
+    fn tls(&self, section: &str, base: &TlsSettings) -> Result<TlsSettings, ConfigError> {
+        let mut t = base.clone();
+        if let Some(m) = self.typed(section, "sslmode", None, SslMode::EXPECTED, SslMode::parse)? {
+            t.mode = m;
+        }
+        let opt_path = |v: &str| Some(parse_path(v));
+        for (key, field) in [
+            ("sslrootcert", &mut t.root_cert),
+            ("sslcert", &mut t.cert),
+            ("sslkey", &mut t.key),
+        ] {
+            if let Some(v) = self.typed(section, key, None, PATH, opt_path)? {
+                *field = v;
+            }
+        }
+        Ok(t)
+    }
+
     fn find(&self, section: &str, key: &str) -> Option<Found<'a>> {
         if let Some(o) = self
             .overrides
@@ -658,6 +699,7 @@ impl Settings {
                 connect_timeout: five,
                 rise: 1,
                 fall: 1,
+                tls: TlsSettings::default(),
             },
             repmgr: RepmgrSettings {
                 check_period: Duration::from_secs(10),
@@ -676,6 +718,7 @@ impl Settings {
                 rise: 1,
                 fall: 1,
                 startup_grace: None,
+                tls: TlsSettings::default(),
             },
             general: GeneralSettings {
                 sendmail: false,
@@ -697,6 +740,7 @@ impl Settings {
                 ssh_known_hosts: None,
                 connect_timeout: five,
                 disk_path: "/".into(),
+                tls: TlsSettings::default(),
             },
             warnings,
         }
@@ -813,6 +857,7 @@ impl Settings {
             COUNT,
             parse_at_least_one::<u32>
         );
+        s.pgp.tls = r.tls("pgp", &s.pgp.tls)?;
 
         let m = req(Program::Repmgrwatch);
         set!(
@@ -943,6 +988,7 @@ impl Settings {
             SECS_OR_ZERO,
             |v: &str| parse_secs_or_zero(v).map(Some)
         );
+        s.repmgr.tls = r.tls("repmgr", &s.repmgr.tls)?;
 
         set!(
             s.general.sendmail,
@@ -1097,6 +1143,7 @@ impl Settings {
             PATH,
             |v: &str| parse_path(v).map(|p| p.to_string_lossy().into_owned())
         );
+        p.tls = r.tls("poolstatus", &s.pgp.tls)?;
 
         s.warnings.extend(r.ignored.into_inner());
         s.warnings.extend(unknown_warnings(ini, source));
@@ -1113,6 +1160,25 @@ impl Settings {
         let default_path = |o: &Option<PathBuf>, what: &str| match o {
             Some(p) => p.display().to_string(),
             None => format!("(default: ~{}/.ssh/{what})", s.ssh_user),
+        };
+        let tls_rows = |section: &str, t: &TlsSettings| {
+            let user = &self.general.poolstatus_user;
+            let path = |o: &Option<PathBuf>, file: &str| match o {
+                Some(p) => p.display().to_string(),
+                None => format!("(default: ~{user}/.postgresql/{file}, if present)"),
+            };
+            vec![
+                (format!("{section}.sslmode"), t.mode.as_str().to_string()),
+                (
+                    format!("{section}.sslrootcert"),
+                    path(&t.root_cert, "root.crt"),
+                ),
+                (
+                    format!("{section}.sslcert"),
+                    path(&t.cert, "postgresql.crt"),
+                ),
+                (format!("{section}.sslkey"), path(&t.key, "postgresql.key")),
+            ]
         };
         let rows: Vec<(&str, String)> = vec![
             ("pgp.check_period", secs_text(p.check_period)),
@@ -1176,6 +1242,20 @@ impl Settings {
             ("poolstatus.connect_timeout", secs_text(s.connect_timeout)),
             ("poolstatus.disk_path", s.disk_path.clone()),
         ];
+        let mut rows: Vec<(String, String)> =
+            rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        // Each section's TLS rows after its last other key, as in KEYS.
+        for (after, sec, t) in [
+            ("pgp.fall", "pgp", &p.tls),
+            ("repmgr.fall", "repmgr", &m.tls),
+            ("poolstatus.disk_path", "poolstatus", &s.tls),
+        ] {
+            let at = rows
+                .iter()
+                .position(|(k, _)| k == after)
+                .map_or(rows.len(), |i| i + 1);
+            rows.splice(at..at, tls_rows(sec, t));
+        }
         for (k, v) in rows {
             out.push_str(&format!("{k} = {v}\n"));
         }
@@ -1560,6 +1640,66 @@ mod tests {
         assert!(
             out.contains("poolstatus.ssh_key = (default: ~postgres/.ssh/"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn tls_keys_per_section_and_poolstatus_follows_pgp() {
+        let s = parse(ORIGINAL, Program::Pgpwatch).expect("parse");
+        for t in [&s.pgp.tls, &s.repmgr.tls, &s.poolstatus.tls] {
+            assert_eq!(t, &TlsSettings::default(), "prefer, libpq's default files");
+        }
+        let text = "[pgp]\nsslmode = verify-full\nsslrootcert = /etc/pg/ca.crt\nsslcert = /etc/pg/c.crt\nsslkey = /etc/pg/c.key\n[repmgr]\nSSLMODE = require\n[poolstatus]\nsslkey =\n";
+        let s = parse(text, Program::Poolstatus).expect("parse");
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.pgp.tls.mode, SslMode::VerifyFull);
+        assert_eq!(s.pgp.tls.root_cert, Some(PathBuf::from("/etc/pg/ca.crt")));
+        assert_eq!(s.pgp.tls.cert, Some(PathBuf::from("/etc/pg/c.crt")));
+        assert_eq!(s.pgp.tls.key, Some(PathBuf::from("/etc/pg/c.key")));
+        assert_eq!(s.repmgr.tls.mode, SslMode::Require);
+        assert_eq!(
+            s.repmgr.tls.root_cert, None,
+            "[repmgr] does not follow [pgp]"
+        );
+        let p = &s.poolstatus.tls;
+        assert_eq!(p.mode, SslMode::VerifyFull, "follows [pgp]");
+        assert_eq!(p.root_cert, s.pgp.tls.root_cert, "follows [pgp]");
+        assert_eq!(p.key, None, "empty value: back to the default file");
+        let out = s.render();
+        for row in [
+            "pgp.sslmode = verify-full\n",
+            "pgp.sslrootcert = /etc/pg/ca.crt\n",
+            "repmgr.sslmode = require\n",
+            "repmgr.sslrootcert = (default: ~postgres/.postgresql/root.crt, if present)\n",
+            "poolstatus.sslkey = (default: ~postgres/.postgresql/postgresql.key, if present)\n",
+        ] {
+            assert!(out.contains(row), "{row} in\n{out}");
+        }
+        let pgp_fall = out.find("pgp.fall = ").expect("pgp.fall");
+        let pgp_ssl = out.find("pgp.sslmode = ").expect("pgp.sslmode");
+        let repmgr_first = out.find("repmgr.check_period = ").expect("repmgr");
+        assert!(
+            pgp_fall < pgp_ssl && pgp_ssl < repmgr_first,
+            "KEYS order:\n{out}"
+        );
+    }
+
+    #[test]
+    fn bad_sslmode_names_file_line_section_key_and_values() {
+        let e = parse(
+            "[repmgr]\npgp_server_1=a\nsslmode = verify_full\npgp_server_2=b\n",
+            Program::Repmgrwatch,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/x/config.ini:3: [repmgr] sslmode: \"verify_full\" is not valid; expected one of disable, allow, prefer, require, verify-ca, verify-full"
+        );
+        let e = parse("[poolstatus]\nsslmode = on\n", Program::Poolstatus).unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(2), Some("sslmode")),
+            "{e}"
         );
     }
 

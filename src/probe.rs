@@ -14,20 +14,31 @@
 //! beyond that a call fails at once with [`ProbeError::Busy`] instead of
 //! starting another one.
 //!
-//! TLS: connections use `NoTls`. psql's default `sslmode=prefer` also falls
-//! back to plain text when the server does not offer TLS; our probes run on
-//! loopback or the cluster's LAN and send no secret other than the password
-//! exchange (use `scram-sha-256` or `md5` in pg_hba.conf, not `password`).
+//! TLS follows libpq's `sslmode` ([`TlsSettings`]): `disable` plain;
+//! `allow` plain, then TLS when the server refuses the plain session;
+//! `prefer` (the default, as psql) TLS when the server offers it, else plain,
+//! and plain again when the TLS handshake fails; `require` TLS; `verify-ca`
+//! TLS with the server's certificate checked against `sslrootcert`;
+//! `verify-full` that and the host name (or IP address) in the certificate.
+//! As libpq, any mode that uses TLS checks the CA when a root certificate is
+//! at hand (`sslrootcert`, else `~/.postgresql/root.crt` of the credentials
+//! user). One TLS stack: the OpenSSL that ssh2 and lettre already use.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
+use postgres::config::SslMode as WireMode;
 use postgres::{Client, NoTls, SimpleQueryMessage};
+use postgres_openssl::MakeTlsConnector;
 
 /// One result row of a simple (text protocol) query: column name -> text
 /// value. A SQL NULL is an absent key.
@@ -140,7 +151,12 @@ pub fn human_duration(d: Duration) -> String {
 /// Connection refused (os error 111)`).
 pub fn pg_detail(e: &postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        return format!("{}: {}", db.severity().to_lowercase(), db.message());
+        // pgpool puts the reason of "client authentication failed" in DETAIL.
+        let detail = db
+            .detail()
+            .map(|d| format!(": {}", d.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .unwrap_or_default();
+        return format!("{}: {}{detail}", db.severity().to_lowercase(), db.message());
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -168,6 +184,281 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// libpq's `sslmode`: whether and how a connection uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Plain text only.
+    Disable,
+    /// Plain text; TLS when the server refuses the plain session.
+    Allow,
+    /// TLS when the server offers it, else plain (psql's default).
+    #[default]
+    Prefer,
+    /// TLS or nothing; the certificate is checked only when a root
+    /// certificate is at hand.
+    Require,
+    /// TLS with the server's certificate checked against the root certificate.
+    VerifyCa,
+    /// `VerifyCa` and the server's name or address in its certificate.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// What a valid value is, for error messages.
+    pub const EXPECTED: &'static str =
+        "one of disable, allow, prefer, require, verify-ca, verify-full";
+
+    /// Parses libpq's spelling (ASCII case ignored).
+    pub fn parse(v: &str) -> Option<SslMode> {
+        Some(match v.trim().to_ascii_lowercase().as_str() {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    /// libpq's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// The TLS settings of a connection: libpq's `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey`. A `None` path means libpq's default file under
+/// `home` (`~/.postgresql/root.crt`, `postgresql.crt`, `postgresql.key`),
+/// used when it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    pub mode: SslMode,
+    pub root_cert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Home of the credentials user, where the default files are looked
+    /// for; `None` (as read from config.ini): no default files.
+    pub home: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// These settings with the default files of OS user `os_user` (see
+    /// [`crate::config::credentials_user`]).
+    pub fn for_user(&self, os_user: &str) -> TlsSettings {
+        TlsSettings {
+            home: crate::config::home_of(os_user),
+            ..self.clone()
+        }
+    }
+
+    /// These settings overridden by the `sslmode`, `sslrootcert`, `sslcert`
+    /// and `sslkey` of a conninfo's pairs (as libpq, the conninfo wins; an
+    /// empty value means the default). Errors name the key and value.
+    pub fn with_conninfo(&self, pairs: &[(String, String)]) -> Result<TlsSettings, String> {
+        let mut t = self.clone();
+        for (k, v) in pairs {
+            let path = (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
+            match k.as_str() {
+                "sslmode" => {
+                    t.mode = SslMode::parse(v).ok_or_else(|| {
+                        format!(
+                            "conninfo sslmode {v:?} is not valid; expected {}",
+                            SslMode::EXPECTED
+                        )
+                    })?
+                }
+                "sslrootcert" => t.root_cert = path,
+                "sslcert" => t.cert = path,
+                "sslkey" => t.key = path,
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+
+    fn default_file(&self, name: &str) -> Option<PathBuf> {
+        let p = self.home.as_ref()?.join(".postgresql").join(name);
+        p.exists().then_some(p)
+    }
+
+    /// The root certificate to check the server against, if any: the
+    /// configured one, else `~/.postgresql/root.crt` when it exists.
+    fn root(&self) -> Option<PathBuf> {
+        self.root_cert
+            .clone()
+            .or_else(|| self.default_file("root.crt"))
+    }
+
+    /// `sslmode=verify-full, sslrootcert=/x/ca.crt`: what the error names.
+    fn describe(&self) -> String {
+        let mut s = format!("sslmode={}", self.mode.as_str());
+        if let Some(r) = self.root() {
+            s.push_str(&format!(", sslrootcert={}", r.display()));
+        }
+        if let Ok(Some((cert, _))) = self.client_files() {
+            s.push_str(&format!(", sslcert={}", cert.display()));
+        }
+        s
+    }
+
+    /// The client certificate and key, when one is configured or present
+    /// in ~/.postgresql (libpq's defaults).
+    fn client_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+        let cert = match &self.cert {
+            Some(c) => c.clone(),
+            None => match self.default_file("postgresql.crt") {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+        };
+        let key = match &self.key {
+            Some(k) => k.clone(),
+            None => self.default_file("postgresql.key").ok_or_else(|| {
+                format!(
+                    "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
+                    cert.display()
+                )
+            })?,
+        };
+        Ok(Some((cert, key)))
+    }
+
+    /// An OpenSSL connector for these settings, and the slot where the
+    /// certificate check leaves its first complaint. Errors are the text
+    /// after `TLS: `.
+    fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), String> {
+        let ssl = |what: &str, e: openssl::error::ErrorStack| format!("{what}: {}", ssl_reason(&e));
+        let mut b =
+            SslConnector::builder(SslMethod::tls_client()).map_err(|e| ssl("OpenSSL setup", e))?;
+        let slot: VerifySlot = Arc::new(Mutex::new(None));
+        match self.root() {
+            Some(root) => {
+                b.set_cert_store(load_root(&root)?);
+                let s = slot.clone();
+                b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
+                    if !ok {
+                        if let Ok(mut first) = s.lock() {
+                            first.get_or_insert_with(|| ctx.error().error_string().to_string());
+                        }
+                    }
+                    ok
+                });
+            }
+            None if self.mode.verifies() => {
+                let default = self.home.as_ref().map_or_else(
+                    || "~/.postgresql/root.crt".to_string(),
+                    |h| h.join(".postgresql/root.crt").display().to_string(),
+                );
+                return Err(format!(
+                    "sslmode={} needs the CA that signed the server's certificate: set sslrootcert, or put it in {default}",
+                    self.mode.as_str()
+                ));
+            }
+            None => b.set_verify(SslVerifyMode::NONE),
+        }
+        if let Some((cert, key)) = self.client_files()? {
+            check_key_mode(&key)?;
+            b.set_certificate_chain_file(&cert)
+                .map_err(|e| ssl(&format!("sslcert {}", cert.display()), e))?;
+            b.set_private_key_file(&key, SslFiletype::PEM)
+                .map_err(|e| ssl(&format!("sslkey {}", key.display()), e))?;
+            b.check_private_key().map_err(|e| {
+                ssl(
+                    &format!(
+                        "sslkey {} does not match sslcert {}",
+                        key.display(),
+                        cert.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        let mut connector = MakeTlsConnector::new(b.build());
+        let full = self.mode == SslMode::VerifyFull;
+        connector.set_callback(move |cfg, _host| {
+            cfg.set_verify_hostname(full);
+            Ok(())
+        });
+        Ok((connector, slot))
+    }
+}
+
+/// The first complaint of the certificate check of one connection.
+type VerifySlot = Arc<Mutex<Option<String>>>;
+
+/// A store holding only the certificates of `path` (libpq trusts only
+/// sslrootcert, not the system store).
+fn load_root(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
+    let certs = X509::stack_from_pem(&pem).unwrap_or_default();
+    if certs.is_empty() {
+        return Err(format!(
+            "sslrootcert {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    let bad = |e: openssl::error::ErrorStack| {
+        format!("sslrootcert {}: {}", path.display(), ssl_reason(&e))
+    };
+    let mut store = X509StoreBuilder::new().map_err(bad)?;
+    for c in certs {
+        store.add_cert(c).map_err(bad)?;
+    }
+    Ok(store.build())
+}
+
+/// libpq's rule for a private key file: no access for others, and for the
+/// group only when root owns it (u=rw,g=r).
+fn check_key_mode(key: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m =
+        std::fs::metadata(key).map_err(|e| format!("cannot read sslkey {}: {e}", key.display()))?;
+    let mode = m.mode() & 0o777;
+    let allowed = if m.uid() == 0 { 0o640 } else { 0o600 };
+    if mode & !allowed != 0 {
+        return Err(format!(
+            "sslkey {} has mode {mode:04o}; it must be u=rw (0600) or less, or u=rw,g=r (0640) if owned by root (chmod 0600 {})",
+            key.display(),
+            key.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The reason of the first OpenSSL error (`certificate verify failed`),
+/// without its code and source file.
+fn ssl_reason(e: &openssl::error::ErrorStack) -> String {
+    e.errors()
+        .iter()
+        .find_map(|x| x.reason().map(str::to_string))
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The OpenSSL error of a failed TLS handshake inside a `postgres::Error`.
+fn handshake_error(e: &postgres::Error) -> Option<&openssl::ssl::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(ssl) = s.downcast_ref::<openssl::ssl::Error>() {
+            return Some(ssl);
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// Where and as whom to connect.
 #[derive(Clone, PartialEq)]
 pub struct Endpoint {
@@ -176,6 +467,7 @@ pub struct Endpoint {
     pub user: String,
     pub database: String,
     pub password: Option<String>,
+    pub tls: TlsSettings,
 }
 
 impl fmt::Debug for Endpoint {
@@ -187,6 +479,7 @@ impl fmt::Debug for Endpoint {
             .field("user", &self.user)
             .field("database", &self.database)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -289,10 +582,78 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
     cfg
 }
 
+/// One connection as `ep.tls.mode` says (see the module docs).
 fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
-    pg_config(ep, timeout)
-        .connect(NoTls)
-        .map_err(|e| ProbeError::from_pg(&ep.host, ep.port, "connect", &e))
+    let fail = |detail: String| ProbeError::failed(&ep.host, ep.port, "connect", detail);
+    let plain = || {
+        pg_config(ep, timeout).connect(NoTls).map_err(|e| {
+            let mut d = pg_detail(&e);
+            // A server that wants TLS refuses a plain session in pg_hba.
+            if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
+                d.push_str(" (sslmode=disable)");
+            }
+            (e, d)
+        })
+    };
+    let tls = |wire: WireMode| -> Result<Client, (Option<postgres::Error>, String)> {
+        let (connector, slot) = ep
+            .tls
+            .connector()
+            .map_err(|d| (None, format!("TLS: {d}")))?;
+        let mut cfg = pg_config(ep, timeout);
+        cfg.ssl_mode(wire);
+        cfg.connect(connector).map_err(|e| {
+            let d = tls_detail(&e, &slot, &ep.tls);
+            (Some(e), d)
+        })
+    };
+    match ep.tls.mode {
+        SslMode::Disable => plain().map_err(|(_, d)| fail(d)),
+        // The server refused the plain session (e.g. pg_hba hostssl only).
+        SslMode::Allow => match plain() {
+            Ok(c) => Ok(c),
+            Err((e, _)) if e.as_db_error().is_some() => {
+                tls(WireMode::Require).map_err(|(_, d)| fail(d))
+            }
+            Err((_, d)) => Err(fail(d)),
+        },
+        // A failed handshake is retried in plain text, as libpq does.
+        SslMode::Prefer => match tls(WireMode::Prefer) {
+            Ok(c) => Ok(c),
+            Err((Some(e), _)) if handshake_error(&e).is_some() => plain().map_err(|(_, d)| fail(d)),
+            Err((_, d)) => Err(fail(d)),
+        },
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            tls(WireMode::Require).map_err(|(_, d)| fail(d))
+        }
+    }
+}
+
+/// `TLS: certificate verify failed: unable to get local issuer certificate
+/// (sslmode=verify-full, sslrootcert=/x/ca.crt)` for a failed handshake;
+/// the server's own message otherwise.
+fn tls_detail(e: &postgres::Error, slot: &VerifySlot, tls: &TlsSettings) -> String {
+    let verify = slot.lock().ok().and_then(|s| s.clone());
+    if let Some(why) = verify {
+        return format!("TLS: certificate verify failed: {why} ({})", tls.describe());
+    }
+    if let Some(ssl) = handshake_error(e) {
+        let why = match (ssl.ssl_error(), ssl.io_error()) {
+            (Some(stack), _) => ssl_reason(stack),
+            (None, Some(io)) => io.to_string(),
+            (None, None) => "the server closed the connection during the handshake".to_string(),
+        };
+        return format!("TLS: {why} ({})", tls.describe());
+    }
+    let d = pg_detail(e);
+    if e.as_db_error().is_some() {
+        return d;
+    }
+    // tokio-postgres: "error performing TLS handshake: server does not support TLS"
+    match d.strip_prefix("error performing TLS handshake: ") {
+        Some(rest) => format!("TLS: {rest} ({})", tls.describe()),
+        None => d,
+    }
 }
 
 /// Opens a connection that is ready within `timeout` or fails with a
@@ -312,6 +673,7 @@ pub fn connect(
         user: user.to_string(),
         database: database.to_string(),
         password: password.map(str::to_string),
+        tls: TlsSettings::default(),
     };
     within(host, port, "connect", timeout, move || {
         connect_now(&ep, timeout)
@@ -527,6 +889,146 @@ mod tests {
     }
 
     #[test]
+    fn sslmode_parses_libpq_spellings_only() {
+        for (text, mode) in [
+            ("disable", SslMode::Disable),
+            ("allow", SslMode::Allow),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            (" Verify-Full ", SslMode::VerifyFull),
+        ] {
+            assert_eq!(SslMode::parse(text), Some(mode), "{text}");
+            assert_eq!(SslMode::parse(mode.as_str()), Some(mode), "{text}");
+        }
+        for bad in ["", "on", "true", "verify_full", "verifyfull", "prefer,"] {
+            assert_eq!(SslMode::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(SslMode::default(), SslMode::Prefer, "psql's default");
+    }
+
+    #[test]
+    fn conninfo_tls_keys_win_over_the_section() {
+        let section = TlsSettings {
+            mode: SslMode::Require,
+            root_cert: Some("/etc/ca.crt".into()),
+            cert: Some("/etc/c.crt".into()),
+            key: Some("/etc/c.key".into()),
+            home: None,
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let t = section
+            .with_conninfo(&pairs(&[
+                ("host", "db1"),
+                ("sslmode", "verify-full"),
+                ("sslrootcert", "/n/ca.crt"),
+                ("sslkey", ""),
+            ]))
+            .expect("valid");
+        assert_eq!(t.mode, SslMode::VerifyFull);
+        assert_eq!(t.root_cert, Some(PathBuf::from("/n/ca.crt")));
+        assert_eq!(t.cert, Some(PathBuf::from("/etc/c.crt")), "kept");
+        assert_eq!(t.key, None, "empty value = libpq's default");
+        assert_eq!(section.with_conninfo(&[]), Ok(section.clone()));
+        let e = section
+            .with_conninfo(&pairs(&[("sslmode", "strict")]))
+            .unwrap_err();
+        assert_eq!(e, "conninfo sslmode \"strict\" is not valid; expected one of disable, allow, prefer, require, verify-ca, verify-full");
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pgpoolwatch-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("tmp dir");
+        d.join(name)
+    }
+
+    #[test]
+    fn verify_modes_without_a_root_certificate_say_where_to_put_it() {
+        let home = tmp("home-without-postgresql-dir");
+        let t = TlsSettings {
+            mode: SslMode::VerifyFull,
+            home: Some(home.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("no CA");
+        assert_eq!(
+            e,
+            format!("sslmode=verify-full needs the CA that signed the server's certificate: set sslrootcert, or put it in {}/.postgresql/root.crt", home.display())
+        );
+        // Without a root certificate, require and prefer do not check.
+        for mode in [SslMode::Require, SslMode::Prefer, SslMode::Allow] {
+            let t = TlsSettings { mode, ..t.clone() };
+            assert!(t.connector().is_ok(), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_empty_sslrootcert_is_named() {
+        let missing = tmp("missing-ca.crt");
+        let t = TlsSettings {
+            mode: SslMode::Require,
+            root_cert: Some(missing.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("missing file");
+        assert!(
+            e.starts_with(&format!("cannot read sslrootcert {}: ", missing.display())),
+            "{e}"
+        );
+        let empty = tmp("empty-ca.crt");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let t = TlsSettings {
+            root_cert: Some(empty.clone()),
+            ..t
+        };
+        assert_eq!(
+            t.connector().err(),
+            Some(format!(
+                "sslrootcert {} holds no PEM certificate",
+                empty.display()
+            ))
+        );
+        let _ = std::fs::remove_file(&empty);
+    }
+
+    #[test]
+    fn client_key_readable_by_others_is_refused_as_libpq_does() {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (tmp("client.crt"), tmp("client.key"));
+        std::fs::write(&cert, "x").expect("write");
+        std::fs::write(&key, "x").expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let t = TlsSettings {
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("0644 key");
+        assert!(
+            e.starts_with(&format!(
+                "sslkey {} has mode 0644; it must be u=rw (0600)",
+                key.display()
+            )),
+            "{e}"
+        );
+        // A certificate without a key is named too.
+        let t = TlsSettings { key: None, ..t };
+        assert_eq!(
+            t.connector().err(),
+            Some(format!(
+                "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
+                cert.display()
+            ))
+        );
+        let _ = std::fs::remove_file(&cert);
+        let _ = std::fs::remove_file(&key);
+    }
+
+    #[test]
     fn endpoint_debug_hides_password() {
         let ep = Endpoint {
             host: "h".into(),
@@ -534,6 +1036,7 @@ mod tests {
             user: "u".into(),
             database: "d".into(),
             password: Some("s3cret".into()),
+            tls: TlsSettings::default(),
         };
         assert!(!format!("{ep:?}").contains("s3cret"));
     }

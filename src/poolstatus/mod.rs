@@ -53,6 +53,8 @@ pub struct Target {
     /// Path whose file system `df` reports.
     pub disk_path: String,
     pub password: PasswordLookup,
+    /// TLS of every database connection (pgpool and the nodes).
+    pub tls: probe::TlsSettings,
 }
 
 impl fmt::Debug for Target {
@@ -69,6 +71,7 @@ impl fmt::Debug for Target {
             .field("ssh_known_hosts", &self.ssh_known_hosts)
             .field("connect_timeout", &self.connect_timeout)
             .field("disk_path", &self.disk_path)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +99,10 @@ impl Default for Target {
             ssh_port: 22,
             ssh_key: None,
             ssh_known_hosts: home.join(".ssh").join("known_hosts"),
+            tls: probe::TlsSettings {
+                home: Some(home.clone()),
+                ..probe::TlsSettings::default()
+            },
             ssh_home: Some(home),
             connect_timeout: Duration::from_secs(5),
             disk_path: "/".into(),
@@ -112,6 +119,7 @@ impl Target {
             user: user.to_string(),
             database: db.to_string(),
             password: (self.password)(host, port, db, user),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -124,6 +132,7 @@ impl Target {
     /// unless `ssh_key` / `ssh_known_hosts` say otherwise.
     pub fn from_settings(s: &crate::config::PoolstatusSettings, os_user: &str) -> Target {
         let home = crate::config::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
+        let tls = s.tls.for_user(os_user);
         let os_user = os_user.to_string();
         let password: PasswordLookup = Arc::new(move |host, port, db, user| {
             crate::pgpass::password_for(&os_user, host, port, db, user)
@@ -146,6 +155,7 @@ impl Target {
             connect_timeout: s.connect_timeout,
             disk_path: s.disk_path.clone(),
             password,
+            tls,
         }
     }
 }

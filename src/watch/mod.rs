@@ -395,6 +395,7 @@ pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<String, String> 
             &pgp.pgpool_database,
             &pgp.pgpool_user,
         ),
+        tls: pgp.tls.for_user(os_user),
     };
     let rows = crate::probe::with_session(&ep, pgp.connect_timeout, |s| s.rows("SHOW pool_nodes"))
         .map_err(|e| e.to_string())?;
@@ -591,6 +592,7 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
             &r.repmgr_database,
             &r.repmgr_user,
         ),
+        tls: r.tls.for_user(&os_user),
     };
     let nodes = crate::probe::with_session(&ep, r.connect_timeout, |s| {
         use crate::poolstatus::parse;
@@ -648,20 +650,27 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
                 let database = get("dbname").unwrap_or_else(|| r.repmgr_database.clone());
                 let password = get("password")
                     .or_else(|| password_for(&os_user, &host, port, &database, &user));
-                let ep = crate::probe::Endpoint {
-                    host,
-                    port,
-                    user,
-                    database,
-                    password,
-                };
+                // The node's conninfo wins over [repmgr]'s TLS keys, as in libpq.
+                let ep = r
+                    .tls
+                    .with_conninfo(&info)
+                    .map(|tls| crate::probe::Endpoint {
+                        host,
+                        port,
+                        user,
+                        database,
+                        password,
+                        tls: tls.for_user(&os_user),
+                    });
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
-                    let res = crate::probe::with_session(&ep, timeout, |s| {
-                        s.row("SELECT pg_is_in_recovery()::text AS r")
-                    })
-                    .map(|row| row.get("r").map(String::as_str) == Some("false"))
-                    .map_err(|e| e.to_string());
+                    let res = ep.and_then(|ep| {
+                        crate::probe::with_session(&ep, timeout, |s| {
+                            s.row("SELECT pg_is_in_recovery()::text AS r")
+                        })
+                        .map(|row| row.get("r").map(String::as_str) == Some("false"))
+                        .map_err(|e| e.to_string())
+                    });
                     (name, res)
                 })
             })

@@ -8,6 +8,7 @@ mod gslb;
 mod poolstatus;
 mod sandbox;
 mod sendmail;
+mod tls;
 mod units;
 mod watchers;
 mod witness;
