@@ -322,6 +322,10 @@ impl Gate {
         let local = listener
             .local_addr()
             .map_err(|source| GateError::Bind { addr: bind, source })?;
+        // A blocking accept would stall every pending connection.
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| GateError::Bind { addr: bind, source })?;
         // A burst of connects beyond std's 128 would overflow the accept
         // queue between two wake-ups, and a dropped SYN costs a checker a
         // one-second retransmit: a check timeout.

@@ -127,12 +127,8 @@ struct State {
 impl Poller {
     /// Runs until `stop` is set and the wake-up socket says so; every
     /// pending connection is closed on the way out and the listener dropped.
+    /// The listener must be non-blocking (`open` makes it so).
     pub(super) fn run(self, stop: &AtomicBool) {
-        if let Err(e) = self.listener.set_nonblocking(true) {
-            // Accept would block the loop; without it the port must not stay open.
-            log::error!("{}: listener cannot be made non-blocking: {e}", self.label);
-            return;
-        }
         let mut st = State {
             conns: VecDeque::new(),
             peers: PeerCounts::default(),
