@@ -17,6 +17,7 @@ pub mod json;
 pub mod localtime;
 pub mod mail;
 pub mod mailqueue;
+pub mod os;
 pub mod pgpass;
 pub mod poolstatus;
 pub mod probe;

@@ -4,6 +4,7 @@
 mod support;
 
 mod config_cli;
+mod flood;
 mod gslb;
 mod poolstatus;
 mod sandbox;

@@ -71,6 +71,9 @@ pub struct Tuning {
     pub force_open: bool,
     /// Further `(section, key, value)` overrides, applied last.
     pub extra: Vec<(String, String, String)>,
+    /// The soft `RLIMIT_NOFILE` the watcher starts with (hard kept); None
+    /// inherits the test's.
+    pub nofile_soft: Option<u64>,
 }
 
 impl Default for Tuning {
@@ -80,6 +83,7 @@ impl Default for Tuning {
             connect_timeout: 1.0,
             force_open: false,
             extra: Vec::new(),
+            nofile_soft: None,
         }
     }
 }
@@ -210,14 +214,24 @@ impl Watcher {
 
         let log = fs::File::create(dir.join("watcher.log"))
             .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
-        let child = Command::new(program.binary())
+        let mut command = Command::new(program.binary());
+        command
             .arg("--config")
             .arg(&config)
             .env("PGPOOLWATCH_LOG", "debug")
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+            .stderr(Stdio::from(log));
+        if let Some(soft) = tuning.nofile_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec the hook only calls getrlimit and
+            // setrlimit (async-signal-safe, no allocation, no locks).
+            unsafe {
+                command.pre_exec(move || pgpoolwatch::os::set_nofile_soft(soft));
+            }
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", program.binary()));
         Watcher {
@@ -229,6 +243,11 @@ impl Watcher {
             child: Some(child),
             tuning: tuning.clone(),
         }
+    }
+
+    /// The process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The gate's address (`bind_address`).

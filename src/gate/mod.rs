@@ -6,65 +6,147 @@
 //! timed out; this gate drains the backlog continuously.
 //!
 //! Design:
-//! - Two threads per open period. The accept thread blocks in `accept()` and
-//!   hands each connection over a bounded queue to one connection thread;
-//!   when the queue is full the connection is closed at once (for a TCP check
-//!   that is a pass), so accepts never wait for a client.
-//! - The connection thread keeps up to [`MAX_PENDING`] connections in
-//!   non-blocking mode and polls them every few milliseconds: a client that
-//!   closes (connect-then-close check) is closed at once; one that stays
-//!   silent for [`FIRST_BYTE_TIMEOUT`] (connect-and-wait check) is closed
-//!   then; one whose first line looks like an HTTP request (HAProxy `option
-//!   httpchk`, curl) gets `HTTP/1.0 200 OK` with a one-line JSON of the
-//!   watcher's state (HEAD and OPTIONS: status line and headers only). No
-//!   client ever blocks another and no thread is spawned per connection;
-//!   when the table is full the oldest pending connection is closed.
-//! - Wake-up path for the blocking `accept()`: `close()` sets a stop flag and
-//!   connects once to the listener's own address (an unspecified bind address
-//!   is reached through loopback); the accept thread sees the flag, drops the
-//!   listening socket and its queue sender, the connection thread sees the
-//!   queue disconnect, closes what it holds and ends, and `close()` joins
-//!   both. After `close()` returns the port refuses connections.
+//! - One thread per open period ([`poller`]) polls (poll(2)) the listener,
+//!   a wake-up socket and every pending connection, and accepts while the
+//!   listener is readable, so accepts never wait for a client and CPU
+//!   follows events, not the number of connections held.
+//! - A pending connection ([`http`]) that closes (connect-then-close check)
+//!   is closed at once; one that stays silent for [`FIRST_BYTE_TIMEOUT`]
+//!   (connect-and-wait check) is closed then; one whose first line looks
+//!   like an HTTP request (HAProxy `option httpchk`, curl) gets `HTTP/1.0
+//!   200 OK` with a one-line JSON of the watcher's state (HEAD and OPTIONS:
+//!   status line and headers only), and one whose request head is not
+//!   complete within [`HTTP_REQUEST_TIMEOUT`] is closed.
+//! - Descriptors are bounded, so a flood of idle or half-sent connections
+//!   cannot exhaust them and starve the watcher's own probes (which would
+//!   close the port and flap it): the [`Sizing`] comes from the soft
+//!   `RLIMIT_NOFILE` (raised to the hard limit at start by
+//!   [`raise_fd_limit`]), at most [`Sizing::per_peer`] pending connections
+//!   per IP address (beyond that a connection is closed right after accept,
+//!   still a pass for a TCP check), at most [`Sizing::table`] in all (then
+//!   the oldest makes room), and accept failing with EMFILE closes the
+//!   oldest and rests the listener briefly instead of spinning.
+//! - Wake-up path: `close()` sets a stop flag and writes a byte to a socket
+//!   pair in the poll set, so it returns however busy or full the listener
+//!   is; the thread closes what it holds, drops the listener and ends, and
+//!   `close()` joins it. After `close()` returns the port refuses connections.
 //! - Reopening at once: std's `TcpListener::bind` sets `SO_REUSEADDR` on Unix
 //!   before binding, so sockets left in TIME_WAIT by earlier checks do not
 //!   block a new bind (`closed_gate_refuses_and_reopens_immediately_with_time_wait`
 //!   proves it: the gate closes HTTP connections first, so TIME_WAIT is ours).
 
+mod http;
+mod poller;
+
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::json::Json;
+use crate::os;
 
 /// How long a connection may stay silent before it is treated as a plain
 /// TCP check and closed.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long an HTTP client may take, from accept, to send its request head.
 pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// After answering, how long we wait for the client to close before we do.
-const LINGER: Duration = Duration::from_millis(200);
-/// Connections the connection thread watches at once; beyond this the
-/// oldest is closed.
+/// The most pending connections the gate watches at once, however high the
+/// descriptor limit.
 pub const MAX_PENDING: usize = 1024;
-/// Accepted connections queued for the connection thread; beyond this they
-/// are closed at once.
-const QUEUE: usize = 1024;
-/// Largest HTTP request head we read.
-const MAX_REQUEST: usize = 8192;
-/// Poll interval of the connection thread while it holds connections.
-const POLL: Duration = Duration::from_millis(2);
+/// The most pending connections from one IP address.
+pub const MAX_PER_PEER: usize = 64;
+/// Descriptors always left to the rest of the process (pgpool and TCP
+/// probes, poolstatus and its ssh sessions, mail, logs) whatever the limit.
+pub const FD_RESERVE: u64 = 64;
+/// Length of the kernel's queue of connections not yet accepted (capped by
+/// `net.core.somaxconn`); queued connections hold no descriptor of ours.
+const LISTEN_BACKLOG: u16 = 4096;
+/// The soft descriptor limit assumed when it cannot be read.
+const ASSUMED_LIMIT: u64 = 1024;
+
+/// How many connections the gate holds, derived from the descriptor limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    /// Pending connections at most (each is one descriptor).
+    pub table: usize,
+    /// Pending connections from one IP address at most.
+    pub per_peer: usize,
+}
+
+impl Sizing {
+    /// For a soft `RLIMIT_NOFILE` of `soft`: a table of a quarter of the
+    /// limit up to [`MAX_PENDING`] (so at least three quarters, and never
+    /// fewer than [`FD_RESERVE`], stay for the probes, mail and ssh), and a
+    /// per-address cap of a quarter of the table up to [`MAX_PER_PEER`] (so
+    /// one client never holds the whole table).
+    pub fn for_limit(soft: u64) -> Sizing {
+        // The gate's own: listener, the wake-up pair, one accept in flight.
+        let own = 4;
+        let room = soft.saturating_sub(FD_RESERVE + own);
+        let table = (soft / 4).min(room).min(MAX_PENDING as u64).max(1);
+        let table = usize::try_from(table).unwrap_or(MAX_PENDING);
+        Sizing {
+            table,
+            per_peer: (table / 4).clamp(1, MAX_PER_PEER),
+        }
+    }
+
+    /// For the current soft limit of this process.
+    pub fn current() -> Sizing {
+        Sizing::for_limit(os::nofile_limit().map_or(ASSUMED_LIMIT, |l| l.soft))
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one, for the watchers to
+/// call once at start (after logging is set up): logs the new limit at debug,
+/// and warns, saying what to change, when it stays too low for a full gate.
+pub fn raise_fd_limit() {
+    let full = MAX_PENDING as u64 * 4;
+    let advice = "raise LimitNOFILE= in the systemd unit (8192 or more) or `ulimit -n` \
+                  before starting";
+    let now = match os::raise_nofile_limit() {
+        Ok((before, after)) => {
+            log::debug!(
+                "descriptor limit (RLIMIT_NOFILE): soft {} -> {} (hard {}); gate holds at \
+                 most {} pending connections, {} per address",
+                before.soft,
+                after.soft,
+                after.hard,
+                Sizing::for_limit(after.soft).table,
+                Sizing::for_limit(after.soft).per_peer
+            );
+            after.soft
+        }
+        Err(e) => {
+            log::warn!("cannot raise the descriptor limit (RLIMIT_NOFILE) to the hard limit: {e}; {advice}");
+            match os::nofile_limit() {
+                Ok(l) => l.soft,
+                Err(_) => return,
+            }
+        }
+    };
+    if now < full {
+        let s = Sizing::for_limit(now);
+        log::warn!(
+            "descriptor limit (RLIMIT_NOFILE) is {now}, below {full}: the gate holds at most {} \
+             pending connections ({} per address) instead of {MAX_PENDING}; {advice}",
+            s.table,
+            s.per_peer
+        );
+    }
+}
 
 /// Errors of the gate.
 #[derive(Debug)]
 pub enum GateError {
     /// The listening socket could not be bound.
     Bind { addr: SocketAddr, source: io::Error },
-    /// A gate thread could not be started.
+    /// A gate thread (or its wake-up socket) could not be started.
     Spawn { addr: SocketAddr, source: io::Error },
 }
 
@@ -135,6 +217,23 @@ struct Counters {
     accepted: AtomicU64,
     http: AtomicU64,
     overflow: AtomicU64,
+    peer_capped: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+/// What a gate did since it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateStats {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// HTTP requests answered.
+    pub http: u64,
+    /// Pending connections closed to make room in a full table.
+    pub evicted: u64,
+    /// Connections closed right after accept: their address was at its cap.
+    pub peer_capped: u64,
+    /// Accepts that failed for want of descriptors (EMFILE, ENFILE ...).
+    pub accept_errors: u64,
 }
 
 /// The gate on one address. Dropping it closes it.
@@ -142,25 +241,35 @@ pub struct Gate {
     bind: SocketAddr,
     board: StatusBoard,
     counters: Arc<Counters>,
+    sizing: Option<Sizing>,
     running: Option<Running>,
 }
 
 struct Running {
     local: SocketAddr,
     stop: Arc<AtomicBool>,
-    acceptor: JoinHandle<()>,
-    connections: JoinHandle<()>,
+    wake: UnixStream,
+    thread: JoinHandle<()>,
 }
 
 impl Gate {
-    /// A closed gate for `bind` (port 0 picks a free port on open, for tests).
+    /// A closed gate for `bind` (port 0 picks a free port on open, for
+    /// tests), sized from the descriptor limit in force when it opens.
     pub fn new(bind: SocketAddr) -> Gate {
         Gate {
             bind,
             board: StatusBoard::new(Json::object().with("gate", "open")),
             counters: Arc::new(Counters::default()),
+            sizing: None,
             running: None,
         }
+    }
+
+    /// A closed gate with a fixed sizing instead of one from the limit.
+    pub fn with_sizing(bind: SocketAddr, sizing: Sizing) -> Gate {
+        let mut g = Gate::new(bind);
+        g.sizing = Some(sizing);
+        g
     }
 
     /// The board whose snapshot HTTP checks receive; publish to it after
@@ -189,73 +298,95 @@ impl Gate {
         self.counters.accepted.load(Ordering::Relaxed)
     }
 
+    /// Counters since the gate was made.
+    pub fn stats(&self) -> GateStats {
+        let c = &self.counters;
+        GateStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            http: c.http.load(Ordering::Relaxed),
+            evicted: c.overflow.load(Ordering::Relaxed),
+            peer_capped: c.peer_capped.load(Ordering::Relaxed),
+            accept_errors: c.accept_errors.load(Ordering::Relaxed),
+        }
+    }
+
     /// Opens the gate; a no-op when already open.
     pub fn open(&mut self) -> Result<(), GateError> {
         if self.running.is_some() {
             return Ok(());
         }
         let bind = self.bind;
+        let spawn_err = |source| GateError::Spawn { addr: bind, source };
         let listener =
             TcpListener::bind(bind).map_err(|source| GateError::Bind { addr: bind, source })?;
         let local = listener
             .local_addr()
             .map_err(|source| GateError::Bind { addr: bind, source })?;
+        // A blocking accept would stall every pending connection.
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| GateError::Bind { addr: bind, source })?;
+        // A burst of connects beyond std's 128 would overflow the accept
+        // queue between two wake-ups, and a dropped SYN costs a checker a
+        // one-second retransmit: a check timeout.
+        if let Err(e) = os::set_listen_backlog(&listener, LISTEN_BACKLOG) {
+            log::warn!(
+                "gate {local}: cannot set listen backlog {LISTEN_BACKLOG}: {e}; keeping 128"
+            );
+        }
+        let (wake, wake_rx) = UnixStream::pair().map_err(spawn_err)?;
+        wake.set_nonblocking(true).map_err(spawn_err)?;
+        wake_rx.set_nonblocking(true).map_err(spawn_err)?;
+        let sizing = self.sizing.unwrap_or_else(Sizing::current);
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::sync_channel::<TcpStream>(QUEUE);
-        let connections = {
-            let board = self.board.clone();
-            let counters = Arc::clone(&self.counters);
-            thread::Builder::new()
-                .name(format!("gate-conn-{}", local.port()))
-                .spawn(move || connection_loop(&rx, &board, &counters))
-                .map_err(|source| GateError::Spawn { addr: bind, source })?
+        let poller = poller::Poller {
+            listener,
+            wake: wake_rx,
+            board: self.board.clone(),
+            counters: Arc::clone(&self.counters),
+            sizing,
+            label: format!("gate {local}"),
         };
-        let acceptor = {
+        let thread = {
             let stop = Arc::clone(&stop);
-            let counters = Arc::clone(&self.counters);
             thread::Builder::new()
                 .name(format!("gate-{}", local.port()))
-                .spawn(move || accept_loop(listener, tx, &stop, &counters))
+                .spawn(move || poller.run(&stop))
+                .map_err(spawn_err)?
         };
-        let acceptor = match acceptor {
-            Ok(h) => h,
-            Err(source) => {
-                // The sender went down with the closure, so the connection
-                // thread sees the queue disconnect and ends.
-                if connections.join().is_err() {
-                    log::error!("gate {local}: connection thread panicked");
-                }
-                return Err(GateError::Spawn { addr: bind, source });
-            }
-        };
-        log::info!("gate {local}: open");
+        log::info!(
+            "gate {local}: open (at most {} pending connections, {} per address)",
+            sizing.table,
+            sizing.per_peer
+        );
         self.running = Some(Running {
             local,
             stop,
-            acceptor,
-            connections,
+            wake,
+            thread,
         });
         Ok(())
     }
 
-    /// Closes the gate: the listening socket is gone and every gate thread
+    /// Closes the gate: the listening socket is gone and the gate thread
     /// joined when this returns. A no-op when already closed.
     pub fn close(&mut self) {
         let Some(run) = self.running.take() else {
             return;
         };
         run.stop.store(true, Ordering::SeqCst);
-        let wake = wake_addr(run.local);
-        // The accept thread may be blocked in accept(): one connection wakes
-        // it, it sees the flag and returns, dropping the listener.
-        if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            log::warn!("gate {}: wake-up connect to {wake} failed: {e}", run.local);
+        // One byte wakes the poll; a full buffer means a wake-up is pending
+        // already, and a failed write still leaves the socket to be closed
+        // (below), which the poll reports as well.
+        let mut w = &run.wake;
+        if let Err(e) = w.write(&[1]) {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                log::debug!("gate {}: wake-up write: {e}", run.local);
+            }
         }
-        if run.acceptor.join().is_err() {
-            log::error!("gate {}: accept thread panicked", run.local);
-        }
-        if run.connections.join().is_err() {
-            log::error!("gate {}: connection thread panicked", run.local);
+        drop(run.wake);
+        if run.thread.join().is_err() {
+            log::error!("gate {}: gate thread panicked", run.local);
         }
         log::info!("gate {}: closed", run.local);
     }
@@ -277,271 +408,13 @@ impl Drop for Gate {
     }
 }
 
-/// Where to connect to reach a listener bound to `local`.
-fn wake_addr(local: SocketAddr) -> SocketAddr {
-    let ip = match local.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, local.port())
-}
-
-fn accept_loop(
-    listener: TcpListener,
-    tx: SyncSender<TcpStream>,
-    stop: &AtomicBool,
-    counters: &Counters,
-) {
-    let mut last_error_log: Option<Instant> = None;
-    loop {
-        let accepted = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        match accepted {
-            Ok((stream, _peer)) => {
-                counters.accepted.fetch_add(1, Ordering::Relaxed);
-                match tx.try_send(stream) {
-                    Ok(()) => {}
-                    // Closing at once is a successful TCP check; HTTP clients
-                    // only lose their body under such a flood.
-                    Err(TrySendError::Full(stream)) => {
-                        counters.overflow.fetch_add(1, Ordering::Relaxed);
-                        drop(stream);
-                    }
-                    Err(TrySendError::Disconnected(_)) => break,
-                }
-            }
-            Err(e) => {
-                // EMFILE and friends: log at most once a second, back off a
-                // little so a descriptor shortage does not spin the CPU.
-                let now = Instant::now();
-                if last_error_log.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1))
-                {
-                    log::warn!("gate: accept failed: {e}");
-                    last_error_log = Some(now);
-                }
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-    // Dropping `listener` here closes the port; dropping `tx` ends the workers.
-}
-
-/// Where one watched connection stands.
-enum Phase {
-    /// Waiting for the client's first bytes / the end of its request head.
-    Reading,
-    /// Answered; waiting for the client to close.
-    Lingering,
-}
-
-struct Conn {
-    stream: TcpStream,
-    accepted: Instant,
-    phase: Phase,
-    phase_deadline: Instant,
-    head: Vec<u8>,
-}
-
-/// What to do with a connection after a poll.
-enum Next {
-    Keep,
-    Close,
-}
-
-fn connection_loop(rx: &Receiver<TcpStream>, board: &StatusBoard, counters: &Counters) {
-    let mut conns: std::collections::VecDeque<Conn> = std::collections::VecDeque::new();
-    let mut buf = [0u8; 2048];
-    loop {
-        // Take new connections: block while idle, otherwise just drain.
-        let mut disconnected = false;
-        if conns.is_empty() {
-            match rx.recv() {
-                Ok(s) => add(&mut conns, s, counters),
-                Err(_) => return,
-            }
-        }
-        loop {
-            match rx.try_recv() {
-                Ok(s) => add(&mut conns, s, counters),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    disconnected = true;
-                    break;
-                }
-            }
-        }
-        if disconnected {
-            return; // the gate is closing: drop every connection
-        }
-        let now = Instant::now();
-        conns.retain_mut(|c| match poll_conn(c, now, &mut buf, board, counters) {
-            Next::Keep => true,
-            Next::Close => false,
-        });
-        if !conns.is_empty() {
-            thread::sleep(POLL);
-        }
-    }
-}
-
-fn add(conns: &mut std::collections::VecDeque<Conn>, stream: TcpStream, counters: &Counters) {
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let _ = stream.set_nodelay(true);
-    if conns.len() >= MAX_PENDING {
-        conns.pop_front();
-        counters.overflow.fetch_add(1, Ordering::Relaxed);
-    }
-    let now = Instant::now();
-    conns.push_back(Conn {
-        stream,
-        accepted: now,
-        phase: Phase::Reading,
-        phase_deadline: now + FIRST_BYTE_TIMEOUT,
-        head: Vec::new(),
-    });
-}
-
-fn poll_conn(
-    c: &mut Conn,
-    now: Instant,
-    buf: &mut [u8],
-    board: &StatusBoard,
-    counters: &Counters,
-) -> Next {
-    match c.phase {
-        Phase::Lingering => {
-            let mut drained = 0usize;
-            loop {
-                match c.stream.read(buf) {
-                    Ok(0) => return Next::Close,
-                    Ok(n) => {
-                        drained += n;
-                        if drained > MAX_REQUEST {
-                            return Next::Close;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return if now >= c.phase_deadline {
-                            Next::Close
-                        } else {
-                            Next::Keep
-                        };
-                    }
-                    Err(_) => return Next::Close,
-                }
-            }
-        }
-        Phase::Reading => {
-            loop {
-                match c.stream.read(buf) {
-                    Ok(0) => return Next::Close, // connect-then-close check
-                    Ok(n) => {
-                        c.head.extend_from_slice(&buf[..n]);
-                        if !looks_like_method(&c.head) {
-                            return Next::Close;
-                        }
-                        if c.head.len() >= MAX_REQUEST {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => return Next::Close,
-                }
-            }
-            if c.head.is_empty() {
-                return if now >= c.phase_deadline {
-                    Next::Close // connect-and-wait check
-                } else {
-                    Next::Keep
-                };
-            }
-            if !ends_head(&c.head) && c.head.len() < MAX_REQUEST {
-                return if now >= c.accepted + HTTP_REQUEST_TIMEOUT {
-                    Next::Close
-                } else {
-                    Next::Keep
-                };
-            }
-            let kind = classify(&c.head);
-            if kind == Request::NotHttp {
-                return Next::Close;
-            }
-            let response = http_response(kind, board);
-            // A response this small fits the socket buffer of a fresh
-            // connection; a short write means a broken client: close.
-            match c.stream.write(response.as_bytes()) {
-                Ok(n) if n == response.len() => {}
-                _ => return Next::Close,
-            }
-            counters.http.fetch_add(1, Ordering::Relaxed);
-            let _ = c.stream.shutdown(Shutdown::Write);
-            c.phase = Phase::Lingering;
-            c.phase_deadline = now + LINGER;
-            Next::Keep
-        }
-    }
-}
-
-fn http_response(kind: Request, board: &StatusBoard) -> String {
-    let body = format!("{}\n", board.current().render());
-    let mut response = format!(
-        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if kind == Request::WithBody {
-        response.push_str(&body);
-    }
-    response
-}
-
-/// What the first line of a request asks for.
-#[derive(Debug, PartialEq, Eq)]
-enum Request {
-    /// Not HTTP (or nothing at all): close.
-    NotHttp,
-    /// Answer with headers and the JSON body.
-    WithBody,
-    /// HEAD / OPTIONS: status line and headers only.
-    HeadersOnly,
-}
-
-fn classify(head: &[u8]) -> Request {
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let line = String::from_utf8_lossy(&head[..line_end]);
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Request::NotHttp;
-    };
-    if !version.starts_with("HTTP/") {
-        return Request::NotHttp;
-    }
-    match method {
-        "HEAD" | "OPTIONS" => Request::HeadersOnly,
-        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" => Request::WithBody,
-        _ => Request::NotHttp,
-    }
-}
-
-/// Whether the bytes so far can be the start of an HTTP method token.
-fn looks_like_method(head: &[u8]) -> bool {
-    let token_len = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
-    token_len > 0 && (token_len == head.len() || head[token_len] == b' ')
-}
-
-fn ends_head(head: &[u8]) -> bool {
-    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
-}
-
 #[cfg(test)]
 mod tests {
+    use super::http::{classify, looks_like_method, Request};
     use super::*;
-    use std::io::ErrorKind;
+    use std::io::{ErrorKind, Read};
+    use std::net::TcpStream;
+    use std::time::Instant;
 
     fn loopback() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 0))
@@ -748,6 +621,95 @@ mod tests {
         assert!(text.contains(&addr.to_string()), "{text}");
         assert!(text.contains("change open_port"), "{text}");
         assert!(!second.is_open());
+    }
+
+    #[test]
+    fn sizing_follows_the_descriptor_limit() {
+        // (soft limit, table, per address): a quarter of the limit up to
+        // 1024, never eating into the 64-descriptor reserve, a quarter of
+        // the table per address up to 64.
+        let rows = [
+            (0, 1, 1),
+            (64, 1, 1),
+            (100, 25, 6),
+            (256, 64, 16),
+            (1024, 256, 64),
+            (4096, 1024, 64),
+            (20_000, 1024, 64),
+            (u64::MAX, 1024, 64),
+        ];
+        for (soft, table, per_peer) in rows {
+            let s = Sizing::for_limit(soft);
+            assert_eq!((s.table, s.per_peer), (table, per_peer), "limit {soft}");
+            if soft >= 128 {
+                assert!(
+                    soft - s.table as u64 >= FD_RESERVE.max(soft / 4 * 3),
+                    "limit {soft}: reserve kept"
+                );
+            }
+        }
+    }
+
+    /// A client socket bound to `src` (port chosen by the kernel) connected to `addr`.
+    fn connect_from(src: [u8; 4], addr: SocketAddr) -> TcpStream {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        s.bind(&SocketAddr::from((src, 0)).into())
+            .expect("bind source");
+        s.connect_timeout(&addr.into(), Duration::from_secs(5))
+            .expect("connect");
+        s.into()
+    }
+
+    #[test]
+    fn per_address_cap_closes_that_address_extra_connections_at_once() {
+        let sizing = Sizing {
+            table: 16,
+            per_peer: 4,
+        };
+        let mut gate = Gate::with_sizing(loopback(), sizing);
+        gate.open().expect("open");
+        let addr = gate.local_addr().expect("addr");
+        // Ten from one address, each with a request line but no end of head
+        // yet (that keeps a held one pending past FIRST_BYTE_TIMEOUT).
+        let mut flood: Vec<TcpStream> = (0..10)
+            .map(|_| {
+                let mut s = connect_from([127, 0, 0, 3], addr);
+                s.write_all(b"GET / HTTP/1.0\r\n").expect("request line");
+                s
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while gate.accepted() < 10 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(gate.accepted(), 10, "all accepted");
+        assert_eq!(gate.stats().peer_capped, 6, "beyond the cap of 4");
+        // Another address is not capped.
+        let mut other = connect_from([127, 0, 0, 4], addr);
+        other.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
+        other
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut out = String::new();
+        other.read_to_string(&mut out).expect("answer to 127.0.0.4");
+        let other = out;
+        assert!(other.starts_with("HTTP/1.0 200 OK"), "{other:?}");
+        assert_eq!(gate.stats().peer_capped, 6, "127.0.0.4 not capped");
+        // The four held ones are answered, the six beyond the cap were closed.
+        let mut answered = Vec::new();
+        for (i, s) in flood.iter_mut().enumerate() {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let _ = s.write_all(b"\r\n");
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            if out.starts_with(b"HTTP/1.0 200 OK") {
+                answered.push(i);
+            }
+        }
+        assert_eq!(answered, vec![0, 1, 2, 3], "the first four were held");
+        let st = gate.stats();
+        assert_eq!((st.evicted, st.accept_errors), (0, 0), "{st:?}");
     }
 
     #[test]

@@ -1,0 +1,208 @@
+//! One pending connection of the gate and what it says: a plain TCP check
+//! (closes at once, or stays silent until [`FIRST_BYTE_TIMEOUT`]), an HTTP
+//! check (answered with the watcher's JSON), or anything else (closed). The
+//! poller calls [`Conn::step`] when poll(2) reports the socket or its
+//! deadline passed; a step never blocks.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{Counters, StatusBoard, FIRST_BYTE_TIMEOUT, HTTP_REQUEST_TIMEOUT};
+
+/// After answering, how long we wait for the client to close before we do.
+const LINGER: Duration = Duration::from_millis(200);
+/// Largest HTTP request head we read.
+const MAX_REQUEST: usize = 8192;
+
+/// Where one watched connection stands.
+enum Phase {
+    /// Waiting for the client's first bytes / the end of its request head.
+    Reading,
+    /// Answered; waiting for the client to close until `until`.
+    Lingering { until: Instant },
+}
+
+/// One pending connection (non-blocking).
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    pub(super) peer: IpAddr,
+    accepted: Instant,
+    phase: Phase,
+    head: Vec<u8>,
+}
+
+/// What to do with a connection after a step.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    Keep,
+    Close,
+}
+
+impl Conn {
+    /// A connection accepted at `now`; Err when it cannot be made
+    /// non-blocking (it is then dropped, which closes it).
+    pub(super) fn new(stream: TcpStream, peer: IpAddr, now: Instant) -> io::Result<Conn> {
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            peer,
+            accepted: now,
+            phase: Phase::Reading,
+            head: Vec::new(),
+        })
+    }
+
+    /// When this connection is closed if nothing more happens.
+    pub(super) fn deadline(&self) -> Instant {
+        match self.phase {
+            Phase::Reading if self.head.is_empty() => self.accepted + FIRST_BYTE_TIMEOUT,
+            Phase::Reading => self.accepted + HTTP_REQUEST_TIMEOUT,
+            Phase::Lingering { until } => until,
+        }
+    }
+
+    /// Reads what is there, answers a complete HTTP request head, and says
+    /// whether to keep the connection.
+    pub(super) fn step(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        board: &StatusBoard,
+        counters: &Counters,
+    ) -> Next {
+        match self.phase {
+            Phase::Lingering { .. } => self.linger(now, buf),
+            Phase::Reading => self.read_request(now, buf, board, counters),
+        }
+    }
+
+    fn linger(&mut self, now: Instant, buf: &mut [u8]) -> Next {
+        let mut drained = 0usize;
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Next::Close,
+                Ok(n) => {
+                    drained += n;
+                    if drained > MAX_REQUEST {
+                        return Next::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return if now >= self.deadline() {
+                        Next::Close
+                    } else {
+                        Next::Keep
+                    };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    fn read_request(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        board: &StatusBoard,
+        counters: &Counters,
+    ) -> Next {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Next::Close, // connect-then-close check
+                Ok(n) => {
+                    self.head.extend_from_slice(&buf[..n]);
+                    if !looks_like_method(&self.head) {
+                        return Next::Close;
+                    }
+                    if self.head.len() >= MAX_REQUEST {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+        if self.head.is_empty() || (!ends_head(&self.head) && self.head.len() < MAX_REQUEST) {
+            // Silent (connect-and-wait check) or request head incomplete.
+            return if now >= self.deadline() {
+                Next::Close
+            } else {
+                Next::Keep
+            };
+        }
+        let kind = classify(&self.head);
+        if kind == Request::NotHttp {
+            return Next::Close;
+        }
+        let response = http_response(&kind, board);
+        // A response this small fits the socket buffer of a fresh
+        // connection; a short write means a broken client: close.
+        match self.stream.write(response.as_bytes()) {
+            Ok(n) if n == response.len() => {}
+            _ => return Next::Close,
+        }
+        counters.http.fetch_add(1, Ordering::Relaxed);
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.head = Vec::new();
+        self.phase = Phase::Lingering {
+            until: now + LINGER,
+        };
+        Next::Keep
+    }
+}
+
+fn http_response(kind: &Request, board: &StatusBoard) -> String {
+    let body = format!("{}\n", board.current().render());
+    let mut response = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if *kind == Request::WithBody {
+        response.push_str(&body);
+    }
+    response
+}
+
+/// What the first line of a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Request {
+    /// Not HTTP (or nothing at all): close.
+    NotHttp,
+    /// Answer with headers and the JSON body.
+    WithBody,
+    /// HEAD / OPTIONS: status line and headers only.
+    HeadersOnly,
+}
+
+pub(super) fn classify(head: &[u8]) -> Request {
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let line = String::from_utf8_lossy(&head[..line_end]);
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Request::NotHttp;
+    };
+    if !version.starts_with("HTTP/") {
+        return Request::NotHttp;
+    }
+    match method {
+        "HEAD" | "OPTIONS" => Request::HeadersOnly,
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" => Request::WithBody,
+        _ => Request::NotHttp,
+    }
+}
+
+/// Whether the bytes so far can be the start of an HTTP method token.
+pub(super) fn looks_like_method(head: &[u8]) -> bool {
+    let token_len = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    token_len > 0 && (token_len == head.len() || head[token_len] == b' ')
+}
+
+fn ends_head(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}

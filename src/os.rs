@@ -1,0 +1,201 @@
+//! The few operating-system calls std does not offer, behind safe wrappers:
+//! the descriptor limit (`getrlimit`/`setrlimit` of `RLIMIT_NOFILE`) and
+//! `poll(2)` over a set of descriptors, which the gate uses to watch
+//! thousands of pending connections without reading each one in a loop, and
+//! the listen backlog, which std fixes at 128.
+//!
+//! This is the crate's one module of raw libc calls besides `signals`, hence
+//! the small unsafe exception below. Every wrapper passes only values it owns
+//! (a local `rlimit`, a slice it borrows mutably for the call) and turns a
+//! failure into an `io::Error`; none of them can touch memory of the caller.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+/// The descriptor limit of this process (`RLIMIT_NOFILE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NofileLimit {
+    /// The limit in force: `open`, `socket`, `accept` fail with EMFILE at it.
+    pub soft: u64,
+    /// The ceiling an unprivileged process may raise `soft` to.
+    pub hard: u64,
+}
+
+/// The current descriptor limit.
+pub fn nofile_limit() -> io::Result<NofileLimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the local we pass.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(NofileLimit {
+        soft: lim.rlim_cur,
+        hard: lim.rlim_max,
+    })
+}
+
+/// Sets the soft descriptor limit to `soft`, keeping the hard one. It does
+/// not allocate, so it may run between `fork` and `exec` (a test's
+/// `pre_exec`).
+pub fn set_nofile_soft(soft: u64) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: as in `nofile_limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    lim.rlim_cur = soft;
+    // SAFETY: setrlimit only reads the local `rlimit` we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Raises the soft descriptor limit to the hard one (Linux caps a process at
+/// `/proc/sys/fs/nr_open`, so an unlimited hard limit is raised to that).
+/// Returns the limit before and after; after equals before when the soft
+/// limit already was the hard one.
+pub fn raise_nofile_limit() -> io::Result<(NofileLimit, NofileLimit)> {
+    let before = nofile_limit()?;
+    let mut target = before.hard;
+    if target == libc::RLIM_INFINITY {
+        target = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20);
+    }
+    if before.soft >= target {
+        return Ok((before, before));
+    }
+    set_nofile_soft(target)?;
+    Ok((before, nofile_limit()?))
+}
+
+/// Sets the accept-queue length of a listening socket to `backlog`
+/// (std listens with 128). Linux applies a second `listen` to a socket that
+/// already listens as a change of its backlog, capped at
+/// `/proc/sys/net/core/somaxconn`.
+pub fn set_listen_backlog(listener: &TcpListener, backlog: u16) -> io::Result<()> {
+    // SAFETY: listen only takes a descriptor, which `listener` owns and
+    // keeps open for the call, and an int.
+    if unsafe { libc::listen(listener.as_raw_fd(), libc::c_int::from(backlog)) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One entry of a [`poll`] set. An entry with a negative descriptor is
+/// skipped by the kernel (its `revents` stay 0), which is how a caller
+/// leaves one out for a while without reshuffling the set.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct PollFd(libc::pollfd);
+
+impl PollFd {
+    /// Watch `fd` for input (data, a new connection, end of stream).
+    pub fn readable(fd: RawFd) -> PollFd {
+        PollFd(libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+    }
+
+    /// An entry the kernel ignores.
+    pub fn ignored() -> PollFd {
+        PollFd(libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        })
+    }
+
+    /// Whether the last [`poll`] reported anything for this entry: input,
+    /// hang-up, an error or an invalid descriptor (each means "look at it").
+    pub fn ready(&self) -> bool {
+        self.0.revents != 0
+    }
+}
+
+/// Waits until an entry of `fds` is ready or `timeout` passes (`None`: no
+/// timeout; it is rounded up to whole milliseconds, so a deadline in 0.3 ms
+/// does not turn into a busy loop). Returns how many entries are ready. An
+/// interruption by a signal is reported as zero ready entries.
+///
+/// poll(2) cannot harm memory whatever the descriptors are (a closed one is
+/// reported as POLLNVAL), so this wrapper is safe for any `RawFd`.
+pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_micros().div_ceil(1000);
+            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        }
+    };
+    let n = libc::nfds_t::try_from(fds.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "poll: too many descriptors"))?;
+    // SAFETY: `PollFd` is `repr(transparent)` over `libc::pollfd`, so the
+    // slice is `n` valid pollfd structs that poll may write `revents` of,
+    // and it is borrowed mutably for the whole call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), n, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(usize::try_from(rc).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::Instant;
+
+    #[test]
+    fn limit_reads_and_raise_reaches_the_hard_limit() {
+        let now = nofile_limit().expect("getrlimit");
+        assert!(now.soft <= now.hard, "{now:?}");
+        let (before, after) = raise_nofile_limit().expect("raise to the hard limit");
+        assert_eq!(before, now);
+        assert_eq!(after.hard, now.hard, "the hard limit is kept");
+        if now.hard != libc::RLIM_INFINITY {
+            assert_eq!(after.soft, now.hard, "soft raised to hard: {after:?}");
+        }
+    }
+
+    #[test]
+    fn poll_reports_the_ready_entry_and_times_out() {
+        let (mut a, b) = UnixStream::pair().expect("socketpair");
+        let (_c, d) = UnixStream::pair().expect("socketpair");
+        let mut fds = [
+            PollFd::readable(b.as_raw_fd()),
+            PollFd::ignored(),
+            PollFd::readable(d.as_raw_fd()),
+        ];
+        let start = Instant::now();
+        let n = poll(&mut fds, Some(Duration::from_millis(30))).expect("poll");
+        assert_eq!(n, 0, "nothing written yet");
+        assert!(
+            start.elapsed() >= Duration::from_millis(30),
+            "timed out early"
+        );
+        a.write_all(b"x").expect("write");
+        let n = poll(&mut fds, Some(Duration::from_secs(5))).expect("poll");
+        assert_eq!(n, 1);
+        assert!(fds[0].ready() && !fds[1].ready() && !fds[2].ready());
+    }
+}
