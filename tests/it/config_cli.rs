@@ -71,9 +71,42 @@ fn bad_config_is_one_line_and_exit_2() {
     let out = run(BINS[1], &[&format!("--config={cfg}"), "--check-config"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("[pgp] mail_on_success"),
+        String::from_utf8_lossy(&out.stderr).contains("[repmgr] pgp_server_1: missing"),
         "{out:?}"
     );
+    // With them, [pgp]'s bad value is only a warning for repmgrwatch, which
+    // does not read [pgp] (the original ignored the sections it did not read).
+    let with_repmgr = dir.join("with-repmgr.ini");
+    std::fs::write(
+        &with_repmgr,
+        "[pgp]\ncheck_period=10\nsuccess_period=5\nmail_on_success=perhaps\n[repmgr]\npgp_server_1=a\npgp_server_2=b\n",
+    )
+    .expect("write");
+    let out = run(
+        BINS[1],
+        &[
+            "--conf",
+            &with_repmgr.display().to_string(),
+            "--check-config",
+        ],
+    );
+    // --check-config prints its warnings with the settings.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains(":4: [pgp] mail_on_success: \"perhaps\" is not valid")
+            && stdout.contains("ignored: repmgrwatch does not read this key"),
+        "{stdout}"
+    );
+    let out = run(
+        BINS[0],
+        &[
+            "--conf",
+            &with_repmgr.display().to_string(),
+            "--check-config",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "pgpwatch reads [pgp]: {out:?}");
 }
 
 #[test]

@@ -89,7 +89,10 @@ fn units_raise_the_descriptor_limit() {
             .and_then(|s| s.split(':').next_back())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{name}: LimitNOFILE= missing or not a number: {v:?}"));
-        assert!(limit >= 16384, "{name}: LimitNOFILE={limit} is too low");
+        assert!(
+            limit >= 4096,
+            "{name}: LimitNOFILE={limit} is below the gate's full table (4096)"
+        );
     }
 }
 
