@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
@@ -336,18 +336,22 @@ impl TlsSettings {
     }
 
     /// An OpenSSL connector for these settings, and the slot where the
-    /// certificate check leaves its first complaint. Errors are the text
-    /// after `TLS: `.
+    /// certificate check of this one connection leaves its first complaint.
+    /// Errors are the text after `TLS: `. The OpenSSL context is built once
+    /// per settings (and file dates) and kept: building it loads OpenSSL's
+    /// default CA bundle, tens of milliseconds of CPU that a check must not
+    /// pay every time.
     fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), String> {
-        let ssl = |what: &str, e: openssl::error::ErrorStack| format!("{what}: {}", ssl_reason(&e));
-        let mut b =
-            SslConnector::builder(SslMethod::tls_client()).map_err(|e| ssl("OpenSSL setup", e))?;
+        let (ssl, verifies) = self.cached_context()?;
         let slot: VerifySlot = Arc::new(Mutex::new(None));
-        match self.root() {
-            Some(root) => {
-                b.set_cert_store(load_root(&root)?);
-                let s = slot.clone();
-                b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
+        let mut connector = MakeTlsConnector::new(ssl);
+        let full = self.mode == SslMode::VerifyFull;
+        let s = slot.clone();
+        connector.set_callback(move |cfg, _host| {
+            cfg.set_verify_hostname(full);
+            if verifies {
+                let s = s.clone();
+                cfg.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
                     if !ok {
                         if let Ok(mut first) = s.lock() {
                             first.get_or_insert_with(|| ctx.error().error_string().to_string());
@@ -355,6 +359,54 @@ impl TlsSettings {
                     }
                     ok
                 });
+            }
+            Ok(())
+        });
+        Ok((connector, slot))
+    }
+
+    /// The cached context for these settings (see [`TlsSettings::connector`]),
+    /// and whether it checks the server's certificate.
+    fn cached_context(&self) -> Result<(SslConnector, bool), String> {
+        type Cache = Vec<(TlsSettings, Vec<Option<SystemTime>>, SslConnector, bool)>;
+        static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+        // A file replaced on disk (a renewed certificate) gives a new context.
+        let files: Vec<Option<SystemTime>> = [self.root(), self.cert.clone(), self.key.clone()]
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            })
+            .collect();
+        // Checked at every connection, as libpq does (a chmod keeps the date).
+        if let Some((_, key)) = self.client_files()? {
+            check_key_mode(&key)?;
+        }
+        let mut cache = match CACHE.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, _, c, v)) = cache.iter().find(|(t, f, _, _)| t == self && *f == files) {
+            return Ok((c.clone(), *v));
+        }
+        let (c, v) = self.build_context()?;
+        // A handful of settings per process at most; keep the newest few.
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((self.clone(), files, c.clone(), v));
+        Ok((c, v))
+    }
+
+    fn build_context(&self) -> Result<(SslConnector, bool), String> {
+        let ssl = |what: &str, e: openssl::error::ErrorStack| format!("{what}: {}", ssl_reason(&e));
+        let mut b =
+            SslConnector::builder(SslMethod::tls_client()).map_err(|e| ssl("OpenSSL setup", e))?;
+        let verifies = match self.root() {
+            Some(root) => {
+                b.set_cert_store(load_root(&root)?);
+                b.set_verify(SslVerifyMode::PEER);
+                true
             }
             None if self.mode.verifies() => {
                 let default = self.home.as_ref().map_or_else(
@@ -366,8 +418,11 @@ impl TlsSettings {
                     self.mode.as_str()
                 ));
             }
-            None => b.set_verify(SslVerifyMode::NONE),
-        }
+            None => {
+                b.set_verify(SslVerifyMode::NONE);
+                false
+            }
+        };
         if let Some((cert, key)) = self.client_files()? {
             check_key_mode(&key)?;
             b.set_certificate_chain_file(&cert)
@@ -385,13 +440,7 @@ impl TlsSettings {
                 )
             })?;
         }
-        let mut connector = MakeTlsConnector::new(b.build());
-        let full = self.mode == SslMode::VerifyFull;
-        connector.set_callback(move |cfg, _host| {
-            cfg.set_verify_hostname(full);
-            Ok(())
-        });
-        Ok((connector, slot))
+        Ok((b.build(), verifies))
     }
 }
 
@@ -944,6 +993,60 @@ mod tests {
         let d = std::env::temp_dir().join(format!("pgpoolwatch-probe-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("tmp dir");
         d.join(name)
+    }
+
+    #[test]
+    fn the_openssl_context_is_built_once_per_settings_and_file_date() {
+        // A private root file so no other test shares these settings.
+        let root = tmp("cache-root.crt");
+        let ca = openssl::rsa::Rsa::generate(2048)
+            .and_then(openssl::pkey::PKey::from_rsa)
+            .expect("key");
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "cache test CA")
+            .expect("cn");
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().expect("x509");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&ca).expect("pubkey");
+        let not_before = openssl::asn1::Asn1Time::days_from_now(0).expect("time");
+        let not_after = openssl::asn1::Asn1Time::days_from_now(1).expect("time");
+        b.set_not_before(&not_before).expect("nb");
+        b.set_not_after(&not_after).expect("na");
+        b.sign(&ca, openssl::hash::MessageDigest::sha256())
+            .expect("sign");
+        let pem = b.build().to_pem().expect("pem");
+        std::fs::write(&root, &pem).expect("write root");
+        let t = TlsSettings {
+            mode: SslMode::VerifyCa,
+            root_cert: Some(root.clone()),
+            ..TlsSettings::default()
+        };
+        // The same OpenSSL context (one C object) for every connection.
+        let (first, verifies) = t.cached_context().expect("context");
+        assert!(verifies, "a root certificate means the server is checked");
+        for _ in 0..4 {
+            let (again, _) = t.cached_context().expect("context");
+            assert!(
+                std::ptr::eq(first.context(), again.context()),
+                "a connection built a new OpenSSL context"
+            );
+            t.connector().expect("connector");
+        }
+        // A renewed file (new modification time) is read again.
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&root)
+            .expect("open root");
+        f.set_modified(later).expect("set mtime");
+        let (renewed, _) = t.cached_context().expect("context");
+        assert!(
+            !std::ptr::eq(first.context(), renewed.context()),
+            "rebuilt after the file changed"
+        );
+        let _ = std::fs::remove_file(&root);
     }
 
     #[test]
