@@ -15,6 +15,7 @@ pub mod gate;
 pub mod ini;
 pub mod json;
 pub mod localtime;
+pub mod logging;
 pub mod mail;
 pub mod mailqueue;
 pub mod os;

@@ -292,22 +292,15 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 /// The mail thread for `settings`, or `None` when `[general] sendmail` is
-/// off. Each mail is `@sendmail_settings_path --subject=... --body=...`,
-/// read again at every send so an edited args.txt takes effect.
+/// off. Each mail reads `sendmail_settings_path` (args.txt) again at its
+/// send, so an edited args.txt takes effect at the next mail.
 pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     if !settings.general.sendmail {
         return None;
     }
     let args_file = settings.general.sendmail_settings_path.clone();
     let started = MailQueue::start(crate::mailqueue::QueueConfig::default(), move |m: &Mail| {
-        let opts =
-            crate::mail::options_from_file(&args_file, &mail_overrides(m)).map_err(|source| {
-                WatcherMailError::Options {
-                    file: args_file.clone(),
-                    source,
-                }
-            })?;
-        crate::mail::send(&opts).map_err(WatcherMailError::Send)
+        crate::mail::send_watcher_mail(&args_file, &mail_message(m))
     });
     match started {
         Ok(q) => Some(q),
@@ -318,63 +311,18 @@ pub fn mail_queue(settings: &Settings) -> Option<MailQueue<Mail>> {
     }
 }
 
-/// Why a watcher's mail was not sent.
-#[derive(Debug)]
-pub enum WatcherMailError {
-    /// args.txt (`[general] sendmail_settings_path`) is unreadable or holds
-    /// an option sendmail cannot use: permanent until someone edits it.
-    Options {
-        file: std::path::PathBuf,
-        source: crate::mail::MailError,
-    },
-    /// The SMTP delivery failed.
-    Send(crate::mail::MailError),
-}
+/// Why a watcher's mail was not sent (it lives with the mail code now).
+pub use crate::mail::WatcherMailError;
 
-impl std::fmt::Display for WatcherMailError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // An @file error names the file already.
-            WatcherMailError::Options {
-                source: source @ crate::mail::MailError::Args(_),
-                ..
-            } => write!(f, "{source} (fix [general] sendmail_settings_path)"),
-            WatcherMailError::Options { file, source } => write!(
-                f,
-                "{}: {source} (fix the file, [general] sendmail_settings_path)",
-                file.display()
-            ),
-            WatcherMailError::Send(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl crate::mailqueue::SendFailure for WatcherMailError {
-    fn is_permanent(&self) -> bool {
-        match self {
-            WatcherMailError::Options { .. } => true,
-            WatcherMailError::Send(e) => e.is_permanent(),
-        }
-    }
-}
-
-/// What a watcher puts after `@args.txt` for `m` (later arguments win):
-/// subject and body, and, as the original did, `--failed-node=none
-/// --new-master=none`, so `--failed-node`/`--new-master` lines that args.txt
-/// carries for pgpool's failover script never add a "Failed Node" paragraph
-/// to a watcher mail.
-pub fn mail_overrides(m: &Mail) -> Vec<String> {
-    let mut overrides = vec![
-        format!("--subject={}", m.subject),
-        format!("--body={}", m.body),
-        "--failed-node=none".to_string(),
-        "--new-master=none".to_string(),
-    ];
-    // The original sent its Status OK mail in sendmail's success layout.
-    if m.kind == MailKind::PgpStatusOk {
-        overrides.push("--mail-on-success".to_string());
-    }
-    overrides
+/// The message a watcher sends for `m`: its subject and body, in the
+/// success layout for the Status OK mail, as the original sent it.
+pub fn mail_message(m: &Mail) -> crate::mail::Message {
+    let layout = if m.kind == MailKind::PgpStatusOk {
+        crate::mail::Layout::Success
+    } else {
+        crate::mail::Layout::Normal
+    };
+    crate::mail::Message::new(m.subject.clone(), m.body.clone(), layout)
 }
 
 use crate::pgpass::password_for;
@@ -915,11 +863,12 @@ mod tests {
         )
         .expect("write args.txt");
         let m = Mail::new(MailKind::RepmgrUpBad, "body".into());
-        let opts = crate::mail::options_from_file(&args, &mail_overrides(&m)).expect("options");
+        let file = crate::mail::read_args_file(&args).expect("options");
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(opts.failed_node, "none");
-        assert_eq!(opts.new_master, "none");
-        let body = crate::mail::compose_body(&opts, "2026-12-01 10:00:00");
+        // What send_watcher_mail delivers: args.txt's settings, no failover.
+        let sent = file.message_for(&mail_message(&m));
+        assert_eq!(sent.failover, None, "failed_node and new_master are none");
+        let body = crate::mail::compose_body(&sent, "2026-12-01 10:00:00");
         assert!(!body.contains("Failed Node"), "{body}");
         assert!(body.starts_with("body"), "{body}");
     }
