@@ -151,3 +151,26 @@ fn warn_unknown_once(unknown: Vec<(String, String)>, at: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conninfo_keys_and_quoted_values() {
+        let got = crate::poolstatus::parse::conninfo_pairs(
+            "host=db1 port = 5433 user='re pm\\'gr' dbname=repmgr connect_timeout=2",
+        )
+        .expect("valid conninfo");
+        assert_eq!(
+            got,
+            vec![
+                ("host".to_string(), "db1".to_string()),
+                ("port".to_string(), "5433".to_string()),
+                ("user".to_string(), "re pm'gr".to_string()),
+                ("dbname".to_string(), "repmgr".to_string()),
+                ("connect_timeout".to_string(), "2".to_string()),
+            ]
+        );
+        assert_eq!(crate::poolstatus::parse::conninfo_pairs(""), Ok(vec![]));
+        assert!(crate::poolstatus::parse::conninfo_pairs("garbage").is_err());
+    }
+}
