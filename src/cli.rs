@@ -109,8 +109,8 @@ pub enum Start<A> {
     Run { args: A, settings: Settings },
 }
 
-const COMMON_HELP: &str = "\
-  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
+const COMMON_HELP: &str =
+    "  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
   --check-config     print the effective settings and warnings, exit 0;
                      or print the problem on one line and exit 2
   -h, --help         print this help
@@ -692,6 +692,12 @@ mod tests {
             "@FILE",
         ] {
             assert!(text.contains(flag), "{flag} in help:\n{text}");
+        }
+        // Every option line is indented alike (a `\` continuation in the
+        // help text used to eat the indent of `--config`).
+        for program in [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus] {
+            let h = help(program);
+            assert!(h.contains("\n  --config PATH "), "{program:?}:\n{h}");
         }
         let mut out = Vec::new();
         start_poolstatus(os(&["-V"]), &mut out).expect("version");
