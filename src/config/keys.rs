@@ -46,6 +46,9 @@ pub struct Key {
     pub doc: &'static str,
     /// Another name the key is read under when it is absent.
     pub alias: Option<&'static str>,
+    /// A key of the original Python scripts' config.ini (the others are
+    /// new, optional, and their defaults keep the original behaviour).
+    pub original: bool,
 }
 
 impl std::fmt::Debug for Key {
@@ -92,6 +95,15 @@ const fn key(
         read_by,
         doc,
         alias: None,
+        original: false,
+    }
+}
+
+/// A key the original scripts read.
+const fn orig(k: Key) -> Key {
+    Key {
+        original: true,
+        ..k
     }
 }
 
@@ -114,14 +126,14 @@ const CLIENT_KEY: &str = "the credentials user's ~/.postgresql/postgresql.key, i
 /// file draws a warning.
 #[rustfmt::skip]
 pub static KEYS: &[Key] = &[
-    key("pgp", "check_period", Type::Seconds { cap: &DAY, field: f!(pgp.check_period) }, Is("10"), PGPWATCH, PGPWATCH,
-        "seconds between health checks (may be fractional)"),
-    key("pgp", "success_period", Type::Count(f!(pgp.success_period)), Is("1"), PGPWATCH, PGPWATCH,
-        "send the Status OK mail on the first and every N-th check"),
-    key("pgp", "mail_on_success", Type::Bool(f!(pgp.mail_on_success)), Is("no"), PGPWATCH, PGPWATCH,
-        "send Status OK mails at all"),
-    key("pgp", "open_port", Type::Port(f!(pgp.open_port)), Is("5559"), NONE, PGPWATCH,
-        "port opened for the GSLB while pgpool is healthy"),
+    orig(key("pgp", "check_period", Type::Seconds { cap: &DAY, field: f!(pgp.check_period) }, Is("10"), PGPWATCH, PGPWATCH,
+        "seconds between health checks (may be fractional)")),
+    orig(key("pgp", "success_period", Type::Count(f!(pgp.success_period)), Is("1"), PGPWATCH, PGPWATCH,
+        "send the Status OK mail on the first and every N-th check")),
+    orig(key("pgp", "mail_on_success", Type::Bool(f!(pgp.mail_on_success)), Is("no"), PGPWATCH, PGPWATCH,
+        "send Status OK mails at all")),
+    orig(key("pgp", "open_port", Type::Port(f!(pgp.open_port)), Is("5559"), NONE, PGPWATCH,
+        "port opened for the GSLB while pgpool is healthy")),
     key("pgp", "pgpool_host", Type::Host(f!(pgp.pgpool_host)), Is("localhost"), NONE, PGP_AND_POOLSTATUS,
         "the pgpool to check"),
     key("pgp", "pgpool_port", Type::Port(f!(pgp.pgpool_port)), Is("5432"), NONE, PGP_AND_POOLSTATUS,
@@ -150,18 +162,18 @@ pub static KEYS: &[Key] = &[
         Described(CLIENT_KEY), NONE, PGP_AND_POOLSTATUS,
         "the client certificate's key (mode 0600)"),
 
-    key("repmgr", "check_period", Type::Seconds { cap: &DAY, field: f!(repmgr.check_period) }, Is("10"), NONE, REPMGRWATCH,
-        "seconds between checks (may be fractional)"),
-    key("repmgr", "pgp_server_1", Type::Host(f!(repmgr.pgp_server_1)), Nothing, REPMGRWATCH, REPMGRWATCH,
-        "first pgpool host, whose check_port is probed"),
-    key("repmgr", "pgp_server_2", Type::Host(f!(repmgr.pgp_server_2)), Nothing, REPMGRWATCH, REPMGRWATCH,
-        "second pgpool host; the same host twice = one pgpool"),
-    key("repmgr", "check_port", Type::Port(f!(repmgr.check_port)), Is("5559"), NONE, REPMGRWATCH,
-        "pgpwatch's open_port, probed on each pgpool"),
-    key("repmgr", "open_port", Type::Port(f!(repmgr.open_port)), Is("5559"), NONE, REPMGRWATCH,
-        "port opened for the GSLB on the lone master"),
-    key("repmgr", "force_open", Type::Bool(f!(repmgr.force_open)), Is("no"), NONE, REPMGRWATCH,
-        "open on the master even while a pgpool answers"),
+    orig(key("repmgr", "check_period", Type::Seconds { cap: &DAY, field: f!(repmgr.check_period) }, Is("10"), NONE, REPMGRWATCH,
+        "seconds between checks (may be fractional)")),
+    orig(key("repmgr", "pgp_server_1", Type::Host(f!(repmgr.pgp_server_1)), Nothing, REPMGRWATCH, REPMGRWATCH,
+        "first pgpool host, whose check_port is probed")),
+    orig(key("repmgr", "pgp_server_2", Type::Host(f!(repmgr.pgp_server_2)), Nothing, REPMGRWATCH, REPMGRWATCH,
+        "second pgpool host; the same host twice = one pgpool")),
+    orig(key("repmgr", "check_port", Type::Port(f!(repmgr.check_port)), Is("5559"), NONE, REPMGRWATCH,
+        "pgpwatch's open_port, probed on each pgpool")),
+    orig(key("repmgr", "open_port", Type::Port(f!(repmgr.open_port)), Is("5559"), NONE, REPMGRWATCH,
+        "port opened for the GSLB on the lone master")),
+    orig(key("repmgr", "force_open", Type::Bool(f!(repmgr.force_open)), Is("no"), NONE, REPMGRWATCH,
+        "open on the master even while a pgpool answers")),
     key("repmgr", "node_name", Type::Name(f!(repmgr.node_name)), Hostname, NONE, REPMGRWATCH,
         "this node's name in repmgr"),
     key("repmgr", "bind_address", Type::Ip(f!(repmgr.bind_address)), Is("0.0.0.0"), NONE, REPMGRWATCH,
@@ -196,20 +208,21 @@ pub static KEYS: &[Key] = &[
         Described("check_period + connect_timeout"), NONE, REPMGRWATCH,
         "seconds after start before the port may open because no pgpool answers (0 = off); force_open is not delayed"),
 
-    key("general", "sendmail", Type::Bool(f!(general.sendmail)), Is("no"), NONE, ALL,
-        "send mails at all"),
-    key("general", "sendmail_path", Type::Path(f!(general.sendmail_path)), Is("/root/pgpoolwatch/sendmail.py"), NONE, ALL,
-        "the original's mail program; ignored: the mailer is built in"),
+    orig(key("general", "sendmail", Type::Bool(f!(general.sendmail)), Is("no"), NONE, ALL,
+        "send mails at all")),
+    orig(key("general", "sendmail_path", Type::Path(f!(general.sendmail_path)), Is("/root/pgpoolwatch/sendmail.py"), NONE, ALL,
+        "the original's mail program; ignored: the mailer is built in")),
     Key {
         alias: Some(super::ALIAS_SENDMAIL_SETTINGS),
+        original: true,
         ..key("general", "sendmail_settings_path", Type::Path(f!(general.sendmail_settings_path)),
             Is("/root/pgpoolwatch/args.txt"), NONE, ALL,
             "the mail settings (args.txt); the original's misspelt send_mail_settings_path is read when this key is absent, with a warning")
     },
-    key("general", "poolstatus_path", Type::Path(f!(general.poolstatus_path)), Is("/var/lib/pgsql/poolstatus.py"), NONE, ALL,
-        "the original's report program; ignored: the report is built in"),
-    key("general", "poolstatus_user", Type::Name(f!(general.poolstatus_user)), Is("postgres"), NONE, ALL,
-        "OS user whose ~/.pgpass, ~/.ssh and ~/.postgresql are used when running as root"),
+    orig(key("general", "poolstatus_path", Type::Path(f!(general.poolstatus_path)), Is("/var/lib/pgsql/poolstatus.py"), NONE, ALL,
+        "the original's report program; ignored: the report is built in")),
+    orig(key("general", "poolstatus_user", Type::Name(f!(general.poolstatus_user)), Is("postgres"), NONE, ALL,
+        "OS user whose ~/.pgpass, ~/.ssh and ~/.postgresql are used when running as root")),
 
     key("poolstatus", "pgpool_host", Type::Host(f!(poolstatus.pgpool_host)), Follows("pgp", "pgpool_host"), NONE, POOLSTATUS,
         "pgpool to query"),
@@ -277,6 +290,17 @@ impl Key {
         }
     }
 
+    /// The key's line in `--help`.
+    pub fn help_line(&self) -> String {
+        let default = self.default_text();
+        let default = if self.required_by.is_empty() {
+            format!("default: {default}")
+        } else {
+            default
+        };
+        format!("    {} ({default}): {}\n", self.key, self.doc_text())
+    }
+
     /// The doc line with the key's cap, if it has one.
     pub fn doc_text(&self) -> String {
         match self.ty.cap() {
@@ -295,7 +319,11 @@ pub fn markdown_table() -> String {
             k.section,
             k.key,
             k.default_text(),
-            k.doc_text()
+            if k.original {
+                k.doc_text()
+            } else {
+                format!("new: {}", k.doc_text())
+            }
         ));
     }
     out
@@ -313,12 +341,7 @@ pub fn help_text(program: Program) -> String {
             section = k.section;
             out.push_str(&format!("  [{section}]\n"));
         }
-        out.push_str(&format!(
-            "    {} ({}): {}\n",
-            k.key,
-            k.default_text(),
-            k.doc_text()
-        ));
+        out.push_str(&k.help_line());
     }
     out
 }

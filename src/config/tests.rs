@@ -3,7 +3,8 @@
 //! startup_grace, flags, and the table's own consistency.
 
 use super::*;
-use crate::probe::SslMode;
+use crate::probe::{SslMode, TlsSettings};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -417,4 +418,330 @@ fn bad_sslmode_names_file_line_section_key_and_values() {
     );
     let e = parse("[poolstatus]\nsslmode = on\n", Program::Poolstatus).unwrap_err();
     assert_eq!((e.line, e.key), (Some(2), Some("sslmode")), "{e}");
+}
+
+#[test]
+fn seconds_keys_above_their_cap_are_refused_with_file_line_key() {
+    // The caps, as the table says them: a day for check_period, an hour
+    // for the timeouts. 1e19 s was accepted and overflowed `Instant + Duration`.
+    let capped: Vec<(&str, &str, u64)> = KEYS
+        .iter()
+        .filter_map(|k| k.ty.cap().map(|c| (k.section, k.key, c.secs)))
+        .collect();
+    assert_eq!(
+        capped,
+        vec![
+            ("pgp", "check_period", 86_400),
+            ("pgp", "connect_timeout", 3_600),
+            ("repmgr", "check_period", 86_400),
+            ("repmgr", "connect_timeout", 3_600),
+            ("repmgr", "startup_grace", 3_600),
+            ("poolstatus", "connect_timeout", 3_600),
+        ]
+    );
+    let base = "[pgp]\ncheck_period=1\nsuccess_period=1\nmail_on_success=no\n[repmgr]\npgp_server_1=a\npgp_server_2=b\n";
+    for (section, key, cap) in capped {
+        let name = if cap == 86_400 { "one day" } else { "one hour" };
+        for (value, ok) in [
+            (cap.to_string(), true),
+            (format!("{cap}.5"), false),
+            ((cap + 1).to_string(), false),
+            ("1e19".to_string(), false),
+            ("1e300".to_string(), false),
+        ] {
+            // The key in its own section after the base, at line 9.
+            let text = format!("{base}[{section}]\n{key} = {value}\n").replacen(
+                &format!("[{section}]\n{key}="),
+                &format!("[{section}]\nx_{key}="),
+                1,
+            );
+            for program in [Program::Pgpwatch, Program::Repmgrwatch] {
+                let reads = find_key(section, key)
+                    .expect("row")
+                    .read_by
+                    .contains(&program);
+                let got = parse(&text, program);
+                let row = format!("{program:?} [{section}] {key} = {value}");
+                match (ok, got) {
+                    (true, Ok(s)) => assert!(
+                        s.render().contains(&format!("{section}.{key} = {cap}\n")),
+                        "{row}"
+                    ),
+                    (false, Err(e)) if reads => {
+                        assert_eq!(e.to_string(), format!(
+                            "/etc/x/config.ini:9: [{section}] {key}: \"{value}\" is too large; expected {}, at most {cap} ({name})",
+                            find_key(section, key).expect("row").ty.expected()
+                        ), "{row}");
+                        assert_eq!(e.kind, ErrorKind::Invalid, "{row}");
+                    }
+                    (false, Ok(s)) if !reads => assert!(
+                        s.warnings.iter().any(|w| w
+                            .contains(&format!(":9: [{section}] {key}: \"{value}\" is too large"))),
+                        "{row}: {:?}",
+                        s.warnings
+                    ),
+                    (_, other) => panic!("{row}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_table_is_consistent() {
+    let mut seen = Vec::new();
+    let mut sections = Vec::new();
+    for (i, k) in KEYS.iter().enumerate() {
+        assert!(!seen.contains(&(k.section, k.key)), "{k:?} has two rows");
+        seen.push((k.section, k.key));
+        if sections.last() != Some(&k.section) {
+            assert!(
+                !sections.contains(&k.section),
+                "{k:?}: rows of a section stand together"
+            );
+            sections.push(k.section);
+        }
+        assert!(
+            !k.doc.is_empty() && !k.doc.contains('\n') && !k.doc.contains('|'),
+            "{k:?}: one-line doc"
+        );
+        for p in k.required_by {
+            assert!(
+                k.read_by.contains(p),
+                "{k:?}: {p:?} requires it, so reads it"
+            );
+        }
+        let mut s = Settings::defaults(Program::Poolstatus);
+        match k.default {
+            KeyDefault::Is(text) => {
+                assert_eq!(k.ty.read(&mut s, text), Ok(()), "{k:?}: its default reads");
+                assert_eq!(
+                    k.ty.render(&s),
+                    text,
+                    "{k:?}: the default renders as written"
+                );
+            }
+            KeyDefault::Follows(sec, key) => {
+                let at = KEYS
+                    .iter()
+                    .position(|f| f.section == sec && f.key == key)
+                    .unwrap_or_else(|| panic!("{k:?} follows a missing row"));
+                assert!(at < i, "{k:?}: the followed key is read first");
+                assert!(
+                    k.ty.copy_from(&KEYS[at].ty, &mut s),
+                    "{k:?}: same form as [{sec}] {key}"
+                );
+            }
+            KeyDefault::Nothing => {
+                assert!(!k.required_by.is_empty(), "{k:?}: no default, so required")
+            }
+            KeyDefault::Hostname | KeyDefault::Described(_) => {}
+        }
+    }
+    assert_eq!(sections, SECTIONS);
+    // Every flag lands in a row whose form takes its value.
+    let args = crate::cli::PgpwatchArgs {
+        common: crate::cli::CommonArgs {
+            config: PathBuf::from("c.ini"),
+            check_config: false,
+        },
+        check_period: Some(Duration::from_secs(2)),
+        success_period: Some(3),
+        mail_on_success: true,
+        run_once: false,
+    };
+    let overrides = args.overrides();
+    assert_eq!(overrides.len(), 3);
+    for o in &overrides {
+        let k = find_key(o.section, o.key).unwrap_or_else(|| panic!("{o:?}: no row"));
+        let mut s = Settings::defaults(Program::Pgpwatch);
+        assert_eq!(k.ty.give(&mut s, &o.value), Some(Ok(())), "{o:?}");
+    }
+}
+
+#[test]
+fn defaults_from_the_table_are_the_original_defaults() {
+    // The literal defaults the code had before the table, field by field.
+    let s = Settings::defaults(Program::Poolstatus);
+    let any = IpAddr::from([0u8, 0, 0, 0]);
+    let five = Duration::from_secs(5);
+    let expected = Settings {
+        source: PathBuf::from("<built-in defaults>"),
+        pgp: PgpSettings {
+            check_period: Duration::from_secs(10),
+            success_period: 1,
+            mail_on_success: false,
+            open_port: 5559,
+            pgpool_host: "localhost".into(),
+            pgpool_port: 5432,
+            pgpool_user: "pgpool".into(),
+            pgpool_database: "postgres".into(),
+            bind_address: any,
+            connect_timeout: five,
+            rise: 1,
+            fall: 1,
+            tls: TlsSettings::default(),
+        },
+        repmgr: RepmgrSettings {
+            check_period: Duration::from_secs(10),
+            pgp_server_1: String::new(),
+            pgp_server_2: String::new(),
+            check_port: 5559,
+            open_port: 5559,
+            force_open: false,
+            node_name: this_hostname().unwrap_or_else(|| "localhost".into()),
+            bind_address: any,
+            repmgr_host: "localhost".into(),
+            repmgr_port: 5432,
+            repmgr_user: "repmgr".into(),
+            repmgr_database: "repmgr".into(),
+            connect_timeout: five,
+            rise: 1,
+            fall: 1,
+            startup_grace: None,
+            tls: TlsSettings::default(),
+        },
+        general: GeneralSettings {
+            sendmail: false,
+            sendmail_path: "/root/pgpoolwatch/sendmail.py".into(),
+            sendmail_settings_path: "/root/pgpoolwatch/args.txt".into(),
+            poolstatus_path: "/var/lib/pgsql/poolstatus.py".into(),
+            poolstatus_user: "postgres".into(),
+        },
+        poolstatus: PoolstatusSettings {
+            pgpool_host: "localhost".into(),
+            pgpool_port: 5432,
+            pgpool_user: "pgpool".into(),
+            pgpool_database: "postgres".into(),
+            repmgr_user: "repmgr".into(),
+            repmgr_database: "repmgr".into(),
+            ssh_user: "postgres".into(),
+            ssh_port: 22,
+            ssh_key: None,
+            ssh_known_hosts: None,
+            connect_timeout: five,
+            disk_path: "/".into(),
+            tls: TlsSettings::default(),
+        },
+        warnings: s.warnings.clone(),
+    };
+    assert_eq!(s, expected);
+    assert_eq!(s.repmgr.grace(), Duration::from_secs(15));
+}
+
+/// The table's rows in README's "## Configuration" section.
+fn readme_table() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Configuration\n"))
+        .expect("README has a ## Configuration section");
+    section
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn readme_key_table_matches_the_table() {
+    let want: Vec<String> = markdown_table().lines().map(str::to_string).collect();
+    assert_eq!(
+        readme_table(),
+        want,
+        "README.md's ## Configuration table drifted from src/config/keys.rs; it should read:\n{}",
+        markdown_table()
+    );
+}
+
+#[test]
+fn sample_config_has_every_key_with_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.ini.sample");
+    let text = std::fs::read_to_string(&path).expect("config.ini.sample");
+    // (section, key, commented out, value) of every key line, `#key = v`
+    // included (a `# ` with a space is prose).
+    let mut lines = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let (commented, body) = match line.strip_prefix('#') {
+            Some(b) => (true, b),
+            None => (false, line),
+        };
+        if let Some(name) = body.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        let Some((key, value)) = body.split_once(['=', ':']) else {
+            continue;
+        };
+        let key = key.trim_end();
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
+        }
+        lines.push((
+            section.clone(),
+            key.to_string(),
+            commented,
+            value.trim().to_string(),
+        ));
+    }
+    // The value a commented-out line must show: the default, when it is one.
+    fn shown(k: &Key) -> Option<&'static str> {
+        match k.default {
+            KeyDefault::Is(v) => Some(v),
+            KeyDefault::Follows(s, key) => find_key(s, key).and_then(shown),
+            _ => None,
+        }
+    }
+    for k in KEYS {
+        let hits: Vec<_> = lines
+            .iter()
+            .filter(|(s, key, _, _)| s == k.section && key == k.key)
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "{k:?}: once in config.ini.sample, commented or not"
+        );
+        let (_, _, commented, value) = hits[0];
+        assert_eq!(
+            !commented, k.original,
+            "{k:?}: the original's keys stand as in its sample, the new ones are commented out"
+        );
+        if let (true, Some(want)) = (commented, shown(k)) {
+            assert_eq!(value, want, "{k:?}: a commented-out key shows its default");
+        }
+    }
+    for (s, key, _, _) in &lines {
+        assert!(
+            find_key(s, key).is_some(),
+            "[{s}] {key} in config.ini.sample is not in the table"
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_keys_each_program_reads() {
+    for program in [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus] {
+        let help = help_text(program);
+        for k in KEYS {
+            let line = k.help_line();
+            let under = help
+                .split("  [")
+                .find(|s| s.starts_with(&format!("{}]\n", k.section)))
+                .is_some_and(|s| s.contains(&line));
+            assert_eq!(
+                under,
+                k.read_by.contains(&program),
+                "{program:?} {k:?}:\n{help}"
+            );
+        }
+    }
+    assert!(help_text(Program::Pgpwatch).contains("    check_period (required by pgpwatch): seconds between health checks (may be fractional); at most 86400 s (one day)\n"));
+    assert!(help_text(Program::Repmgrwatch).contains("  [repmgr]\n    check_period (default: 10): seconds between checks (may be fractional); at most 86400 s (one day)\n"));
 }
