@@ -3,7 +3,7 @@
 //! Two stages, as ripgrep does it: what the file and the flags say —
 //! [`crate::ini`] reads the file (Python 2 RawConfigParser rules, every
 //! value with its line, no defaults), the flags arrive as typed
-//! [`Override`]s — then [`read`] validates that into typed [`Settings`]
+//! [`Override`]s — then `read.rs` validates that into typed [`Settings`]
 //! with the original defaults plus our new optional keys. Every key is one
 //! row of [`KEYS`] (in `keys.rs`): defaults, reading, `--check-config`,
 //! `--help` and README's table all come from there. A wrong value or a
