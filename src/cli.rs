@@ -11,7 +11,7 @@
 //! `--check-config`) or hands back what the program runs with.
 
 use crate::args::{ArgError, ArgsError, Dialect, Opt, Spec};
-use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings};
+use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings, Value};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
@@ -109,8 +109,8 @@ pub enum Start<A> {
     Run { args: A, settings: Settings },
 }
 
-const COMMON_HELP: &str = "\
-  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
+const COMMON_HELP: &str =
+    "  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
   --check-config     print the effective settings and warnings, exit 0;
                      or print the problem on one line and exit 2
   -h, --help         print this help
@@ -136,8 +136,9 @@ fn help(program: Program) -> String {
         ),
     };
     format!(
-        "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{own}{COMMON_HELP}\n",
-        name = program.name()
+        "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{own}{COMMON_HELP}\n\n{keys}",
+        name = program.name(),
+        keys = config::help_text(program),
     )
 }
 
@@ -301,32 +302,27 @@ pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>
 }
 
 impl PgpwatchArgs {
-    /// The flags that stand in for config.ini keys.
+    /// The flags that stand in for config.ini keys, as typed values.
     pub fn overrides(&self) -> Vec<Override> {
+        let flag = |key, value, flag| Override {
+            section: "pgp",
+            key,
+            value,
+            flag,
+        };
         let mut out = Vec::new();
         if let Some(d) = self.check_period {
-            out.push(Override {
-                section: "pgp",
-                key: "check_period",
-                value: config::secs_text(d),
-                flag: "--check-period",
-            });
+            out.push(flag("check_period", Value::Seconds(d), "--check-period"));
         }
         if let Some(n) = self.success_period {
-            out.push(Override {
-                section: "pgp",
-                key: "success_period",
-                value: n.to_string(),
-                flag: "--success-period",
-            });
+            out.push(flag("success_period", Value::Count(n), "--success-period"));
         }
         if self.mail_on_success {
-            out.push(Override {
-                section: "pgp",
-                key: "mail_on_success",
-                value: "yes".into(),
-                flag: "--mail-on-success",
-            });
+            out.push(flag(
+                "mail_on_success",
+                Value::Bool(true),
+                "--mail-on-success",
+            ));
         }
         out
     }
@@ -548,7 +544,10 @@ mod tests {
         assert!(a.mail_on_success && a.run_once && a.common.check_config);
         let o = a.overrides();
         assert_eq!(o.len(), 3);
-        assert_eq!((o[0].key, o[0].value.as_str()), ("check_period", "2.5"));
+        assert_eq!(
+            (o[0].key, &o[0].value),
+            ("check_period", &Value::Seconds(Duration::from_millis(2500)))
+        );
     }
 
     #[test]
@@ -609,6 +608,12 @@ mod tests {
             "@FILE",
         ] {
             assert!(text.contains(flag), "{flag} in help:\n{text}");
+        }
+        // Every option line is indented alike (a `\` continuation in the
+        // help text used to eat the indent of `--config`).
+        for program in [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus] {
+            let h = help(program);
+            assert!(h.contains("\n  --config PATH "), "{program:?}:\n{h}");
         }
         let mut out = Vec::new();
         start_poolstatus(os(&["-V"]), &mut out).expect("version");

@@ -7,6 +7,7 @@
 //! thin: they parse, call into this library, print an error once and exit.
 #![deny(unsafe_code)]
 
+pub mod account;
 pub mod args;
 pub mod cli;
 pub mod config;
