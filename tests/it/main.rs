@@ -7,6 +7,7 @@ mod config_cli;
 mod flood;
 mod gslb;
 mod poolstatus;
+mod recut;
 mod sandbox;
 mod sendmail;
 mod tls;

@@ -7,7 +7,7 @@
 //! Masters. Only primary/standby nodes are candidates now, and poolstatus
 //! shows the witness with its role and does not count it as a problem.
 //!
-//! Each test builds its own cluster (net 7 for the watchers, net 8 for
+//! Each test builds its own cluster (net 13 for the watchers, net 14 for
 //! poolstatus), so they may run side by side.
 
 use std::process::Command;
@@ -24,7 +24,7 @@ const START: Duration = Duration::from_secs(20);
 
 #[test]
 fn witness_is_no_master_both_pgpools_down_opens_the_master_only() {
-    let cluster = Cluster::up_with_witness(7);
+    let cluster = Cluster::up_with_witness(13);
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
     let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
@@ -99,7 +99,7 @@ fn witness_is_no_master_both_pgpools_down_opens_the_master_only() {
 
 #[test]
 fn poolstatus_lists_the_witness_with_its_role_and_stays_ok() {
-    let cluster = Cluster::up_with_witness(8);
+    let cluster = Cluster::up_with_witness(14);
     let out = Command::new(env!("CARGO_BIN_EXE_poolstatus"))
         .arg("--config")
         .arg(cluster.config_path("pgp1"))

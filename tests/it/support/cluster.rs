@@ -169,6 +169,13 @@ impl Cluster {
     pub fn thaw_pgpool(&self, n: u8) {
         self.verb(&["thaw-pgpool", &n.to_string()]);
     }
+    /// Freezes the sshd of database host `n` (connects hang before the banner).
+    pub fn freeze_ssh(&self, n: u8) {
+        self.verb(&["freeze-ssh", &n.to_string()]);
+    }
+    pub fn thaw_ssh(&self, n: u8) {
+        self.verb(&["thaw-ssh", &n.to_string()]);
+    }
     /// Stops database `n`; returns once running pgpools show it down.
     pub fn stop_db(&self, n: u8) {
         self.verb(&["stop-db", &n.to_string()]);

@@ -237,6 +237,27 @@ impl Mailbox {
         self.spawn();
     }
 
+    /// SIGSTOP: the server accepts TCP connections (the kernel does) but
+    /// never greets — a frozen mail server.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Mailbox::freeze`].
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("mailbox running");
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill {sig} {} (mailbox)", child.id());
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }

@@ -360,6 +360,44 @@ impl Watcher {
         }
     }
 
+    /// The config.ini this watcher runs with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.ini")
+    }
+
+    /// Switches mail on in its config.ini, to `mailbox` (args.txt written
+    /// beside it); takes effect at the next reload.
+    pub fn enable_mail(&self, mailbox: &Mailbox) {
+        let args = self.dir.join("args.txt");
+        let mut lines = mailbox.connect_args();
+        lines.push("--sender=pgpoolwatch@watchers.test".into());
+        lines.push(format!("--receivers={}", receiver(&self.host)));
+        fs::write(&args, lines.join("\n") + "\n")
+            .unwrap_or_else(|e| panic!("write {}: {e}", args.display()));
+        let cfg = self.config_path();
+        let text =
+            fs::read_to_string(&cfg).unwrap_or_else(|e| panic!("read {}: {e}", cfg.display()));
+        let text = set_key(&text, "general", "sendmail", "yes");
+        let text = set_key(
+            &text,
+            "general",
+            "sendmail_settings_path",
+            &args.display().to_string(),
+        );
+        fs::write(&cfg, text).unwrap_or_else(|e| panic!("write {}: {e}", cfg.display()));
+    }
+
+    /// Sends SIGHUP.
+    pub fn sighup(&self) {
+        let child = self.child.as_ref().expect("watcher running");
+        let ok = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -HUP {}", child.id());
+    }
+
     /// Whether the gate accepts a connection now.
     pub fn is_open(&self) -> bool {
         port_open(&self.addr, self.port)
