@@ -35,12 +35,24 @@ fn after(w: &Watcher, open: bool, action: impl FnOnce()) -> Duration {
 fn a_hanging_report_never_holds_the_loop() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
-    let tuning = Tuning::default();
+    // The report asks the other pgpool (which answers) for the backends,
+    // then each database host's sshd for its disk use, with a 4 s timeout.
+    let tuning = Tuning {
+        extra: vec![
+            (
+                "poolstatus".into(),
+                "pgpool_host".into(),
+                cluster.pgpool_addr(2),
+            ),
+            ("poolstatus".into(), "connect_timeout".into(), "4".into()),
+        ],
+        ..Tuning::default()
+    };
     let bound = tuning.reaction_bound() + SLACK;
     let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
     w.wait_port(true, START);
-    // The Error mail's report asks db3's sshd for its disk use: frozen, that
-    // section hangs until the report's connect_timeout.
+    // db3's sshd frozen: the Error mail's report hangs on its disk section
+    // for those 4 s, longer than the time pgpool 1 is away.
     cluster.freeze_ssh(3);
     let _thaw = FrozenSsh(&cluster, 3);
     let closed = after(&w, false, || cluster.stop_pgpool(1));
@@ -72,6 +84,10 @@ fn a_hanging_report_never_holds_the_loop() {
     assert!(
         body.contains("Output of: show pool_nodes<br>") && body.contains("127.1.20.3"),
         "the report is in the Error mail: {body}"
+    );
+    assert!(
+        body.contains("timed out"),
+        "db3's disk section waited for its sshd until the timeout: {body}"
     );
     assert_eq!(
         subjects_to(&mailbox, &w.receiver()),
