@@ -10,6 +10,7 @@
 pub mod args;
 pub mod cli;
 pub mod config;
+pub mod conninfo;
 pub mod deadline;
 pub mod gate;
 pub mod ini;

@@ -3,6 +3,7 @@
 //! strings and `df -P` output. No I/O here, so recorded outputs in
 //! `tests/fixtures/poolstatus` feed these functions directly.
 
+pub use crate::conninfo::ConninfoError;
 use crate::probe::TextRow;
 
 /// The role pgpool or repmgr gives a node.
@@ -269,111 +270,16 @@ pub fn event_counts(row: &TextRow) -> Result<(u64, u64), String> {
     Ok((num("events_all")?, num("events_24h")?))
 }
 
-/// Host and port of a libpq conninfo (`host=a port=5433 user=x`, quoted
-/// values, or a `postgresql://` URI). Port defaults to 5432, host to
-/// `localhost`.
-pub fn conninfo_host_port(conninfo: &str) -> Result<(String, u16), String> {
-    let s = conninfo.trim();
-    let (mut host, mut port) = (None::<String>, None::<String>);
-    if let Some(rest) = s
-        .strip_prefix("postgresql://")
-        .or_else(|| s.strip_prefix("postgres://"))
-    {
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        let hostport = authority.rsplit('@').next().unwrap_or("");
-        if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').unwrap_or((v6, ""));
-            host = Some(h.to_string());
-            port = p.strip_prefix(':').map(str::to_string);
-        } else if let Some((h, p)) = hostport.rsplit_once(':') {
-            host = Some(h.to_string());
-            port = Some(p.to_string());
-        } else if !hostport.is_empty() {
-            host = Some(hostport.to_string());
-        }
-    } else {
-        for (k, v) in conninfo_pairs(s)? {
-            match k.as_str() {
-                "host" => host = Some(v),
-                "hostaddr" if host.is_none() => host = Some(v),
-                "port" => port = Some(v),
-                _ => {}
-            }
-        }
-    }
-    let host = host
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    let port = match port.filter(|p| !p.is_empty()) {
-        None => 5432,
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("conninfo port {p:?} is not a port number"))?,
-    };
-    Ok((host, port))
+/// Host and port of a libpq conninfo of either form, with libpq's
+/// defaults (`localhost`, 5432): a shim over [`crate::conninfo::parse`].
+pub fn conninfo_host_port(conninfo: &str) -> Result<(String, u16), ConninfoError> {
+    Ok(crate::conninfo::parse(conninfo)?.host_port())
 }
 
-/// The `key=value` pairs of a conninfo string (values may be single-quoted
-/// with backslash escapes; spaces around `=` allowed).
-pub fn conninfo_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Ok(out);
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            return Err(format!("conninfo: missing \"=\" after {key:?}"));
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'\'') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    None => return Err(format!("conninfo: unterminated quote in {key}")),
-                    Some('\\') => {
-                        if let Some(c) = chars.next() {
-                            val.push(c)
-                        }
-                    }
-                    Some('\'') => break,
-                    Some(c) => val.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    if let Some(n) = chars.next() {
-                        val.push(n);
-                    }
-                } else {
-                    val.push(c);
-                }
-            }
-        }
-        out.push((key, val));
-    }
+/// The `key=value` pairs of a conninfo in that form: a shim over
+/// [`crate::conninfo::pairs`].
+pub fn conninfo_pairs(s: &str) -> Result<Vec<(String, String)>, ConninfoError> {
+    crate::conninfo::pairs(s)
 }
 
 /// A WAL position `X/Y` as a byte offset.
