@@ -602,7 +602,7 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, String> {
                 "no repmgr metadata (neither repmgr.nodes nor repmgr_*.repl_nodes)".to_string(),
             ));
         };
-        Ok(parse::repmgr_nodes(&s.rows(&schema.nodes_sql())?))
+        Ok(parse::repmgr_nodes(&s.rows(&schema.nodes_sql())?).map_err(|e| e.to_string()))
     })
     .map_err(|e| format!("read repmgr nodes: {e}"))?
     .map_err(|e| {
