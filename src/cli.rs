@@ -10,8 +10,8 @@
 //! parses, loads the settings, and either finishes the job (help, version,
 //! `--check-config`) or hands back what the program runs with.
 
-use crate::args::{self, ArgsError};
-use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings};
+use crate::args::{ArgError, ArgsError, Dialect, Opt, Spec};
+use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings, Value};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
@@ -109,8 +109,8 @@ pub enum Start<A> {
     Run { args: A, settings: Settings },
 }
 
-const COMMON_HELP: &str = "\
-  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
+const COMMON_HELP: &str =
+    "  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
   --check-config     print the effective settings and warnings, exit 0;
                      or print the problem on one line and exit 2
   -h, --help         print this help
@@ -136,125 +136,70 @@ fn help(program: Program) -> String {
         ),
     };
     format!(
-        "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{own}{COMMON_HELP}\n",
-        name = program.name()
+        "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{own}{COMMON_HELP}\n\n{keys}",
+        name = program.name(),
+        keys = config::help_text(program),
     )
 }
 
-/// pgpwatch's options that take a value, for `--opt=value` splitting and checks.
-const PGPWATCH_VALUES: &[&str] = &["--config", "--check-period", "--success-period"];
-/// repmgrwatch's and poolstatus's.
-const CONFIG_VALUE: &[&str] = &["--config"];
+/// pgpwatch's options, in the order an ambiguous prefix lists them.
+const PGPWATCH_OPTIONS: &[Opt] = &[
+    Opt::one("--config"),
+    Opt::one("--check-period"),
+    Opt::one("--success-period"),
+    Opt::flag("--check-config"),
+    Opt::flag("--help"),
+    Opt::flag("--version"),
+    Opt::flag("--mail-on-success"),
+    Opt::flag("--run-once"),
+];
+/// repmgrwatch's.
+const REPMGRWATCH_OPTIONS: &[Opt] = &[
+    Opt::one("--config"),
+    Opt::flag("--check-config"),
+    Opt::flag("--help"),
+    Opt::flag("--version"),
+];
+/// poolstatus's.
+const POOLSTATUS_OPTIONS: &[Opt] = &[
+    Opt::one("--config"),
+    Opt::flag("--check-config"),
+    Opt::flag("--help"),
+    Opt::flag("--version"),
+    Opt::flag("--json"),
+];
 
-/// An argument's long option written in full: the exact name, or, as
-/// argparse accepted, a unique abbreviation (`--conf` for `--config`).
-/// Anything else is returned unchanged (pico-args then names it unknown).
-fn full_name(arg: String, known: &[&str]) -> Result<String, CliError> {
-    if !arg.starts_with("--") || arg.len() <= 2 {
-        return Ok(arg);
-    }
-    let (name, value) = match arg.split_once('=') {
-        Some((n, v)) => (n, Some(v)),
-        None => (arg.as_str(), None),
-    };
-    if known.contains(&name) {
-        return Ok(arg);
-    }
-    let hits: Vec<&str> = known
-        .iter()
-        .copied()
-        .filter(|k| k.starts_with(name))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(match value {
-            Some(v) => format!("{one}={v}"),
-            None => one.to_string(),
-        }),
-        [] => Ok(arg),
-        many => Err(CliError::Usage(format!(
-            "ambiguous option: {name} could match {}",
-            many.join(", ")
-        ))),
-    }
-}
-
-/// Expands `@files`, writes abbreviated long options in full and rewrites
-/// `--opt=value` as `--opt value`, so that pico-args sees every value in
-/// command-line order (a later one wins).
-fn normalise(
-    os_args: Vec<OsString>,
-    value_options: &[&str],
-    flags: &[&str],
-) -> Result<Vec<String>, CliError> {
-    let expanded = args::expand(os_args).map_err(CliError::Args)?;
-    let known: Vec<&str> = value_options.iter().chain(flags).copied().collect();
-    let expanded = expanded
-        .into_iter()
-        .map(|a| full_name(a, &known))
-        .collect::<Result<Vec<String>, CliError>>()?;
-    let mut out = Vec::with_capacity(expanded.len());
-    let mut it = expanded.into_iter().peekable();
-    while let Some(a) = it.next() {
-        if let Some((name, value)) = a.split_once('=') {
-            if value_options.contains(&name) {
-                if value.is_empty() {
-                    return Err(CliError::Usage(format!("{name} needs a value")));
-                }
-                out.push(name.to_string());
-                out.push(value.to_string());
-                continue;
-            }
-            if flags.contains(&name) {
-                return Err(CliError::Usage(format!("{name} takes no value")));
-            }
-        }
-        if value_options.contains(&a.as_str()) {
-            match it.next() {
-                Some(v) if !v.starts_with("--") => {
-                    out.push(a);
-                    out.push(v);
-                }
-                _ => return Err(CliError::Usage(format!("{a} needs a value ({a} VALUE)"))),
-            }
-            continue;
-        }
-        out.push(a);
-    }
-    Ok(out)
-}
-
+/// The three programs' command line through the shared argument front
+/// ([`crate::args::front`]): abbreviations, `=` forms and repeats are
+/// settled there; this reads the typed values.
 struct Parser {
     args: pico_args::Arguments,
 }
 
 impl Parser {
-    fn new(
-        os_args: Vec<OsString>,
-        value_options: &[&str],
-        flags: &[&str],
-    ) -> Result<Parser, CliError> {
-        let args = normalise(os_args, value_options, flags)?;
-        Ok(Parser {
-            args: pico_args::Arguments::from_vec(args.into_iter().map(OsString::from).collect()),
-        })
+    fn new(os_args: Vec<OsString>, options: &[Opt]) -> Result<Parser, CliError> {
+        let spec = Spec {
+            options,
+            aliases: &[("-h", "--help"), ("-V", "--version")],
+            dialect: Dialect::Watchers,
+        };
+        let args = spec.front(os_args).map_err(|e| match e {
+            ArgError::File(e) => CliError::Args(e),
+            e => CliError::Usage(e.to_string()),
+        })?;
+        Ok(Parser { args })
     }
 
-    fn flag(&mut self, keys: &[&'static str]) -> bool {
-        let mut seen = false;
-        for k in keys {
-            while self.args.contains(*k) {
-                seen = true;
-            }
-        }
-        seen
+    /// Whether the flag was given (the front lists it at most once).
+    fn flag(&mut self, key: &'static str) -> bool {
+        self.args.contains(key)
     }
 
+    /// The option's value (the front keeps the last one given).
     fn last(&mut self, key: &'static str) -> Result<Option<String>, CliError> {
-        let all: Vec<String> = self
-            .args
-            .values_from_str(key)
-            .map_err(|e| CliError::Usage(format!("{key}: {e}")))?;
-        Ok(all.into_iter().last())
+        self.args
+            .opt_value_from_str(key)
+            .map_err(|e| CliError::Usage(format!("{key}: {e}")))
     }
 
     fn common(&mut self) -> Result<CommonArgs, CliError> {
@@ -263,7 +208,7 @@ impl Parser {
                 .last("--config")?
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_PATH)),
-            check_config: self.flag(&["--check-config"]),
+            check_config: self.flag("--check-config"),
         })
     }
 
@@ -288,8 +233,8 @@ pub enum Parsed<A> {
 
 /// `-h`/`--help` wins over everything else on the line, as in argparse.
 fn help_or_version<A>(p: &mut Parser) -> Option<Parsed<A>> {
-    let help = p.flag(&["-h", "--help"]);
-    let version = p.flag(&["-V", "--version"]);
+    let help = p.flag("--help");
+    let version = p.flag("--version");
     if help {
         Some(Parsed::Help)
     } else if version {
@@ -299,12 +244,9 @@ fn help_or_version<A>(p: &mut Parser) -> Option<Parsed<A>> {
     }
 }
 
-const COMMON_FLAGS: &[&str] = &["--check-config", "--help", "--version"];
-
 /// Parses pgpwatch's arguments (program name excluded).
 pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, CliError> {
-    let flags = [COMMON_FLAGS, &["--mail-on-success", "--run-once"]].concat();
-    let mut p = Parser::new(os_args, PGPWATCH_VALUES, &flags)?;
+    let mut p = Parser::new(os_args, PGPWATCH_OPTIONS)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
@@ -324,8 +266,8 @@ pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, Cl
             ))
         })?),
     };
-    let mail_on_success = p.flag(&["--mail-on-success"]);
-    let run_once = p.flag(&["--run-once"]);
+    let mail_on_success = p.flag("--mail-on-success");
+    let run_once = p.flag("--run-once");
     p.finish()?;
     Ok(Parsed::Args(PgpwatchArgs {
         common,
@@ -338,7 +280,7 @@ pub fn parse_pgpwatch(os_args: Vec<OsString>) -> Result<Parsed<PgpwatchArgs>, Cl
 
 /// Parses repmgrwatch's arguments (program name excluded).
 pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArgs>, CliError> {
-    let mut p = Parser::new(os_args, CONFIG_VALUE, COMMON_FLAGS)?;
+    let mut p = Parser::new(os_args, REPMGRWATCH_OPTIONS)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
@@ -349,44 +291,38 @@ pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArg
 
 /// Parses poolstatus's arguments (program name excluded).
 pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>, CliError> {
-    let flags = [COMMON_FLAGS, &["--json"]].concat();
-    let mut p = Parser::new(os_args, CONFIG_VALUE, &flags)?;
+    let mut p = Parser::new(os_args, POOLSTATUS_OPTIONS)?;
     if let Some(early) = help_or_version(&mut p) {
         return Ok(early);
     }
     let common = p.common()?;
-    let json = p.flag(&["--json"]);
+    let json = p.flag("--json");
     p.finish()?;
     Ok(Parsed::Args(PoolstatusArgs { common, json }))
 }
 
 impl PgpwatchArgs {
-    /// The flags that stand in for config.ini keys.
+    /// The flags that stand in for config.ini keys, as typed values.
     pub fn overrides(&self) -> Vec<Override> {
+        let flag = |key, value, flag| Override {
+            section: "pgp",
+            key,
+            value,
+            flag,
+        };
         let mut out = Vec::new();
         if let Some(d) = self.check_period {
-            out.push(Override {
-                section: "pgp",
-                key: "check_period",
-                value: config::secs_text(d),
-                flag: "--check-period",
-            });
+            out.push(flag("check_period", Value::Seconds(d), "--check-period"));
         }
         if let Some(n) = self.success_period {
-            out.push(Override {
-                section: "pgp",
-                key: "success_period",
-                value: n.to_string(),
-                flag: "--success-period",
-            });
+            out.push(flag("success_period", Value::Count(n), "--success-period"));
         }
         if self.mail_on_success {
-            out.push(Override {
-                section: "pgp",
-                key: "mail_on_success",
-                value: "yes".into(),
-                flag: "--mail-on-success",
-            });
+            out.push(flag(
+                "mail_on_success",
+                Value::Bool(true),
+                "--mail-on-success",
+            ));
         }
         out
     }
@@ -498,31 +434,7 @@ pub fn print_warnings(program: Program, settings: &Settings) {
     }
 }
 
-/// Sends `log` records to stderr (the journal under systemd), at the level
-/// named by `$PGPOOLWATCH_LOG` (error, warn, info, debug, trace; default
-/// info). Called once by the long-running programs.
-pub fn init_logging() {
-    let level = match std::env::var("PGPOOLWATCH_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "error" => log::LevelFilter::Error,
-        "warn" => log::LevelFilter::Warn,
-        "debug" => log::LevelFilter::Debug,
-        "trace" => log::LevelFilter::Trace,
-        "off" => log::LevelFilter::Off,
-        _ => log::LevelFilter::Info,
-    };
-    let config = simplelog::ConfigBuilder::new()
-        .set_target_level(log::LevelFilter::Off)
-        .set_thread_level(log::LevelFilter::Off)
-        // Our records only: the postgres driver logs every query at debug.
-        .add_filter_allow_str("pgpoolwatch")
-        .build();
-    // A second call (tests) keeps the first logger; nothing to report.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
-}
+pub use crate::logging::init_logging;
 
 #[cfg(test)]
 mod tests {
@@ -632,7 +544,10 @@ mod tests {
         assert!(a.mail_on_success && a.run_once && a.common.check_config);
         let o = a.overrides();
         assert_eq!(o.len(), 3);
-        assert_eq!((o[0].key, o[0].value.as_str()), ("check_period", "2.5"));
+        assert_eq!(
+            (o[0].key, &o[0].value),
+            ("check_period", &Value::Seconds(Duration::from_millis(2500)))
+        );
     }
 
     #[test]
@@ -693,6 +608,12 @@ mod tests {
             "@FILE",
         ] {
             assert!(text.contains(flag), "{flag} in help:\n{text}");
+        }
+        // Every option line is indented alike (a `\` continuation in the
+        // help text used to eat the indent of `--config`).
+        for program in [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus] {
+            let h = help(program);
+            assert!(h.contains("\n  --config PATH "), "{program:?}:\n{h}");
         }
         let mut out = Vec::new();
         start_poolstatus(os(&["-V"]), &mut out).expect("version");

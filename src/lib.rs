@@ -7,6 +7,7 @@
 //! thin: they parse, call into this library, print an error once and exit.
 #![deny(unsafe_code)]
 
+pub mod account;
 pub mod args;
 pub mod cli;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod gate;
 pub mod ini;
 pub mod json;
 pub mod localtime;
+pub mod logging;
 pub mod mail;
 pub mod mailqueue;
 pub mod os;

@@ -196,6 +196,116 @@ impl<M: Send + 'static> MailQueue<M> {
     /// blocks. When the queue is full, what goes is chosen by `class` (see
     /// the module docs).
     pub fn push(&self, label: impl Into<String>, class: Class, mail: M) {
+        self.sender().push(label, class, mail)
+    }
+
+    /// A handle that queues mail from another thread (the report worker).
+    pub fn sender(&self) -> MailSender<M> {
+        MailSender {
+            shared: Arc::clone(&self.shared),
+            config: self.config,
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> QueueStats {
+        let st = self.shared.lock();
+        QueueStats {
+            pending: st.items.len() + usize::from(st.in_flight),
+            ..st.stats
+        }
+    }
+
+    /// Makes every waiting mail due now and waits until the queue is empty
+    /// or `deadline` passes; returns whether it emptied.
+    pub fn flush(&self, deadline: Instant) -> bool {
+        let mut st = self.shared.lock();
+        let now = Instant::now();
+        for it in st.items.iter_mut() {
+            it.next_try = it.next_try.min(now);
+        }
+        self.shared.cv.notify_all();
+        loop {
+            if st.items.is_empty() && !st.in_flight {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = match self.shared.cv.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Flushes until `deadline`, then stops and joins the sending thread;
+    /// returns how many mails were left unsent (each logged).
+    pub fn shutdown(mut self, deadline: Instant) -> usize {
+        self.stop(deadline)
+    }
+
+    fn stop(&mut self, deadline: Instant) -> usize {
+        let Some(thread) = self.thread.take() else {
+            return 0;
+        };
+        self.flush(deadline);
+        let mut st = self.shared.lock();
+        st.stopping = true;
+        self.shared.cv.notify_all();
+        // A send in flight cannot be interrupted: wait for it until the
+        // deadline (a little past it when it is already gone), then leave it.
+        let until = deadline.max(Instant::now() + Duration::from_millis(100));
+        while st.in_flight {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            st = match self.shared.cv.wait_timeout(st, until - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        for it in st.items.iter() {
+            log::error!("mail \"{}\" not sent: shutting down", it.label);
+        }
+        let in_flight = st.in_flight;
+        let left = st.items.len() + usize::from(in_flight);
+        drop(st);
+        if in_flight {
+            // Its SMTP timeouts end it; the process is about to exit.
+            log::error!(
+                "mail queue: a send still waits for the mail server at shutdown; abandoned"
+            );
+            drop(thread);
+        } else if thread.join().is_err() {
+            log::error!("mail queue: sending thread panicked");
+        }
+        left
+    }
+}
+
+/// Queues mail into a running [`MailQueue`] from any thread.
+pub struct MailSender<M: Send + 'static> {
+    shared: Arc<Shared<M>>,
+    config: QueueConfig,
+}
+
+impl<M: Send + 'static> Clone for MailSender<M> {
+    fn clone(&self) -> Self {
+        MailSender {
+            shared: Arc::clone(&self.shared),
+            config: self.config,
+        }
+    }
+}
+
+impl<M: Send + 'static> MailSender<M> {
+    /// Queues `mail`; `label` (e.g. the subject) names it in logs. Never
+    /// blocks. When the queue is full, what goes is chosen by `class` (see
+    /// the module docs).
+    pub fn push(&self, label: impl Into<String>, class: Class, mail: M) {
         let label = label.into();
         let mut st = self.shared.lock();
         let cap = self.config.capacity;
@@ -244,66 +354,6 @@ impl<M: Send + 'static> MailQueue<M> {
             next_try: Instant::now(),
         });
         self.shared.cv.notify_all();
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> QueueStats {
-        let st = self.shared.lock();
-        QueueStats {
-            pending: st.items.len() + usize::from(st.in_flight),
-            ..st.stats
-        }
-    }
-
-    /// Makes every waiting mail due now and waits until the queue is empty
-    /// or `deadline` passes; returns whether it emptied.
-    pub fn flush(&self, deadline: Instant) -> bool {
-        let mut st = self.shared.lock();
-        let now = Instant::now();
-        for it in st.items.iter_mut() {
-            it.next_try = it.next_try.min(now);
-        }
-        self.shared.cv.notify_all();
-        loop {
-            if st.items.is_empty() && !st.in_flight {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = match self.shared.cv.wait_timeout(st, deadline - now) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
-    }
-
-    /// Flushes until `deadline`, then stops and joins the sending thread;
-    /// returns how many mails were left unsent (each logged).
-    pub fn shutdown(mut self, deadline: Instant) -> usize {
-        self.stop(deadline)
-    }
-
-    fn stop(&mut self, deadline: Instant) -> usize {
-        let Some(thread) = self.thread.take() else {
-            return 0;
-        };
-        self.flush(deadline);
-        let left = {
-            let mut st = self.shared.lock();
-            st.stopping = true;
-            self.shared.cv.notify_all();
-            st.items.len()
-        };
-        if thread.join().is_err() {
-            log::error!("mail queue: sending thread panicked");
-        }
-        let st = self.shared.lock();
-        for it in st.items.iter() {
-            log::error!("mail \"{}\" not sent: shutting down", it.label);
-        }
-        left.min(st.items.len())
     }
 }
 
@@ -680,5 +730,28 @@ mod tests {
         assert_eq!(st.dropped, 100 - 8 * HARD_CAP_FACTOR as u64);
         release.store(true, Ordering::SeqCst);
         assert!(q.flush(Instant::now() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn shutdown_abandons_a_send_that_hangs_past_the_deadline() {
+        // A frozen SMTP server: the send never returns by itself.
+        let release = Arc::new(AtomicBool::new(false));
+        let r2 = Arc::clone(&release);
+        let q = MailQueue::start(fast(), move |_m: &u32| {
+            while !r2.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        q.push("stuck", Class::StatusChange, 1);
+        q.push("behind it", Class::StatusChange, 2);
+        wait_until("first mail in flight", || q.shared.lock().in_flight);
+        let t = Instant::now();
+        let left = q.shutdown(Instant::now() + Duration::from_millis(300));
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+        assert_eq!(left, 2, "the one in flight and the one behind it");
+        release.store(true, Ordering::SeqCst);
     }
 }

@@ -16,22 +16,23 @@ fuzz_target!(|data: &[u8]| {
     let args: Vec<String> = text.split('\n').map(str::to_string).collect();
     match MailOptions::from_args(&args) {
         Ok(o) => {
-            assert!(!o.server.trim().is_empty(), "empty server accepted");
-            assert!(!o.user.is_empty(), "empty user accepted");
-            assert!(!o.receivers.is_empty(), "no receivers accepted");
-            for r in &o.receivers {
+            let s = &o.settings;
+            assert!(!s.server.trim().is_empty(), "empty server accepted");
+            assert!(!s.user.is_empty(), "empty user accepted");
+            assert!(!s.receivers.is_empty(), "no receivers accepted");
+            for r in &s.receivers {
                 assert!(
                     !r.is_empty() && !r.contains(char::is_whitespace),
                     "receiver {r:?}"
                 );
             }
-            assert_ne!(o.port, 0);
-            assert!(!o.timeout.is_zero() && o.timeout.as_secs() <= 86_400);
+            assert_ne!(s.port, 0);
+            assert!(!s.timeout.is_zero() && s.timeout.as_secs() <= 86_400);
             assert!(
                 o.validate().is_ok(),
                 "validate refuses what from_args accepted"
             );
-            let _ = o.tls.mode_for(o.port);
+            let _ = s.tls.mode_for(s.port);
         }
         Err(e) => {
             let msg = e.to_string();

@@ -24,11 +24,12 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    if opts.tls.insecure {
+    let s = &opts.settings;
+    if s.tls.insecure {
         eprintln!(
             "sendmail: warning: --insecure: the certificate of {}:{} is not verified; \
              anyone between here and the server can read the mail and the password",
-            opts.server, opts.port
+            s.server, s.port
         );
     }
     match mail::send(&opts) {

@@ -258,7 +258,12 @@ impl Gate {
     pub fn new(bind: SocketAddr) -> Gate {
         Gate {
             bind,
-            board: StatusBoard::new(Json::object().with("gate", "open")),
+            // The truth before any check: the port is not open yet.
+            board: StatusBoard::new(
+                Json::object()
+                    .with("port_open", false)
+                    .with("reason", "no check has run yet."),
+            ),
             counters: Arc::new(Counters::default()),
             sizing: None,
             running: None,

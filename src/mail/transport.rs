@@ -11,7 +11,8 @@
 //! session is up, to every read and write. It does not apply it to the TLS
 //! handshake of implicit TLS (the socket gets its timeouts only after that
 //! handshake), so a server that accepts TCP and then freezes would hang the
-//! caller. The session therefore runs on its own thread and the caller waits
+//! caller. The session therefore runs on its own thread
+//! ([`crate::deadline::run_within`]) and the caller waits
 //! at most [`OVERALL_FACTOR`] × timeout. If that deadline passes, the caller
 //! gets [`MailError::Timeout`] and the session thread is left behind, blocked
 //! on the dead socket until the server closes it. That can only happen in that
@@ -19,7 +20,6 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,10 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::{Address, Message};
+use lettre::Address;
 
-use super::{compose_body, MailError, MailOptions, TlsMode};
+use super::{compose_body, MailError, MailOptions, MailSettings, Message, TlsMode};
+use crate::deadline::{run_within, WithinError};
 
 /// The whole delivery is abandoned after this many per-step timeouts.
 pub const OVERALL_FACTOR: u32 = 4;
@@ -38,48 +39,44 @@ pub const OVERALL_FACTOR: u32 = 4;
 /// Sends one mail as sendmail.py did. `Ok` only when the server accepted it
 /// (250 after the message data).
 pub fn send(opts: &MailOptions) -> Result<(), MailError> {
-    opts.validate()?;
-    let message = build_message(opts, &crate::localtime::now_string())?;
-    let tls = tls_parameters(opts)?;
-    if opts.tls.insecure {
-        warn_insecure_once(&opts.server, opts.port);
+    deliver(&opts.settings, &opts.message())
+}
+
+/// Delivers `msg` with `settings`, the whole session bounded by
+/// [`OVERALL_FACTOR`] × `settings.timeout`.
+pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> {
+    settings.validate()?;
+    let message = build_message(settings, msg, &crate::localtime::now_string())?;
+    let tls = tls_parameters(settings)?;
+    if settings.tls.insecure {
+        warn_insecure_once(&settings.server, settings.port);
     }
     let session = Session {
-        server: opts.server.clone(),
-        port: opts.port,
-        mode: opts.tls.mode_for(opts.port),
+        server: settings.server.clone(),
+        port: settings.port,
+        mode: settings.tls.mode_for(settings.port),
         tls,
-        timeout: opts.timeout,
-        credentials: Credentials::new(opts.user.clone(), opts.password.clone()),
+        timeout: settings.timeout,
+        credentials: Credentials::new(settings.user.clone(), settings.password.clone()),
         message,
     };
-    let overall = opts.timeout.saturating_mul(OVERALL_FACTOR);
-    let (server, port) = (opts.server.clone(), opts.port);
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::Builder::new()
-        .name("smtp-send".into())
-        .spawn(move || {
-            // The receiver may have given up (deadline); nothing to do then.
-            let _ = tx.send(session.run());
-        })
-        .map_err(|e| MailError::Failed {
-            server: server.clone(),
-            port,
-            stage: "start".into(),
-            detail: format!("cannot start the SMTP thread: {e}"),
-        })?;
-    match rx.recv_timeout(overall) {
-        Ok(result) => {
-            let _ = worker.join();
-            result
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(MailError::Timeout {
+    let overall = settings.timeout.saturating_mul(OVERALL_FACTOR);
+    let (server, port) = (settings.server.clone(), settings.port);
+    match run_within("smtp-send", overall, move || session.run()) {
+        Ok(result) => result,
+        Err(WithinError::TimedOut(after)) => Err(MailError::Timeout {
             server,
             port,
             stage: "delivery".into(),
-            after: overall,
+            after,
         }),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(MailError::Failed {
+        Err(WithinError::Spawn(e)) => Err(MailError::Failed {
+            server,
+            port,
+            stage: "start".into(),
+            detail: format!("cannot start the SMTP thread: {e}"),
+        }),
+        Err(WithinError::Panicked) => Err(MailError::Failed {
             server,
             port,
             stage: "delivery".into(),
@@ -100,24 +97,33 @@ fn warn_insecure_once(server: &str, port: u16) {
 
 /// The message sendmail.py built: From, To (all receivers, one header),
 /// Subject, multipart/alternative with one text/html part.
-pub(crate) fn build_message(opts: &MailOptions, local_now: &str) -> Result<Message, MailError> {
-    let from: Mailbox = opts.sender.parse().map_err(|e| {
-        MailError::Usage(format!("--sender: invalid address {:?}: {e}", opts.sender))
+pub(crate) fn build_message(
+    settings: &MailSettings,
+    msg: &Message,
+    local_now: &str,
+) -> Result<lettre::Message, MailError> {
+    let from: Mailbox = settings.sender.parse().map_err(|e| {
+        MailError::Usage(format!(
+            "--sender: invalid address {:?}: {e}",
+            settings.sender
+        ))
     })?;
-    let mut builder = Message::builder().from(from).subject(opts.subject.clone());
-    for r in &opts.receivers {
+    let mut builder = lettre::Message::builder()
+        .from(from)
+        .subject(msg.subject.clone());
+    for r in &settings.receivers {
         let addr: Address = r
             .parse()
             .map_err(|e| MailError::Usage(format!("--receivers: invalid address {r:?}: {e}")))?;
         builder = builder.to(Mailbox::new(None, addr));
     }
-    let body = compose_body(opts, local_now);
+    let body = compose_body(msg, local_now);
     builder
         .multipart(MultiPart::alternative().singlepart(SinglePart::html(body)))
         .map_err(|e| MailError::Usage(format!("cannot build the message: {e}")))
 }
 
-fn tls_parameters(opts: &MailOptions) -> Result<TlsParameters, MailError> {
+fn tls_parameters(opts: &MailSettings) -> Result<TlsParameters, MailError> {
     let mut builder = TlsParameters::builder(opts.server.clone());
     if let Some(path) = &opts.tls.cacert {
         for cert in read_cacert(path)? {
@@ -172,7 +178,7 @@ struct Session {
     tls: TlsParameters,
     timeout: Duration,
     credentials: Credentials,
-    message: Message,
+    message: lettre::Message,
 }
 
 type SmtpError = lettre::transport::smtp::Error;
@@ -428,12 +434,15 @@ mod tests {
 
     fn opts() -> MailOptions {
         MailOptions {
-            user: "u".into(),
-            password: "p".into(),
-            server: "127.0.0.1".into(),
-            sender: "Watcher <watch@example.org>".into(),
+            settings: MailSettings {
+                user: "u".into(),
+                password: "p".into(),
+                server: "127.0.0.1".into(),
+                sender: "Watcher <watch@example.org>".into(),
+                receivers: vec!["a@example.org".into(), "b@example.org".into()],
+                ..MailSettings::default()
+            },
             subject: "Failover – db2".into(),
-            receivers: vec!["a@example.org".into(), "b@example.org".into()],
             body: "<b>x</b>".into(),
             ..MailOptions::default()
         }
@@ -441,7 +450,9 @@ mod tests {
 
     #[test]
     fn message_has_one_to_header_and_html_alternative() {
-        let m = build_message(&opts(), "2017-07-29 17:33:54.419750").expect("build");
+        let o = opts();
+        let m =
+            build_message(&o.settings, &o.message(), "2017-07-29 17:33:54.419750").expect("build");
         let text = String::from_utf8(m.formatted()).expect("ascii");
         assert!(
             text.contains("To: a@example.org, b@example.org\r\n"),

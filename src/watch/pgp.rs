@@ -18,7 +18,8 @@
 //! - No mail at all unless `[general] sendmail` is on (the original sent the
 //!   status-change mails regardless).
 
-use super::{html_lines, Decision, Mail, MailKind};
+use super::decision::{html_lines, Decision, Mail, MailKind};
+use crate::probe::pgpool::PgpoolError;
 
 /// The settings the decisions depend on, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +40,15 @@ pub struct PgpRules {
     pub open_port: u16,
 }
 
-/// What one check of the pgpool saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one check of the pgpool saw. The poolstatus report that the Error
+/// and Status OK mails carry is not part of it: gathering it is an action
+/// (the act side does it on its own worker, after the gate moved).
+#[derive(Debug, Clone, PartialEq)]
 pub enum PgpObservation {
-    /// The pgpool answered with a primary backend up; `report` is the
-    /// poolstatus text for the Status OK mail.
-    Healthy { report: String },
-    /// It did not; `reason` says why in one line, `report` is whatever
-    /// status text could be gathered for the Error mail (may be empty).
-    Unhealthy { reason: String, report: String },
+    /// The pgpool answered with a primary backend up.
+    Healthy,
+    /// It did not, and why.
+    Unhealthy(PgpoolError),
 }
 
 /// What the decisions remember between checks.
@@ -74,7 +75,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
     let mut mails = Vec::new();
     let reason;
     match obs {
-        PgpObservation::Healthy { report } => {
+        PgpObservation::Healthy => {
             next.healthy_streak = state.healthy_streak.saturating_add(1);
             next.failed_streak = 0;
             if state.port_open {
@@ -106,19 +107,16 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                     Mail::new(
                         MailKind::PgpStatusOk,
                         format!(
-                            "This is the {}. The pgpwatch script returned fine.<br><br>{}",
-                            rules.hostname,
-                            html_lines(report)
+                            "This is the {}. The pgpwatch script returned fine.<br><br>",
+                            rules.hostname
                         ),
                     )
                     .with_report(),
                 );
             }
         }
-        PgpObservation::Unhealthy {
-            reason: why,
-            report,
-        } => {
+        PgpObservation::Unhealthy(error) => {
+            let why = error.to_string();
             next.healthy_streak = 0;
             next.failed_streak = state.failed_streak.saturating_add(1);
             if state.port_open && next.failed_streak >= fall {
@@ -144,18 +142,13 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
             }
             // Once per episode, then a reminder every `period` failed checks.
             if (next.failed_streak - 1) % period == 0 {
-                let text = if report.trim().is_empty() {
-                    why.as_str()
-                } else {
-                    report.as_str()
-                };
                 mails.push(
                     Mail::new(
                         MailKind::PgpError,
                         format!(
                             "This is the {}.<br>The pgpwatch script <b>failed!</b><br><br>{}",
                             rules.hostname,
-                            html_lines(text)
+                            html_lines(&why)
                         ),
                     )
                     .with_report(),
@@ -177,6 +170,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::ProbeError;
 
     fn rules() -> PgpRules {
         PgpRules {
@@ -191,16 +185,16 @@ mod tests {
     }
 
     fn ok() -> PgpObservation {
-        PgpObservation::Healthy {
-            report: "node 0 up\nnode 1 up".into(),
-        }
+        PgpObservation::Healthy
     }
 
     fn bad() -> PgpObservation {
-        PgpObservation::Unhealthy {
-            reason: "connect 127.0.0.1:9999: refused".into(),
-            report: "Output of: show pool_nodes\nerror".into(),
-        }
+        PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
+            "127.0.0.1",
+            9999,
+            "connect",
+            "refused",
+        )))
     }
 
     const UP: &str = "PGPWATCH - Status Change - PGP Up";
@@ -402,10 +396,10 @@ mod tests {
         let r = rules();
         let (s, d) = decide(&PgpState::default(), &ok(), &r);
         assert_eq!(
-            d.mails[0].body,
-            "This is the pgp1. The pgpwatch script returned fine.<br><br>node 0 up<br>node 1 up",
-            "Status OK body"
+            d.mails[0].body, "This is the pgp1. The pgpwatch script returned fine.<br><br>",
+            "Status OK body (the report is appended after the gate moved)"
         );
+        assert!(d.mails[0].with_report, "Status OK carries the report");
         let (s, d) = decide(&s, &bad(), &r);
         assert_eq!(
             d.mails[0].body,
@@ -414,9 +408,11 @@ mod tests {
         );
         assert_eq!(
             d.mails[1].body,
-            "This is the pgp1.<br>The pgpwatch script <b>failed!</b><br><br>Output of: show pool_nodes<br>error",
-            "Error body"
+            "This is the pgp1.<br>The pgpwatch script <b>failed!</b><br><br>connect 127.0.0.1:9999: refused",
+            "Error body (the report is appended after the gate moved)"
         );
+        assert!(d.mails[1].with_report, "Error carries the report");
+        assert!(!d.mails[0].with_report, "PGP Down has no report");
         let (_, d) = decide(&s, &ok(), &r);
         assert_eq!(
             d.mails[0].body,
@@ -427,10 +423,12 @@ mod tests {
 
     #[test]
     fn error_mail_without_report_carries_the_reason() {
-        let obs = PgpObservation::Unhealthy {
-            reason: "connect 127.0.0.1:9999: timed out after 5s".into(),
-            report: String::new(),
-        };
+        let obs = PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::Timeout {
+            host: "127.0.0.1".into(),
+            port: 9999,
+            step: "connect".into(),
+            after: std::time::Duration::from_secs(5),
+        }));
         let (_, d) = decide(&PgpState::default(), &obs, &rules());
         assert!(
             d.mails[0]

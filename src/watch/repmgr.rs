@@ -32,7 +32,8 @@
 
 use std::time::Duration;
 
-use super::{Decision, Mail, MailKind};
+use super::decision::{Decision, Mail, MailKind};
+use crate::probe::repmgr::MastersError;
 
 /// The settings the decisions depend on, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +58,11 @@ pub struct RepmgrRules {
 }
 
 /// What one cycle saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RepmgrObservation {
     /// Names of the nodes answering `pg_is_in_recovery() = false`, or why
     /// they could not be listed.
-    pub masters: Result<Vec<String>, String>,
+    pub masters: Result<Vec<String>, MastersError>,
     /// Whether pgp_server_1's and pgp_server_2's check_port answered.
     pub pgpools_up: (bool, bool),
     /// What is left of the start-up grace ([`Duration::ZERO`]: over).
@@ -300,7 +301,12 @@ mod tests {
     fn obs(o: O) -> RepmgrObservation {
         let (masters, pgpools_up) = match o {
             O::Err => (
-                Err("connect 127.0.0.1:5432: timed out after 5s".to_string()),
+                Err(MastersError::Read(crate::probe::ProbeError::Timeout {
+                    host: "127.0.0.1".into(),
+                    port: 5432,
+                    step: "connect".into(),
+                    after: Duration::from_secs(5),
+                })),
                 (false, false),
             ),
             O::None => (Ok(vec![]), (false, false)),
@@ -581,7 +587,7 @@ mod tests {
         let (_, d) = decide(&RepmgrState::default(), &obs(O::Err), &r);
         assert_eq!(
             d.mails[0].body,
-            "This is the db1.example.<br>I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.<br><br>Reason: couldn't get the masters: connect 127.0.0.1:5432: timed out after 5s."
+            "This is the db1.example.<br>I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.<br><br>Reason: couldn't get the masters: read repmgr nodes: connect 127.0.0.1:5432: timed out after 5s."
         );
         let (_, d) = decide(&RepmgrState::default(), &obs(O::Split), &r);
         assert_eq!(

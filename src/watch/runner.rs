@@ -139,8 +139,11 @@ pub enum Flow {
 pub trait Cycle {
     /// One check; `n` counts from 1.
     fn run_cycle(&mut self, n: u64) -> Flow;
-    /// Called at least every [`SLICE`] while waiting (e.g. watchdog pings).
-    fn idle(&mut self) {}
+    /// Called at least every [`SLICE`] while waiting (watchdog pings, a
+    /// reload requested by SIGHUP); may reschedule or stop the loop.
+    fn idle(&mut self) -> Flow {
+        Flow::Continue
+    }
 }
 
 /// Where the loop stands between cycles: the next deadline.
@@ -175,22 +178,38 @@ impl Schedule {
     /// next slot in the future and returns how many slots were skipped
     /// because the cycle overran (0 normally).
     pub fn advance(&mut self, now: Instant) -> u64 {
-        self.next += self.period;
+        self.next = later(self.next, self.period);
         if now < self.next {
             return 0;
         }
         let behind = now.duration_since(self.next).as_nanos();
         let skip = behind / self.period.as_nanos() + 1;
         let skip32 = u32::try_from(skip).unwrap_or(u32::MAX);
-        self.next += self.period.saturating_mul(skip32);
+        self.next = later(self.next, self.period.saturating_mul(skip32));
         u64::from(skip32)
     }
 
     /// Switches to `period`, the next cycle one period after `now`.
     pub fn reschedule(&mut self, now: Instant, period: Duration) {
         self.period = period.max(Duration::from_millis(1));
-        self.next = now + self.period;
+        self.next = later(now, self.period);
     }
+
+    /// Switches to `period` between cycles: the next cycle comes no later
+    /// than it was due, and no later than one new period from `now`.
+    pub fn reschedule_between(&mut self, now: Instant, period: Duration) {
+        let due = self.next;
+        self.reschedule(now, period);
+        self.next = self.next.min(due.max(now));
+    }
+}
+
+/// `t + d`, or a day past `t` when that cannot be represented (a period
+/// too large for the platform's clock must not panic the loop).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(t)
 }
 
 /// What a loop did, for logs and tests.
@@ -242,7 +261,11 @@ pub fn run(clock: &dyn Clock, period: Duration, stop: &Stop, work: &mut dyn Cycl
             if clock.wait(stop, left) {
                 return stats;
             }
-            work.idle();
+            match work.idle() {
+                Flow::Continue => {}
+                Flow::Stop => return stats,
+                Flow::Reschedule(p) => schedule.reschedule_between(clock.now(), p),
+            }
         }
     }
 }
@@ -309,8 +332,9 @@ mod tests {
                 _ => Flow::Continue,
             }
         }
-        fn idle(&mut self) {
+        fn idle(&mut self) -> Flow {
             self.idles += 1;
+            Flow::Continue
         }
     }
 
@@ -476,5 +500,36 @@ mod tests {
             "flag noticed after {:?}",
             set_at.elapsed()
         );
+    }
+
+    #[test]
+    fn a_period_too_large_for_the_clock_does_not_panic() {
+        let now = Instant::now();
+        let mut s = Schedule::new(now, Duration::MAX);
+        assert_eq!(s.advance(now), 0);
+        assert!(s.next() > now);
+        s.reschedule(now, Duration::from_secs(u64::MAX / 2));
+        assert!(s.next() > now);
+    }
+
+    #[test]
+    fn reschedule_between_never_delays_the_next_check() {
+        let now = Instant::now();
+        let mut s = Schedule::new(now, Duration::from_secs(10));
+        s.advance(now); // next at +10 s
+        let t = now + Duration::from_secs(9);
+        s.reschedule_between(t, Duration::from_secs(10));
+        assert_eq!(
+            s.next(),
+            now + Duration::from_secs(10),
+            "not pushed past its slot"
+        );
+        s.reschedule_between(t, Duration::from_millis(500));
+        assert_eq!(
+            s.next(),
+            t + Duration::from_millis(500),
+            "a shorter period acts at once"
+        );
+        assert_eq!(s.period(), Duration::from_millis(500));
     }
 }

@@ -153,3 +153,79 @@ fn poolstatus_without_readable_config_uses_defaults() {
     let out = run(BINS[1], &["--config", "/nonexistent/config.ini"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+#[test]
+fn help_of_every_binary_lists_the_keys_it_reads_from_the_table() {
+    use pgpoolwatch::config::{Program, KEYS};
+    let programs = [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus];
+    for (bin, program) in BINS.iter().zip(programs) {
+        let out = run(bin, &["--help"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{bin}: {out:?}");
+        assert!(
+            stdout.contains(&pgpoolwatch::config::help_text(program)),
+            "{bin}:\n{stdout}"
+        );
+        let mut listed = 0;
+        for k in KEYS {
+            let line = k.help_line();
+            if k.read_by.contains(&program) {
+                assert!(stdout.contains(&line), "{bin}: {line:?} in\n{stdout}");
+                listed += 1;
+            } else {
+                assert!(
+                    !stdout.contains(&format!("  [{}]\n{line}", k.section)),
+                    "{bin} does not read {k:?}:\n{stdout}"
+                );
+            }
+        }
+        assert!(listed >= 16, "{bin}: {listed} keys");
+    }
+}
+
+#[test]
+fn seconds_above_their_cap_are_refused_in_the_file_and_on_the_command_line() {
+    let dir = temp_dir("cap");
+    let cfg = dir.join("config.ini");
+    std::fs::write(
+        &cfg,
+        "[pgp]\ncheck_period = 1e19\nsuccess_period=5\nmail_on_success=no\n",
+    )
+    .expect("write");
+    let cfg = cfg.display().to_string();
+    let out = run(BINS[0], &["--config", &cfg, "--check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("pgpwatch: {cfg}:2: [pgp] check_period: \"1e19\" is too large; expected seconds > 0, e.g. 10 or 2.5, at most 86400 (one day)\n")
+    );
+    // The flag's typed value is checked against the same cap.
+    let out = run(
+        BINS[0],
+        &[
+            "--config",
+            &sample(),
+            "--check-period=86401",
+            "--check-config",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "pgpwatch: command line: --check-period: \"86401\" is too large; expected seconds > 0, e.g. 10 or 2.5, at most 86400 (one day)\n"
+    );
+    let out = run(
+        BINS[0],
+        &[
+            "--config",
+            &sample(),
+            "--check-period=86400",
+            "--check-config",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pgp.check_period = 86400\n"),
+        "{out:?}"
+    );
+}

@@ -1,9 +1,11 @@
 //! A node's conninfo in repmgr's metadata in either libpq form: repmgrwatch's
-//! masters probe (`watch::probe_masters`) asks each node at the host and
-//! port its conninfo names. Before the one conninfo reader, a URI conninfo
-//! (`postgresql://repmgr@host:port/db`) was read as no pairs at all, so the
-//! node was asked at "its name":5432 and silently never counted. Own
-//! cluster on net 8: the test rewrites repmgr.nodes (and restores it).
+//! masters probe (`probe::repmgr::probe_masters`) asks each node at the
+//! host and port its conninfo names. Before the one conninfo reader, a URI
+//! conninfo (`postgresql://repmgr@host:port/db`) was read as no pairs at
+//! all, so the node was asked at "its name":5432 and silently never
+//! counted. Own cluster on net 12 (net 8 is the witness test's, and
+//! bin/test runs tests in parallel); the test rewrites repmgr.nodes and
+//! restores it.
 
 use std::process::Command;
 
@@ -11,7 +13,7 @@ use pgpoolwatch::config::{Program, Settings};
 
 use crate::support::cluster::Cluster;
 
-const NET: u8 = 8;
+const NET: u8 = 12;
 
 /// Sets the conninfo of repmgr node `node` on the primary (db1), as
 /// `repmgr node register --force` would write it.
@@ -38,7 +40,7 @@ fn set_conninfo(c: &Cluster, node: &str, conninfo: &str) {
 fn masters(c: &Cluster) -> Result<Vec<String>, String> {
     let s = Settings::load(&c.config_path("db1"), Program::Repmgrwatch)
         .expect("db1's config.ini loads");
-    pgpoolwatch::watch::probe_masters(&s)
+    pgpoolwatch::probe::repmgr::probe_masters(&s).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -1,12 +1,18 @@
-//! `@file` argument expansion, as Python 2 argparse's `fromfile_prefix_chars='@'`
-//! did for the original scripts (`sendmail.py @args.txt --subject=X`).
+//! Command-line arguments of all four programs, as Python 2 argparse read
+//! the original scripts' (`sendmail.py @args.txt --subject=X`).
 //!
-//! Every argument that starts with `@` is replaced by the lines of the named
-//! file, one argument per line, the whole line kept (so
-//! `--receivers=a@x b@y` stays one argument). Files may name further
-//! `@files`. Where argparse was unkind we are kinder: blank lines are
-//! skipped and CRLF line ends are accepted. Later arguments override earlier
-//! ones; that is the option parser's job (see [`last_value`]).
+//! Two steps. [`expand`] replaces every argument that starts with `@` by the
+//! lines of the named file, one argument per line, the whole line kept (so
+//! `--receivers=a@x b@y` stays one argument), as argparse's
+//! `fromfile_prefix_chars='@'` did. Files may name further `@files`. Where
+//! argparse was unkind we are kinder: blank lines are skipped and CRLF line
+//! ends are accepted. Then [`Spec`] (see [`front`]) turns the expanded list
+//! into a canonical one (abbreviations written in full, later ones winning)
+//! that pico-args reads typed values from.
+
+pub mod front;
+
+pub use front::{ArgError, Dialect, Opt, Spec, Takes};
 
 use std::ffi::OsString;
 use std::fmt;

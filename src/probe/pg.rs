@@ -1,0 +1,454 @@
+//! PostgreSQL and pgpool sessions with a deadline. The connection and its
+//! queries run on a worker thread and the caller waits on a channel with
+//! `recv_timeout`. A worker that outlives its deadline is left to finish on
+//! its own (its socket also has TCP keepalives and `tcp_user_timeout`, so a
+//! dead network ends it; a frozen-but-alive peer ends it when it thaws or
+//! dies). To keep such leftovers bounded, at most
+//! [`MAX_PENDING_PER_SERVER`] workers may be outstanding per `host:port`;
+//! beyond that a call fails at once with [`ProbeError::Busy`] instead of
+//! starting another one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread;
+use std::time::Duration;
+
+use postgres::config::SslMode as WireMode;
+use postgres::{Client, NoTls, SimpleQueryMessage};
+
+use super::error::{host_port, pg_detail, ProbeError};
+use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
+
+/// One result row of a simple (text protocol) query: column name -> text
+/// value. A SQL NULL is an absent key.
+pub type TextRow = HashMap<String, String>;
+
+/// How many timed-out workers may still be waiting on one `host:port`
+/// before further calls fail at once with [`ProbeError::Busy`].
+pub const MAX_PENDING_PER_SERVER: usize = 4;
+
+/// Where and as whom to connect.
+#[derive(Clone, PartialEq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    pub password: Option<String>,
+    pub tls: TlsSettings,
+}
+
+impl fmt::Debug for Endpoint {
+    // Never print the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+static PENDING: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+/// Counts one outstanding worker for a server; released on drop (when the
+/// worker thread ends, however late).
+struct PendingSlot(String);
+
+impl PendingSlot {
+    fn take(host: &str, port: u16) -> Option<PendingSlot> {
+        let key = host_port(host, port);
+        let mut guard = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        let map = guard.get_or_insert_with(HashMap::new);
+        let n = map.entry(key.clone()).or_insert(0);
+        if *n >= MAX_PENDING_PER_SERVER {
+            return None;
+        }
+        *n += 1;
+        Some(PendingSlot(key))
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut guard = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = guard.as_mut() {
+            if let Some(n) = map.get_mut(&self.0) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&self.0);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` on a worker thread and waits at most `timeout` for it. On
+/// time-out the worker is left to end by itself (see the module docs) and a
+/// `Timeout` error for `step` is returned.
+fn within<T, F>(
+    host: &str,
+    port: u16,
+    step: &str,
+    timeout: Duration,
+    work: F,
+) -> Result<T, ProbeError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ProbeError> + Send + 'static,
+{
+    let slot = PendingSlot::take(host, port).ok_or_else(|| ProbeError::Busy {
+        host: host.to_string(),
+        port,
+    })?;
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name(format!("probe {}", host_port(host, port)))
+        .spawn(move || {
+            let _slot = slot;
+            // The receiver may be gone after a time-out; nothing to do then.
+            let _ = tx.send(work());
+        });
+    if let Err(e) = spawned {
+        return Err(ProbeError::failed(
+            host,
+            port,
+            step,
+            format!("cannot start a thread: {e}"),
+        ));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result,
+        Err(_) => Err(ProbeError::Timeout {
+            host: host.to_string(),
+            port,
+            step: step.to_string(),
+            after: timeout,
+        }),
+    }
+}
+
+fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
+    let mut cfg = postgres::Config::new();
+    cfg.host(&ep.host)
+        .port(ep.port)
+        .user(&ep.user)
+        .dbname(&ep.database)
+        .application_name("pgpoolwatch")
+        .connect_timeout(timeout)
+        .tcp_user_timeout(timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
+    if let Some(pw) = &ep.password {
+        cfg.password(pw);
+    }
+    cfg
+}
+
+/// One connection as `ep.tls.mode` says (see the module docs).
+fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
+    let fail = |detail: String| ProbeError::failed(&ep.host, ep.port, "connect", detail);
+    let plain = || {
+        pg_config(ep, timeout).connect(NoTls).map_err(|e| {
+            let mut d = pg_detail(&e);
+            // A server that wants TLS refuses a plain session in pg_hba.
+            if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
+                d.push_str(" (sslmode=disable)");
+            }
+            (e, d)
+        })
+    };
+    let tls = |wire: WireMode| -> Result<Client, (Option<postgres::Error>, String)> {
+        let (connector, slot) = ep
+            .tls
+            .connector()
+            .map_err(|d| (None, format!("TLS: {d}")))?;
+        let mut cfg = pg_config(ep, timeout);
+        cfg.ssl_mode(wire);
+        cfg.connect(connector).map_err(|e| {
+            let d = tls_detail(&e, &slot, &ep.tls);
+            (Some(e), d)
+        })
+    };
+    match ep.tls.mode {
+        SslMode::Disable => plain().map_err(|(_, d)| fail(d)),
+        // The server refused the plain session (e.g. pg_hba hostssl only).
+        SslMode::Allow => match plain() {
+            Ok(c) => Ok(c),
+            Err((e, _)) if e.as_db_error().is_some() => {
+                tls(WireMode::Require).map_err(|(_, d)| fail(d))
+            }
+            Err((_, d)) => Err(fail(d)),
+        },
+        // A failed handshake is retried in plain text, as libpq does.
+        SslMode::Prefer => match tls(WireMode::Prefer) {
+            Ok(c) => Ok(c),
+            Err((Some(e), _)) if handshake_error(&e).is_some() => plain().map_err(|(_, d)| fail(d)),
+            Err((_, d)) => Err(fail(d)),
+        },
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            tls(WireMode::Require).map_err(|(_, d)| fail(d))
+        }
+    }
+}
+
+/// Opens a connection that is ready within `timeout` or fails with a
+/// `connect host:port: ...` error. Later queries on the returned client are
+/// not bounded; use [`query_within`] or [`with_session`] for them.
+pub fn connect(
+    host: &str,
+    port: u16,
+    user: &str,
+    database: &str,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Result<Client, ProbeError> {
+    let ep = Endpoint {
+        host: host.to_string(),
+        port,
+        user: user.to_string(),
+        database: database.to_string(),
+        password: password.map(str::to_string),
+        tls: TlsSettings::default(),
+    };
+    within(host, port, "connect", timeout, move || {
+        connect_now(&ep, timeout)
+    })
+}
+
+/// Runs one simple-protocol query on `client` within `timeout` and hands the
+/// client back with the rows. On time-out the client is lost (it stays with
+/// the stuck worker until the server answers or the socket fails).
+pub fn query_within(
+    mut client: Client,
+    host: &str,
+    port: u16,
+    sql: &str,
+    timeout: Duration,
+) -> Result<(Client, Vec<TextRow>), ProbeError> {
+    let sql = sql.to_string();
+    let (h, step) = (host.to_string(), query_step(&sql));
+    within(host, port, &query_step(&sql), timeout, move || {
+        let rows =
+            simple_rows(&mut client, &sql).map_err(|e| ProbeError::from_pg(&h, port, &step, &e))?;
+        Ok((client, rows))
+    })
+}
+
+/// Connects to `ep` and runs `work` on the session, all within one
+/// `timeout`. `work` receives a [`Session`] whose errors already name the
+/// host, port and step.
+pub fn with_session<T, F>(ep: &Endpoint, timeout: Duration, work: F) -> Result<T, ProbeError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
+{
+    let ep = ep.clone();
+    let (host, port) = (ep.host.clone(), ep.port);
+    // The step named on time-out is the last one the worker started.
+    let step = std::sync::Arc::new(Mutex::new(String::from("connect")));
+    let step_w = step.clone();
+    let result = within(&host, port, "connect", timeout, move || {
+        let client = connect_now(&ep, timeout)?;
+        let mut session = Session {
+            client,
+            host: ep.host.clone(),
+            port: ep.port,
+            step: step_w,
+        };
+        work(&mut session)
+    });
+    match result {
+        Err(ProbeError::Timeout {
+            host, port, after, ..
+        }) => {
+            let step = step.lock().map(|s| s.clone()).unwrap_or_default();
+            Err(ProbeError::Timeout {
+                host,
+                port,
+                step,
+                after,
+            })
+        }
+        other => other,
+    }
+}
+
+/// An open connection inside [`with_session`].
+pub struct Session {
+    client: Client,
+    host: String,
+    port: u16,
+    step: std::sync::Arc<Mutex<String>>,
+}
+
+impl Session {
+    /// Runs `sql` with the simple query protocol (every value is text);
+    /// errors are `query host:port (first words of sql): detail`.
+    pub fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, ProbeError> {
+        let step = query_step(sql);
+        if let Ok(mut s) = self.step.lock() {
+            s.clone_from(&step);
+        }
+        simple_rows(&mut self.client, sql)
+            .map_err(|e| ProbeError::from_pg(&self.host, self.port, &step, &e))
+    }
+
+    /// The first row of `sql`, or an error when it returned none.
+    pub fn row(&mut self, sql: &str) -> Result<TextRow, ProbeError> {
+        let step = query_step(sql);
+        self.rows(sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProbeError::failed(&self.host, self.port, &step, "no rows"))
+    }
+
+    /// Host this session is connected to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Port this session is connected to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// `query (show pool_nodes)`: the step name for an SQL text, shortened.
+fn query_step(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(6).collect();
+    let mut s = words.join(" ");
+    if s.len() > 40 {
+        let mut cut = 40;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    format!("query ({s})")
+}
+
+/// Runs `sql` with the simple query protocol and returns its rows by column
+/// name (the rows of the last statement that returned any).
+pub fn simple_rows(client: &mut Client, sql: &str) -> Result<Vec<TextRow>, postgres::Error> {
+    let mut rows = Vec::new();
+    for msg in client.simple_query(sql)? {
+        if let SimpleQueryMessage::Row(row) = msg {
+            let mut map = TextRow::new();
+            for (i, col) in row.columns().iter().enumerate() {
+                if let Some(v) = row.get(i) {
+                    map.insert(col.name().to_string(), v.to_string());
+                }
+            }
+            rows.push(map);
+        }
+    }
+    Ok(rows)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tcp_port_answers;
+    use std::net::TcpListener;
+    use std::time::Instant;
+    #[test]
+    fn query_step_is_short() {
+        assert_eq!(query_step("show pool_nodes"), "query (show pool_nodes)");
+        assert_eq!(
+            query_step("SELECT a,\n b FROM t WHERE x"),
+            "query (SELECT a, b FROM t WHERE)"
+        );
+    }
+
+    #[test]
+    fn endpoint_debug_hides_password() {
+        let ep = Endpoint {
+            host: "h".into(),
+            port: 1,
+            user: "u".into(),
+            database: "d".into(),
+            password: Some("s3cret".into()),
+            tls: TlsSettings::default(),
+        };
+        assert!(!format!("{ep:?}").contains("s3cret"));
+    }
+
+    /// A listener that never accepts: the kernel completes the handshake and
+    /// queues the connection, exactly like a SIGSTOP'ed pgpool.
+    #[test]
+    fn connect_to_frozen_server_times_out_on_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = Duration::from_millis(700);
+        let start = Instant::now();
+        let err = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
+        let took = start.elapsed();
+        assert!(took < t + Duration::from_millis(500), "took {took:?}");
+        assert!(took >= t, "took {took:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("connect 127.0.0.1:{port}: timed out after 700ms")
+        );
+        // The TCP gate check does answer: the kernel accepts.
+        assert!(tcp_port_answers("127.0.0.1", port, t));
+        drop(listener);
+    }
+
+    #[test]
+    fn pending_workers_are_capped_per_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = Duration::from_millis(100);
+        for _ in 0..MAX_PENDING_PER_SERVER {
+            let e = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
+            assert!(matches!(e, ProbeError::Timeout { .. }), "{e}");
+        }
+        let start = Instant::now();
+        let e = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
+        assert!(matches!(e, ProbeError::Busy { .. }), "{e}");
+        assert!(start.elapsed() < t);
+        // Closing the listener resets the queued connections, which ends the
+        // stuck workers and frees their slots.
+        drop(listener);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let free = PENDING
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(true, |m| !m.contains_key(&host_port("127.0.0.1", port)));
+            if free {
+                break;
+            }
+            assert!(Instant::now() < deadline, "workers never ended");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn refused_port_fails_fast_with_reason() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let e = connect("127.0.0.1", port, "u", "d", None, Duration::from_secs(5))
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("connect 127.0.0.1:{port}: ")),
+            "{text}"
+        );
+        assert_eq!(
+            text,
+            format!("connect 127.0.0.1:{port}: connection refused (os error 111)")
+        );
+        assert!(!tcp_port_answers("127.0.0.1", port, Duration::from_secs(1)));
+    }
+}

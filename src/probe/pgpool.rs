@@ -1,0 +1,172 @@
+//! pgpwatch's health probe: `SHOW pool_nodes` through the local pgpool,
+//! within `connect_timeout`. pgpool is healthy when a backend with role
+//! primary (pgpool 3.x: master) is up (or waiting). The rows are read with
+//! poolstatus's `pool_nodes` reader, so both agree on every pgpool layout.
+
+use std::fmt;
+
+use super::error::{host_port, ProbeError};
+use super::pg::{with_session, Endpoint, TextRow};
+use crate::config::PgpSettings;
+use crate::pgpass::password_for;
+use crate::poolstatus::parse::{pool_nodes, Backend, Role};
+
+/// Why pgpool is not healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgpoolError {
+    /// No answer (connect, TLS, authentication, time-out, query).
+    Probe(ProbeError),
+    /// The answer could not be read as `show pool_nodes` rows.
+    Unreadable { at: String, detail: String },
+    /// pgpool knows no backend at all.
+    NoBackends { at: String },
+    /// No backend is up as primary.
+    NoPrimaryUp { at: String, backends: usize },
+}
+
+impl fmt::Display for PgpoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgpoolError::Probe(e) => write!(f, "{e}"),
+            PgpoolError::Unreadable { at, detail } => {
+                write!(f, "{at}: SHOW pool_nodes unreadable: {detail}")
+            }
+            PgpoolError::NoBackends { at } => {
+                write!(f, "{at}: SHOW pool_nodes returned no backends")
+            }
+            PgpoolError::NoPrimaryUp { at, backends } => write!(
+                f,
+                "{at}: no backend up as primary among {backends} backend(s)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PgpoolError {}
+
+/// What a healthy pgpool reported: the primary and how many backends are up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgpoolHealth {
+    /// `host:port` of the primary that is up.
+    pub primary: String,
+    pub backends_up: usize,
+    pub backends: usize,
+}
+
+impl fmt::Display for PgpoolHealth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "primary {} up, {} of {} backend(s) up",
+            self.primary, self.backends_up, self.backends
+        )
+    }
+}
+
+/// Asks the pgpool of `pgp` (as `os_user`'s .pgpass and TLS files allow).
+pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<PgpoolHealth, PgpoolError> {
+    let ep = Endpoint {
+        host: pgp.pgpool_host.clone(),
+        port: pgp.pgpool_port,
+        user: pgp.pgpool_user.clone(),
+        database: pgp.pgpool_database.clone(),
+        password: password_for(
+            os_user,
+            &pgp.pgpool_host,
+            pgp.pgpool_port,
+            &pgp.pgpool_database,
+            &pgp.pgpool_user,
+        ),
+        tls: pgp.tls.for_user(os_user),
+    };
+    let rows = with_session(&ep, pgp.connect_timeout, |s| s.rows("SHOW pool_nodes"))
+        .map_err(PgpoolError::Probe)?;
+    pool_nodes_health(&rows, &host_port(&pgp.pgpool_host, pgp.pgpool_port))
+}
+
+/// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
+pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
+    let backends = pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
+        at: at.to_string(),
+        detail: detail.to_string(),
+    })?;
+    let up = |b: &&Backend| b.is_up();
+    match backends.iter().filter(up).find(|b| b.role == Role::Primary) {
+        Some(p) => Ok(PgpoolHealth {
+            primary: host_port(&p.hostname, p.port),
+            backends_up: backends.iter().filter(up).count(),
+            backends: backends.len(),
+        }),
+        None if backends.is_empty() => Err(PgpoolError::NoBackends { at: at.to_string() }),
+        None => Err(PgpoolError::NoPrimaryUp {
+            at: at.to_string(),
+            backends: backends.len(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pairs: &[(&str, &str)]) -> TextRow {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pool_nodes_health_needs_a_primary_that_is_up() {
+        let at = "127.0.10.1:5432";
+        let primary_up = row(&[
+            ("node_id", "0"),
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "up"),
+            ("role", "primary"),
+        ]);
+        let standby_up = row(&[
+            ("node_id", "1"),
+            ("hostname", "db2"),
+            ("port", "5432"),
+            ("status", "up"),
+            ("role", "standby"),
+        ]);
+        let primary_down = row(&[
+            ("node_id", "0"),
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "down"),
+            ("role", "primary"),
+        ]);
+        let old_master = row(&[
+            ("node_id", "0"),
+            ("hostname", "db1"),
+            ("port", "5432"),
+            ("status", "2"),
+            ("role", "master"),
+        ]);
+        assert_eq!(
+            pool_nodes_health(&[primary_up, standby_up.clone()], at).map(|h| h.to_string()),
+            Ok("primary db1:5432 up, 2 of 2 backend(s) up".to_string())
+        );
+        assert!(
+            pool_nodes_health(&[old_master], at).is_ok(),
+            "pgpool 3.x: master, status 2"
+        );
+        assert_eq!(
+            pool_nodes_health(&[primary_down, standby_up], at).map_err(|e| e.to_string()),
+            Err("127.0.10.1:5432: no backend up as primary among 2 backend(s)".to_string())
+        );
+        assert_eq!(
+            pool_nodes_health(&[], at).map_err(|e| e.to_string()),
+            Err("127.0.10.1:5432: SHOW pool_nodes returned no backends".to_string())
+        );
+        let garbled = row(&[("hostname", "db1"), ("port", "x")]);
+        assert!(matches!(
+            pool_nodes_health(&[garbled], at),
+            Err(PgpoolError::Unreadable { .. })
+        ));
+    }
+}

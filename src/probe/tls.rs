@@ -1,0 +1,569 @@
+//! TLS for PostgreSQL connections, following libpq's `sslmode`
+//! ([`TlsSettings`]): `disable` plain; `allow` plain, then TLS when the
+//! server refuses the plain session; `prefer` (the default, as psql) TLS when
+//! the server offers it, else plain, and plain again when the TLS handshake
+//! fails; `require` TLS; `verify-ca` TLS with the server's certificate
+//! checked against `sslrootcert`; `verify-full` that and the host name (or IP
+//! address) in the certificate. As libpq, any mode that uses TLS checks the CA
+//! when a root certificate is at hand (`sslrootcert`, else
+//! `~/.postgresql/root.crt` of the credentials user). One TLS stack: the
+//! OpenSSL that ssh2 and lettre already use.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
+use postgres_openssl::MakeTlsConnector;
+
+use super::error::pg_detail;
+
+/// libpq's `sslmode`: whether and how a connection uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Plain text only.
+    Disable,
+    /// Plain text; TLS when the server refuses the plain session.
+    Allow,
+    /// TLS when the server offers it, else plain (psql's default).
+    #[default]
+    Prefer,
+    /// TLS or nothing; the certificate is checked only when a root
+    /// certificate is at hand.
+    Require,
+    /// TLS with the server's certificate checked against the root certificate.
+    VerifyCa,
+    /// `VerifyCa` and the server's name or address in its certificate.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// What a valid value is, for error messages.
+    pub const EXPECTED: &'static str =
+        "one of disable, allow, prefer, require, verify-ca, verify-full";
+
+    /// Parses libpq's spelling (ASCII case ignored).
+    pub fn parse(v: &str) -> Option<SslMode> {
+        Some(match v.trim().to_ascii_lowercase().as_str() {
+            "disable" => SslMode::Disable,
+            "allow" => SslMode::Allow,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    /// libpq's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// The TLS settings of a connection: libpq's `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey`. A `None` path means libpq's default file under
+/// `home` (`~/.postgresql/root.crt`, `postgresql.crt`, `postgresql.key`),
+/// used when it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    pub mode: SslMode,
+    pub root_cert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Home of the credentials user, where the default files are looked
+    /// for; `None` (as read from config.ini): no default files.
+    pub home: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// These settings with the default files of OS user `os_user` (see
+    /// [`crate::config::credentials_user`]).
+    pub fn for_user(&self, os_user: &str) -> TlsSettings {
+        TlsSettings {
+            home: crate::config::home_of(os_user),
+            ..self.clone()
+        }
+    }
+
+    /// These settings overridden by the `sslmode`, `sslrootcert`, `sslcert`
+    /// and `sslkey` of a conninfo's pairs (as libpq, the conninfo wins; an
+    /// empty value means the default). Errors name the key and value.
+    pub fn with_conninfo(&self, pairs: &[(String, String)]) -> Result<TlsSettings, String> {
+        let mut t = self.clone();
+        for (k, v) in pairs {
+            let path = (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
+            match k.as_str() {
+                "sslmode" => {
+                    t.mode = SslMode::parse(v).ok_or_else(|| {
+                        format!(
+                            "conninfo sslmode {v:?} is not valid; expected {}",
+                            SslMode::EXPECTED
+                        )
+                    })?
+                }
+                "sslrootcert" => t.root_cert = path,
+                "sslcert" => t.cert = path,
+                "sslkey" => t.key = path,
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+
+    fn default_file(&self, name: &str) -> Option<PathBuf> {
+        let p = self.home.as_ref()?.join(".postgresql").join(name);
+        p.exists().then_some(p)
+    }
+
+    /// The root certificate to check the server against, if any: the
+    /// configured one, else `~/.postgresql/root.crt` when it exists.
+    fn root(&self) -> Option<PathBuf> {
+        self.root_cert
+            .clone()
+            .or_else(|| self.default_file("root.crt"))
+    }
+
+    /// `sslmode=verify-full, sslrootcert=/x/ca.crt`: what the error names.
+    fn describe(&self) -> String {
+        let mut s = format!("sslmode={}", self.mode.as_str());
+        if let Some(r) = self.root() {
+            s.push_str(&format!(", sslrootcert={}", r.display()));
+        }
+        if let Ok(Some((cert, _))) = self.client_files() {
+            s.push_str(&format!(", sslcert={}", cert.display()));
+        }
+        s
+    }
+
+    /// The client certificate and key, when one is configured or present
+    /// in ~/.postgresql (libpq's defaults).
+    fn client_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+        let cert = match &self.cert {
+            Some(c) => c.clone(),
+            None => match self.default_file("postgresql.crt") {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+        };
+        let key = match &self.key {
+            Some(k) => k.clone(),
+            None => self.default_file("postgresql.key").ok_or_else(|| {
+                format!(
+                    "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
+                    cert.display()
+                )
+            })?,
+        };
+        Ok(Some((cert, key)))
+    }
+
+    /// An OpenSSL connector for these settings, and the slot where the
+    /// certificate check of this one connection leaves its first complaint.
+    /// Errors are the text after `TLS: `. The OpenSSL context is built once
+    /// per settings (and file dates) and kept: building it loads OpenSSL's
+    /// default CA bundle, tens of milliseconds of CPU that a check must not
+    /// pay every time.
+    pub(crate) fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), String> {
+        let (ssl, verifies) = self.cached_context()?;
+        let slot: VerifySlot = Arc::new(Mutex::new(None));
+        let mut connector = MakeTlsConnector::new(ssl);
+        let full = self.mode == SslMode::VerifyFull;
+        let s = slot.clone();
+        connector.set_callback(move |cfg, _host| {
+            cfg.set_verify_hostname(full);
+            if verifies {
+                let s = s.clone();
+                cfg.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
+                    if !ok {
+                        if let Ok(mut first) = s.lock() {
+                            first.get_or_insert_with(|| ctx.error().error_string().to_string());
+                        }
+                    }
+                    ok
+                });
+            }
+            Ok(())
+        });
+        Ok((connector, slot))
+    }
+
+    /// The cached context for these settings (see [`TlsSettings::connector`]),
+    /// and whether it checks the server's certificate.
+    fn cached_context(&self) -> Result<(SslConnector, bool), String> {
+        type Cache = Vec<(TlsSettings, Vec<Option<SystemTime>>, SslConnector, bool)>;
+        static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+        // A file replaced on disk (a renewed certificate) gives a new context.
+        let files: Vec<Option<SystemTime>> = [self.root(), self.cert.clone(), self.key.clone()]
+            .iter()
+            .map(|p| {
+                p.as_ref()
+                    .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            })
+            .collect();
+        // Checked at every connection, as libpq does (a chmod keeps the date).
+        if let Some((_, key)) = self.client_files()? {
+            check_key_mode(&key)?;
+        }
+        let mut cache = match CACHE.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, _, c, v)) = cache.iter().find(|(t, f, _, _)| t == self && *f == files) {
+            return Ok((c.clone(), *v));
+        }
+        let (c, v) = self.build_context()?;
+        // A handful of settings per process at most; keep the newest few.
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((self.clone(), files, c.clone(), v));
+        Ok((c, v))
+    }
+
+    fn build_context(&self) -> Result<(SslConnector, bool), String> {
+        let ssl = |what: &str, e: openssl::error::ErrorStack| format!("{what}: {}", ssl_reason(&e));
+        let mut b =
+            SslConnector::builder(SslMethod::tls_client()).map_err(|e| ssl("OpenSSL setup", e))?;
+        let verifies = match self.root() {
+            Some(root) => {
+                b.set_cert_store(load_root(&root)?);
+                b.set_verify(SslVerifyMode::PEER);
+                true
+            }
+            None if self.mode.verifies() => {
+                let default = self.home.as_ref().map_or_else(
+                    || "~/.postgresql/root.crt".to_string(),
+                    |h| h.join(".postgresql/root.crt").display().to_string(),
+                );
+                return Err(format!(
+                    "sslmode={} needs the CA that signed the server's certificate: set sslrootcert, or put it in {default}",
+                    self.mode.as_str()
+                ));
+            }
+            None => {
+                b.set_verify(SslVerifyMode::NONE);
+                false
+            }
+        };
+        if let Some((cert, key)) = self.client_files()? {
+            check_key_mode(&key)?;
+            b.set_certificate_chain_file(&cert)
+                .map_err(|e| ssl(&format!("sslcert {}", cert.display()), e))?;
+            b.set_private_key_file(&key, SslFiletype::PEM)
+                .map_err(|e| ssl(&format!("sslkey {}", key.display()), e))?;
+            b.check_private_key().map_err(|e| {
+                ssl(
+                    &format!(
+                        "sslkey {} does not match sslcert {}",
+                        key.display(),
+                        cert.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        Ok((b.build(), verifies))
+    }
+}
+
+/// The first complaint of the certificate check of one connection.
+pub(crate) type VerifySlot = Arc<Mutex<Option<String>>>;
+
+/// A store holding only the certificates of `path` (libpq trusts only
+/// sslrootcert, not the system store).
+fn load_root(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
+    let certs = X509::stack_from_pem(&pem).unwrap_or_default();
+    if certs.is_empty() {
+        return Err(format!(
+            "sslrootcert {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    let bad = |e: openssl::error::ErrorStack| {
+        format!("sslrootcert {}: {}", path.display(), ssl_reason(&e))
+    };
+    let mut store = X509StoreBuilder::new().map_err(bad)?;
+    for c in certs {
+        store.add_cert(c).map_err(bad)?;
+    }
+    Ok(store.build())
+}
+
+/// libpq's rule for a private key file: no access for others, and for the
+/// group only when root owns it (u=rw,g=r).
+fn check_key_mode(key: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m =
+        std::fs::metadata(key).map_err(|e| format!("cannot read sslkey {}: {e}", key.display()))?;
+    let mode = m.mode() & 0o777;
+    let allowed = if m.uid() == 0 { 0o640 } else { 0o600 };
+    if mode & !allowed != 0 {
+        return Err(format!(
+            "sslkey {} has mode {mode:04o}; it must be u=rw (0600) or less, or u=rw,g=r (0640) if owned by root (chmod 0600 {})",
+            key.display(),
+            key.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The reason of the first OpenSSL error (`certificate verify failed`),
+/// without its code and source file.
+fn ssl_reason(e: &openssl::error::ErrorStack) -> String {
+    e.errors()
+        .iter()
+        .find_map(|x| x.reason().map(str::to_string))
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The OpenSSL error of a failed TLS handshake inside a `postgres::Error`.
+pub(crate) fn handshake_error(e: &postgres::Error) -> Option<&openssl::ssl::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(ssl) = s.downcast_ref::<openssl::ssl::Error>() {
+            return Some(ssl);
+        }
+        source = s.source();
+    }
+    None
+}
+/// `TLS: certificate verify failed: unable to get local issuer certificate
+/// (sslmode=verify-full, sslrootcert=/x/ca.crt)` for a failed handshake;
+/// the server's own message otherwise.
+pub(crate) fn tls_detail(e: &postgres::Error, slot: &VerifySlot, tls: &TlsSettings) -> String {
+    let verify = slot.lock().ok().and_then(|s| s.clone());
+    if let Some(why) = verify {
+        return format!("TLS: certificate verify failed: {why} ({})", tls.describe());
+    }
+    if let Some(ssl) = handshake_error(e) {
+        let why = match (ssl.ssl_error(), ssl.io_error()) {
+            (Some(stack), _) => ssl_reason(stack),
+            (None, Some(io)) => io.to_string(),
+            (None, None) => "the server closed the connection during the handshake".to_string(),
+        };
+        return format!("TLS: {why} ({})", tls.describe());
+    }
+    let d = pg_detail(e);
+    if e.as_db_error().is_some() {
+        return d;
+    }
+    // tokio-postgres: "error performing TLS handshake: server does not support TLS"
+    match d.strip_prefix("error performing TLS handshake: ") {
+        Some(rest) => format!("TLS: {rest} ({})", tls.describe()),
+        None => d,
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    #[test]
+    fn sslmode_parses_libpq_spellings_only() {
+        for (text, mode) in [
+            ("disable", SslMode::Disable),
+            ("allow", SslMode::Allow),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            (" Verify-Full ", SslMode::VerifyFull),
+        ] {
+            assert_eq!(SslMode::parse(text), Some(mode), "{text}");
+            assert_eq!(SslMode::parse(mode.as_str()), Some(mode), "{text}");
+        }
+        for bad in ["", "on", "true", "verify_full", "verifyfull", "prefer,"] {
+            assert_eq!(SslMode::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(SslMode::default(), SslMode::Prefer, "psql's default");
+    }
+
+    #[test]
+    fn conninfo_tls_keys_win_over_the_section() {
+        let section = TlsSettings {
+            mode: SslMode::Require,
+            root_cert: Some("/etc/ca.crt".into()),
+            cert: Some("/etc/c.crt".into()),
+            key: Some("/etc/c.key".into()),
+            home: None,
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let t = section
+            .with_conninfo(&pairs(&[
+                ("host", "db1"),
+                ("sslmode", "verify-full"),
+                ("sslrootcert", "/n/ca.crt"),
+                ("sslkey", ""),
+            ]))
+            .expect("valid");
+        assert_eq!(t.mode, SslMode::VerifyFull);
+        assert_eq!(t.root_cert, Some(PathBuf::from("/n/ca.crt")));
+        assert_eq!(t.cert, Some(PathBuf::from("/etc/c.crt")), "kept");
+        assert_eq!(t.key, None, "empty value = libpq's default");
+        assert_eq!(section.with_conninfo(&[]), Ok(section.clone()));
+        let e = section
+            .with_conninfo(&pairs(&[("sslmode", "strict")]))
+            .unwrap_err();
+        assert_eq!(e, "conninfo sslmode \"strict\" is not valid; expected one of disable, allow, prefer, require, verify-ca, verify-full");
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pgpoolwatch-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("tmp dir");
+        d.join(name)
+    }
+
+    #[test]
+    fn the_openssl_context_is_built_once_per_settings_and_file_date() {
+        // A private root file so no other test shares these settings.
+        let root = tmp("cache-root.crt");
+        let ca = openssl::rsa::Rsa::generate(2048)
+            .and_then(openssl::pkey::PKey::from_rsa)
+            .expect("key");
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "cache test CA")
+            .expect("cn");
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().expect("x509");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&ca).expect("pubkey");
+        let not_before = openssl::asn1::Asn1Time::days_from_now(0).expect("time");
+        let not_after = openssl::asn1::Asn1Time::days_from_now(1).expect("time");
+        b.set_not_before(&not_before).expect("nb");
+        b.set_not_after(&not_after).expect("na");
+        b.sign(&ca, openssl::hash::MessageDigest::sha256())
+            .expect("sign");
+        let pem = b.build().to_pem().expect("pem");
+        std::fs::write(&root, &pem).expect("write root");
+        let t = TlsSettings {
+            mode: SslMode::VerifyCa,
+            root_cert: Some(root.clone()),
+            ..TlsSettings::default()
+        };
+        // The same OpenSSL context (one C object) for every connection.
+        let (first, verifies) = t.cached_context().expect("context");
+        assert!(verifies, "a root certificate means the server is checked");
+        for _ in 0..4 {
+            let (again, _) = t.cached_context().expect("context");
+            assert!(
+                std::ptr::eq(first.context(), again.context()),
+                "a connection built a new OpenSSL context"
+            );
+            t.connector().expect("connector");
+        }
+        // A renewed file (new modification time) is read again.
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&root)
+            .expect("open root");
+        f.set_modified(later).expect("set mtime");
+        let (renewed, _) = t.cached_context().expect("context");
+        assert!(
+            !std::ptr::eq(first.context(), renewed.context()),
+            "rebuilt after the file changed"
+        );
+        let _ = std::fs::remove_file(&root);
+    }
+
+    #[test]
+    fn verify_modes_without_a_root_certificate_say_where_to_put_it() {
+        let home = tmp("home-without-postgresql-dir");
+        let t = TlsSettings {
+            mode: SslMode::VerifyFull,
+            home: Some(home.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("no CA");
+        assert_eq!(
+            e,
+            format!("sslmode=verify-full needs the CA that signed the server's certificate: set sslrootcert, or put it in {}/.postgresql/root.crt", home.display())
+        );
+        // Without a root certificate, require and prefer do not check.
+        for mode in [SslMode::Require, SslMode::Prefer, SslMode::Allow] {
+            let t = TlsSettings { mode, ..t.clone() };
+            assert!(t.connector().is_ok(), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_or_empty_sslrootcert_is_named() {
+        let missing = tmp("missing-ca.crt");
+        let t = TlsSettings {
+            mode: SslMode::Require,
+            root_cert: Some(missing.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("missing file");
+        assert!(
+            e.starts_with(&format!("cannot read sslrootcert {}: ", missing.display())),
+            "{e}"
+        );
+        let empty = tmp("empty-ca.crt");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let t = TlsSettings {
+            root_cert: Some(empty.clone()),
+            ..t
+        };
+        assert_eq!(
+            t.connector().err(),
+            Some(format!(
+                "sslrootcert {} holds no PEM certificate",
+                empty.display()
+            ))
+        );
+        let _ = std::fs::remove_file(&empty);
+    }
+
+    #[test]
+    fn client_key_readable_by_others_is_refused_as_libpq_does() {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (tmp("client.crt"), tmp("client.key"));
+        std::fs::write(&cert, "x").expect("write");
+        std::fs::write(&key, "x").expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let t = TlsSettings {
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+            ..TlsSettings::default()
+        };
+        let e = t.connector().err().expect("0644 key");
+        assert!(
+            e.starts_with(&format!(
+                "sslkey {} has mode 0644; it must be u=rw (0600)",
+                key.display()
+            )),
+            "{e}"
+        );
+        // A certificate without a key is named too.
+        let t = TlsSettings { key: None, ..t };
+        assert_eq!(
+            t.connector().err(),
+            Some(format!(
+                "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
+                cert.display()
+            ))
+        );
+        let _ = std::fs::remove_file(&cert);
+        let _ = std::fs::remove_file(&key);
+    }
+}

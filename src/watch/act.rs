@@ -1,0 +1,386 @@
+//! The act side and the loop body: [`Watch`] drives any [`Watcher`] —
+//! observe → decide → act — at the fixed rate of [`super::runner`]. Acting
+//! is moving the gate, publishing the state the gate's HTTP answer shows,
+//! logging the reason sentence, telling systemd, and handing the mails to
+//! the [`MailSide`] (which never blocks). A SIGHUP is noticed within
+//! [`super::runner::SLICE`] (also in the middle of a long check_period) and
+//! rebuilds the watcher's rules, the gate's address and the mail side.
+//! Shutdown is bounded by [`SHUTDOWN_FLUSH`].
+
+use std::time::{Duration, Instant};
+
+use super::decision::Decision;
+use super::mailside::MailSide;
+use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
+use super::watcher::Watcher;
+use crate::config::Settings;
+use crate::gate::Gate;
+use crate::json::Json;
+use crate::sdnotify::Notifier;
+
+/// How long shutdown waits for reports and queued mail before giving up on
+/// them (systemd's TimeoutStopSec in our units is 30 s).
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
+
+/// One watcher with its gate, mail side and systemd notifier.
+pub struct Watch<W: Watcher> {
+    watcher: W,
+    state: W::State,
+    gate: Gate,
+    mail: MailSide,
+    notifier: Notifier,
+    /// Whether SIGHUP is honoured (off in tests that share the process).
+    watch_sighup: bool,
+}
+
+impl<W: Watcher> Watch<W> {
+    /// `watcher` with its gate, mail side and the notifier systemd set up.
+    pub fn new(watcher: W) -> Watch<W> {
+        let name = watcher.program().name();
+        let mail = MailSide::new(name, watcher.settings(), watcher.report_target());
+        let gate = Gate::new(watcher.bind());
+        Watch::with_parts(watcher, gate, mail, Notifier::from_env(), true)
+    }
+
+    /// A watch of given parts (tests).
+    pub fn with_parts(
+        watcher: W,
+        gate: Gate,
+        mail: MailSide,
+        notifier: Notifier,
+        watch_sighup: bool,
+    ) -> Watch<W> {
+        Watch {
+            watcher,
+            state: W::State::default(),
+            gate,
+            mail,
+            notifier,
+            watch_sighup,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        self.watcher.program().name()
+    }
+
+    /// The gate (tests look at it).
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// One check: observe, decide, act. Returns the decision.
+    pub fn check(&mut self, n: u64) -> Decision {
+        let started = Instant::now();
+        let obs = self.watcher.observe();
+        let (next, d) = self.watcher.decide(&self.state, &obs);
+        self.state = next;
+        self.act(n, &d, started.elapsed());
+        d
+    }
+
+    /// Carries `d` out: log, board, gate, systemd, mail.
+    fn act(&mut self, n: u64, d: &Decision, took: Duration) {
+        let name = self.name();
+        let was_open = self.gate.is_open();
+        // Said before the port moves, so the log never lags the port.
+        if was_open != d.port_open || !d.mails.is_empty() {
+            log::info!("{name}: {}", d.reason);
+        } else {
+            log::debug!("{name}: {}", d.reason);
+        }
+        // The board is right before a client can see the gate open.
+        self.publish(n, d, d.port_open, took);
+        if let Err(e) = self.gate.set(d.port_open) {
+            log::error!("{name}: {e}");
+        }
+        if self.gate.is_open() != d.port_open {
+            self.publish(n, d, self.gate.is_open(), took);
+        }
+        if n == 1 {
+            self.notifier.ready(&d.reason);
+        } else {
+            self.notifier.status(&d.reason);
+        }
+        self.notifier.watchdog_tick(Instant::now());
+        self.mail.send(&d.mails);
+    }
+
+    fn publish(&self, n: u64, d: &Decision, listening: bool, took: Duration) {
+        let st = self.gate.stats();
+        self.gate.board().publish(
+            d.to_json(self.name())
+                .with("listening", listening)
+                .with("check", n)
+                .with("check_seconds", took.as_secs_f64())
+                .with(
+                    "gate",
+                    Json::object()
+                        .with("accepted", st.accepted)
+                        .with("http", st.http)
+                        .with("evicted", st.evicted)
+                        .with("peer_capped", st.peer_capped)
+                        .with("accept_errors", st.accept_errors),
+                ),
+        );
+    }
+
+    /// Reads the configuration again when SIGHUP asked for it; returns the
+    /// new period when new settings were taken.
+    fn maybe_reload(&mut self) -> Option<Duration> {
+        if !self.watch_sighup || !crate::signals::take_reload() {
+            return None;
+        }
+        let name = self.name();
+        let path = self.watcher.settings().source.clone();
+        log::info!(
+            "{name}: SIGHUP: reloading the configuration from {}",
+            path.display()
+        );
+        let new = match Settings::load_with(&path, self.watcher.program(), self.watcher.overrides())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("{name}: reload failed, keeping the old configuration: {e}");
+                return None;
+            }
+        };
+        for w in &new.warnings {
+            log::warn!("{name}: {w}");
+        }
+        self.watcher.reload(new);
+        let bind = self.watcher.bind();
+        if bind != self.gate.bind_addr() {
+            log::info!(
+                "{name}: the port moves from {} to {bind}",
+                self.gate.bind_addr()
+            );
+            // The next decision opens the new gate if the port is open.
+            self.gate.close();
+            self.gate = Gate::new(bind);
+        }
+        self.mail
+            .reload(self.watcher.settings(), self.watcher.report_target());
+        log::info!("{name}: configuration reloaded");
+        Some(self.watcher.period())
+    }
+
+    /// Closes the port, tells systemd, and flushes mail until `deadline`.
+    pub fn finish(mut self, deadline: Instant) {
+        let name = self.name();
+        self.notifier.stopping();
+        self.gate.close();
+        let left = self.mail.finish(deadline);
+        if left > 0 {
+            log::error!("{name}: {left} mail(s) not sent at shutdown");
+        }
+        log::info!("{name}: stopped");
+    }
+}
+
+impl<W: Watcher> Cycle for Watch<W> {
+    fn run_cycle(&mut self, n: u64) -> Flow {
+        let flow = match self.maybe_reload() {
+            Some(p) => Flow::Reschedule(p),
+            None => Flow::Continue,
+        };
+        self.check(n);
+        flow
+    }
+
+    fn idle(&mut self) -> Flow {
+        self.notifier.watchdog_tick(Instant::now());
+        match self.maybe_reload() {
+            Some(p) => Flow::Reschedule(p),
+            None => Flow::Continue,
+        }
+    }
+}
+
+/// Runs `watch` until `stop` (SIGTERM/SIGINT when it watches
+/// [`crate::signals::STOP`]), then closes the port and flushes mail for at
+/// most [`SHUTDOWN_FLUSH`].
+pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
+    let period = watch.watcher.period();
+    let stats = runner::run(&SystemClock, period, stop, &mut watch);
+    watch.finish(Instant::now() + SHUTDOWN_FLUSH);
+    stats
+}
+
+/// A watcher's process: signals, the loop, the bounded shutdown. Returns
+/// the exit code.
+pub fn run<W: Watcher>(watcher: W) -> u8 {
+    let name = watcher.program().name();
+    if let Err(e) = crate::signals::install() {
+        log::warn!("{name}: {e}; stop it with SIGKILL");
+    }
+    let stop = Stop::watching(&[&crate::signals::STOP]);
+    run_watch(Watch::new(watcher), &stop);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Program;
+    use crate::mailqueue::{MailQueue, QueueConfig};
+    use crate::probe::pgpool::PgpoolError;
+    use crate::probe::ProbeError;
+    use crate::watch::decision::Mail;
+    use crate::watch::pgp::{self, PgpObservation, PgpRules, PgpState};
+    use std::collections::VecDeque;
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::mpsc;
+
+    /// pgpwatch's rules over a scripted pgpool: `true` healthy, `false` not.
+    struct Scripted {
+        settings: Settings,
+        rules: PgpRules,
+        script: VecDeque<bool>,
+        stop: Stop,
+    }
+
+    impl Watcher for Scripted {
+        type State = PgpState;
+        type Observation = PgpObservation;
+        fn program(&self) -> Program {
+            Program::Pgpwatch
+        }
+        fn settings(&self) -> &Settings {
+            &self.settings
+        }
+        fn observe(&mut self) -> PgpObservation {
+            let next = self.script.pop_front();
+            if self.script.is_empty() {
+                self.stop.request();
+            }
+            match next {
+                Some(true) | None => PgpObservation::Healthy,
+                Some(false) => PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
+                    "127.0.0.1",
+                    1,
+                    "connect",
+                    "refused",
+                ))),
+            }
+        }
+        fn decide(&self, s: &PgpState, o: &PgpObservation) -> (PgpState, Decision) {
+            pgp::decide(s, o, &self.rules)
+        }
+        fn reload(&mut self, settings: Settings) {
+            self.settings = settings;
+        }
+        fn period(&self) -> Duration {
+            Duration::from_millis(20)
+        }
+        fn bind(&self) -> SocketAddr {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    }
+
+    fn pgp_watch(script: Vec<bool>, stop: Stop) -> (Watch<Scripted>, mpsc::Receiver<String>) {
+        let rules = PgpRules {
+            rise: 1,
+            fall: 1,
+            success_period: 100,
+            mail_on_success: false,
+            sendmail: true,
+            hostname: "pgp1".into(),
+            open_port: 0,
+        };
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
+            tx.lock()
+                .map_err(|_| "poisoned".to_string())?
+                .send(m.subject.clone())
+                .map_err(|e| e.to_string())
+        })
+        .expect("mail thread");
+        let watcher = Scripted {
+            settings: Settings::defaults(Program::Pgpwatch),
+            rules,
+            script: VecDeque::from(script),
+            stop,
+        };
+        let gate = Gate::new(watcher.bind());
+        let mail = MailSide::with_queue("pgpwatch", queue, None);
+        let watch = Watch::with_parts(
+            watcher,
+            gate,
+            mail,
+            Notifier::new(None, None, None, 0),
+            false,
+        );
+        (watch, rx)
+    }
+
+    fn recv_all(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("mail {i}: {e}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
+        let stop = Stop::new();
+        let (mut w, rx) = pgp_watch(vec![true, false, true, true], stop);
+        // Before any check the board does not claim an open gate.
+        let json = w.gate.board().current().render();
+        assert!(
+            !json.contains(r#""port_open":true"#) && !json.contains(r#""gate":"open""#),
+            "{json}"
+        );
+        w.run_cycle(1);
+        assert!(w.gate.is_open(), "healthy first check opens");
+        let addr = w.gate.local_addr().expect("listening");
+        TcpStream::connect(addr).expect("gate answers");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.gate.accepted() < 1 {
+            assert!(Instant::now() < deadline, "the gate never accepted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let json = w.gate.board().current().render();
+        assert!(
+            json.contains(r#""port_open":true"#) && json.contains(r#""check":1"#),
+            "{json}"
+        );
+        w.run_cycle(2);
+        assert!(!w.gate.is_open(), "failed check closes");
+        w.run_cycle(3);
+        assert!(w.gate.is_open(), "recovery opens");
+        // The gate's counters reach the state JSON.
+        let json = w.gate.board().current().render();
+        assert!(json.contains(r#""accepted":1"#), "{json}");
+        assert_eq!(
+            recv_all(&rx, 3),
+            vec![
+                "PGPWATCH - Status Change - PGP Down",
+                "PGPWATCH - Error",
+                "PGPWATCH - Status Change - PGP Up"
+            ]
+        );
+        w.finish(Instant::now() + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn run_watch_stops_closes_the_port_and_flushes_mail() {
+        let stop = Stop::new();
+        let (w, rx) = pgp_watch(vec![true, false, false, true], stop.clone());
+        let stats = run_watch(w, &stop);
+        assert_eq!(stats.cycles, 4);
+        // Shutdown flushed the queue before returning.
+        let got: Vec<String> = rx.try_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                "PGPWATCH - Status Change - PGP Down",
+                "PGPWATCH - Error",
+                "PGPWATCH - Status Change - PGP Up"
+            ]
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The two watchers as values you can read top to bottom: each owns its
+//! settings and the rules derived from them, and has `observe` (the probe,
+//! bounded by its own timeouts), `decide` (pure: [`super::pgp::decide`],
+//! [`super::repmgr::decide`]) and `reload` (new settings after SIGHUP). One
+//! generic loop ([`super::act::Watch`]) drives either.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::decision::Decision;
+use super::{pgp, repmgr};
+use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
+use crate::poolstatus::Target;
+use crate::probe::pgpool::probe_pgpool;
+use crate::probe::repmgr::probe_masters;
+use crate::probe::tcp_port_answers;
+
+/// What the loop needs of a watcher.
+pub trait Watcher {
+    /// What the decisions remember between checks.
+    type State: Default;
+    /// What one check saw.
+    type Observation;
+
+    /// Which program this is (config sections, log prefix).
+    fn program(&self) -> Program;
+    /// The settings in force.
+    fn settings(&self) -> &Settings;
+    /// Command-line values standing in for keys; a reload keeps them.
+    fn overrides(&self) -> &[Override] {
+        &[]
+    }
+    /// One check: probes, each bounded by its timeout.
+    fn observe(&mut self) -> Self::Observation;
+    /// The pure decision for this check.
+    fn decide(&self, state: &Self::State, obs: &Self::Observation) -> (Self::State, Decision);
+    /// Takes the settings read again after SIGHUP.
+    fn reload(&mut self, settings: Settings);
+    /// Time between checks.
+    fn period(&self) -> Duration;
+    /// Where the gate listens.
+    fn bind(&self) -> SocketAddr;
+    /// Where the report of `with_report` mails is gathered (pgpwatch).
+    fn report_target(&self) -> Option<Target> {
+        None
+    }
+}
+
+/// This machine's name as the mail bodies say it.
+fn hostname() -> String {
+    this_hostname().unwrap_or_else(|| "localhost".into())
+}
+
+/// pgpwatch: beside each pgpool, opens `[pgp] open_port` while that pgpool
+/// answers `SHOW pool_nodes` with a primary up.
+pub struct PgpoolWatcher {
+    settings: Settings,
+    overrides: Vec<Override>,
+    rules: pgp::PgpRules,
+    hostname: String,
+    /// Whose .pgpass, TLS files and ~/.ssh are used.
+    os_user: String,
+}
+
+impl PgpoolWatcher {
+    /// A watcher for `settings`; `overrides` are the flags that stood in for keys.
+    pub fn new(settings: Settings, overrides: Vec<Override>) -> PgpoolWatcher {
+        let hostname = hostname();
+        PgpoolWatcher {
+            rules: Self::rules(&settings, &hostname),
+            os_user: credentials_user(&settings.general.poolstatus_user),
+            settings,
+            overrides,
+            hostname,
+        }
+    }
+
+    fn rules(s: &Settings, hostname: &str) -> pgp::PgpRules {
+        pgp::PgpRules {
+            rise: s.pgp.rise,
+            fall: s.pgp.fall,
+            success_period: s.pgp.success_period,
+            mail_on_success: s.pgp.mail_on_success,
+            sendmail: s.general.sendmail,
+            hostname: hostname.to_string(),
+            open_port: s.pgp.open_port,
+        }
+    }
+}
+
+impl Watcher for PgpoolWatcher {
+    type State = pgp::PgpState;
+    type Observation = pgp::PgpObservation;
+
+    fn program(&self) -> Program {
+        Program::Pgpwatch
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn overrides(&self) -> &[Override] {
+        &self.overrides
+    }
+
+    fn observe(&mut self) -> pgp::PgpObservation {
+        match probe_pgpool(&self.settings.pgp, &self.os_user) {
+            Ok(health) => {
+                log::debug!("pgpwatch: {health}");
+                pgp::PgpObservation::Healthy
+            }
+            Err(e) => pgp::PgpObservation::Unhealthy(e),
+        }
+    }
+
+    fn decide(
+        &self,
+        state: &pgp::PgpState,
+        obs: &pgp::PgpObservation,
+    ) -> (pgp::PgpState, Decision) {
+        pgp::decide(state, obs, &self.rules)
+    }
+
+    fn reload(&mut self, settings: Settings) {
+        self.rules = Self::rules(&settings, &self.hostname);
+        self.os_user = credentials_user(&settings.general.poolstatus_user);
+        self.settings = settings;
+    }
+
+    fn period(&self) -> Duration {
+        self.settings.pgp.check_period
+    }
+
+    fn bind(&self) -> SocketAddr {
+        SocketAddr::new(self.settings.pgp.bind_address, self.settings.pgp.open_port)
+    }
+
+    fn report_target(&self) -> Option<Target> {
+        Some(Target::from_settings(
+            &self.settings.poolstatus,
+            &self.os_user,
+        ))
+    }
+}
+
+/// repmgrwatch: beside each database node, opens `[repmgr] open_port` on
+/// the lone master while no pgpool's gate answers (or force_open).
+pub struct RepmgrWatcher {
+    settings: Settings,
+    rules: repmgr::RepmgrRules,
+    hostname: String,
+    /// When the process started, for the start-up grace.
+    started: Instant,
+}
+
+impl RepmgrWatcher {
+    /// A watcher for `settings`, its start-up grace counted from now.
+    pub fn new(settings: Settings) -> RepmgrWatcher {
+        let hostname = hostname();
+        RepmgrWatcher {
+            rules: Self::rules(&settings, &hostname),
+            settings,
+            hostname,
+            started: Instant::now(),
+        }
+    }
+
+    fn rules(s: &Settings, hostname: &str) -> repmgr::RepmgrRules {
+        let r = &s.repmgr;
+        repmgr::RepmgrRules {
+            node_name: r.node_name.clone(),
+            force_open: r.force_open,
+            single_pgpool: r.pgp_server_1 == r.pgp_server_2,
+            rise: r.rise,
+            fall: r.fall,
+            sendmail: s.general.sendmail,
+            hostname: hostname.to_string(),
+            open_port: r.open_port,
+        }
+    }
+}
+
+impl Watcher for RepmgrWatcher {
+    type State = repmgr::RepmgrState;
+    type Observation = repmgr::RepmgrObservation;
+
+    fn program(&self) -> Program {
+        Program::Repmgrwatch
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn observe(&mut self) -> repmgr::RepmgrObservation {
+        let s = &self.settings;
+        let r = &s.repmgr;
+        let startup_grace_left = r.grace().saturating_sub(self.started.elapsed());
+        let (t, port) = (r.connect_timeout, r.check_port);
+        // The two gates and the masters are asked at once.
+        let (one, two, masters) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| tcp_port_answers(&r.pgp_server_1, port, t));
+            let b = (r.pgp_server_2 != r.pgp_server_1)
+                .then(|| scope.spawn(|| tcp_port_answers(&r.pgp_server_2, port, t)));
+            let masters = probe_masters(s);
+            let one = a.join().unwrap_or(false);
+            let two = match b {
+                Some(h) => h.join().unwrap_or(false),
+                None => one,
+            };
+            (one, two, masters)
+        });
+        repmgr::RepmgrObservation {
+            masters,
+            pgpools_up: (one, two),
+            startup_grace_left,
+        }
+    }
+
+    fn decide(
+        &self,
+        state: &repmgr::RepmgrState,
+        obs: &repmgr::RepmgrObservation,
+    ) -> (repmgr::RepmgrState, Decision) {
+        repmgr::decide(state, obs, &self.rules)
+    }
+
+    fn reload(&mut self, settings: Settings) {
+        self.rules = Self::rules(&settings, &self.hostname);
+        self.settings = settings;
+    }
+
+    fn period(&self) -> Duration {
+        self.settings.repmgr.check_period
+    }
+
+    fn bind(&self) -> SocketAddr {
+        SocketAddr::new(
+            self.settings.repmgr.bind_address,
+            self.settings.repmgr.open_port,
+        )
+    }
+}
