@@ -11,6 +11,7 @@ pub mod account;
 pub mod args;
 pub mod cli;
 pub mod config;
+pub mod conninfo;
 pub mod deadline;
 pub mod gate;
 pub mod ini;

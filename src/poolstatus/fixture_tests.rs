@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::parse::{self, Role};
+use super::parse::{self, DiskUse, Role};
+use super::ssh::{SshError, SshFailure, SshStep};
 use super::*;
-use crate::probe::TextRow;
+use crate::probe::{ProbeError, TextRow};
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -226,7 +227,27 @@ fn df_outputs() {
     );
 }
 
-fn disk(pct: u8) -> Result<DiskUse, String> {
+/// `connect HOST:PORT: timed out after 5s`, as a database probe says it.
+fn connect_timed_out(host: &str, port: u16) -> ReportError {
+    ReportError::Probe(ProbeError::Timeout {
+        host: host.into(),
+        port,
+        step: "connect".into(),
+        after: Duration::from_secs(5),
+    })
+}
+
+/// `ssh STEP HOST:22: FAILURE`, as the disk section says it.
+fn ssh_failed(host: &str, step: SshStep, failure: SshFailure) -> ReportError {
+    ReportError::Ssh(SshError {
+        host: host.into(),
+        port: 22,
+        step,
+        failure,
+    })
+}
+
+fn disk(pct: u8) -> Result<DiskUse, ReportError> {
     Ok(DiskUse {
         filesystem: "/dev/sda1".into(),
         size_kb: 100,
@@ -244,12 +265,18 @@ fn report_96() -> Report {
         source: "dbser2:5432".into(),
         table: "repmgr_pgcls.repl_nodes".into(),
         nodes: parse::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap(),
-        events: parse::event_counts(&rows("repmgr3_events.txt")[0]),
+        events: parse::event_counts(&rows("repmgr3_events.txt")[0]).map_err(ReportError::Counts),
     };
     Report {
         generated_at: UNIX_EPOCH + Duration::from_secs(1_501_349_634),
         pgpool: "localhost:5432".into(),
-        pool_nodes: parse::pool_nodes(&rows("pool_nodes_3.6.txt")),
+        pool_nodes: parse::pool_nodes(&rows("pool_nodes_3.6.txt")).map_err(|error| {
+            ReportError::Unreadable {
+                what: "show pool_nodes".into(),
+                source: "localhost:5432".into(),
+                error,
+            }
+        }),
         nodes: vec![
             NodeReport {
                 host: "dbser1".into(),
@@ -265,9 +292,13 @@ fn report_96() -> Report {
                     senders: vec![],
                     receiver: parse::receiver(&rows("pg96_stat_wal_receiver.txt")),
                 }),
-                disk: Err(
-                    "ssh host key dbser1:22: host not in /var/lib/pgsql/.ssh/known_hosts".into(),
-                ),
+                // As recorded: the golden file holds libssh2-era wording
+                // without the ssh-keyscan hint of SshFailure::HostUnknown.
+                disk: Err(ssh_failed(
+                    "dbser1",
+                    SshStep::HostKey,
+                    SshFailure::Library("host not in /var/lib/pgsql/.ssh/known_hosts".into()),
+                )),
             },
             NodeReport {
                 host: "dbser2".into(),
@@ -290,8 +321,12 @@ fn report_96() -> Report {
                 port: 5433,
                 name: Some("dbser3".into()),
                 role: Some(Role::Standby),
-                state: Err("connect dbser3:5433: timed out after 5s".into()),
-                disk: Err("ssh connect dbser3:22: timed out after 5s".into()),
+                state: Err(connect_timed_out("dbser3", 5433)),
+                disk: Err(ssh_failed(
+                    "dbser3",
+                    SshStep::Connect,
+                    SshFailure::TimedOut(Duration::from_secs(5)),
+                )),
             },
         ],
         repmgr: Ok(meta),
@@ -394,7 +429,7 @@ fn health_rules() {
         ("all well", all_well, Health::Ok),
         (
             "pgpool unreachable",
-            |r| r.pool_nodes = Err("connect localhost:5432: timed out after 5s".into()),
+            |r| r.pool_nodes = Err(connect_timed_out("localhost", 5432)),
             Health::Critical,
         ),
         (
@@ -406,7 +441,10 @@ fn health_rules() {
             "repmgr metadata unreadable",
             |r| {
                 all_well(r);
-                r.repmgr = Err("no repmgr metadata".into());
+                r.repmgr = Err(ReportError::NoRepmgrMetadata {
+                    database: "repmgr".into(),
+                    source: "dbser2:5432".into(),
+                });
             },
             Health::Degraded,
         ),
@@ -445,7 +483,7 @@ fn health_rules() {
             "an unreachable witness",
             |r| {
                 with_witness(r);
-                r.nodes[2].state = Err("connect dbwitness:5499: timed out after 5s".into());
+                r.nodes[2].state = Err(connect_timed_out("dbwitness", 5499));
             },
             Health::Degraded,
         ),
@@ -467,9 +505,9 @@ fn health_rules() {
 #[test]
 fn unreachable_pgpool_prints_every_heading_with_the_reason() {
     let mut r = report_96();
-    r.pool_nodes = Err("connect localhost:5432: timed out after 5s".into());
+    r.pool_nodes = Err(connect_timed_out("localhost", 5432));
     r.nodes.clear();
-    r.repmgr = Err("not read: no database host known (pgpool did not answer)".into());
+    r.repmgr = Err(ReportError::NoHostKnown);
     let text = r.render_text();
     assert!(text.starts_with(
         "Output of: show pool_nodes\nerror: connect localhost:5432: timed out after 5s\n"

@@ -4,6 +4,7 @@
 //! accepted), and public-key auth with the configured key, else ssh-agent,
 //! else `~/.ssh/id_ed25519` / `id_rsa`.
 
+use std::fmt;
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ssh2::{CheckResult, KnownHostFileKind, Session};
 
-use super::parse::{self, DiskUse};
-use crate::probe::host_port;
+use super::parse::{self, DiskUse, ParseError};
+use crate::probe::{host_port, human_duration};
 
 /// Where and how to log in.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,19 +31,177 @@ pub struct SshTarget {
 }
 
 impl SshTarget {
-    fn err(&self, step: &str, detail: impl std::fmt::Display) -> String {
-        format!(
-            "ssh {} {}: {detail}",
+    fn err(&self, step: SshStep, failure: SshFailure) -> SshError {
+        SshError {
+            host: self.host.clone(),
+            port: self.port,
             step,
-            host_port(&self.host, self.port)
+            failure,
+        }
+    }
+
+    fn timed_out(&self, step: SshStep) -> SshError {
+        self.err(step, SshFailure::TimedOut(self.timeout))
+    }
+}
+
+/// Why the disk section of one host failed. `Display` is
+/// `ssh STEP host:port: detail`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshError {
+    pub host: String,
+    pub port: u16,
+    /// The step that failed.
+    pub step: SshStep,
+    pub failure: SshFailure,
+}
+
+impl fmt::Display for SshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ssh {} {}: {}",
+            self.step.as_str(),
+            host_port(&self.host, self.port),
+            self.failure
         )
     }
 }
 
+impl std::error::Error for SshError {}
+
+/// The steps of one ssh command, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshStep {
+    Resolve,
+    Connect,
+    /// Creating the libssh2 session.
+    Session,
+    Handshake,
+    HostKey,
+    Auth,
+    Channel,
+    Exec,
+    Read,
+    Close,
+    ExitStatus,
+    /// Reading `df`'s output.
+    Df,
+}
+
+impl SshStep {
+    /// The word in the message: `resolve`, `host key`, `exit status`...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshStep::Resolve => "resolve",
+            SshStep::Connect => "connect",
+            SshStep::Session => "session",
+            SshStep::Handshake => "handshake",
+            SshStep::HostKey => "host key",
+            SshStep::Auth => "auth",
+            SshStep::Channel => "channel",
+            SshStep::Exec => "exec",
+            SshStep::Read => "read",
+            SshStep::Close => "close",
+            SshStep::ExitStatus => "exit status",
+            SshStep::Df => "df",
+        }
+    }
+}
+
+/// What went wrong in an [`SshStep`]. Messages of the OS, the resolver
+/// and libssh2 are kept as they said them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SshFailure {
+    /// The step ran out of the timeout (the whole command's bound).
+    TimedOut(Duration),
+    /// The host name could not be resolved (the resolver's message).
+    Resolve(String),
+    /// Resolving gave no address to connect to.
+    NoAddress,
+    /// The OS refused a socket operation (connection refused, reset...).
+    Io(String),
+    /// libssh2 failed the step (its message).
+    Library(String),
+    /// The server sent no host key in the handshake.
+    NoHostKey,
+    /// The known_hosts file could not be read.
+    KnownHostsUnreadable { path: PathBuf, message: String },
+    /// The host's key differs from the one in known_hosts: never accepted.
+    HostKeyChanged { path: PathBuf },
+    /// The host (`host`, `port`: as looked up) is not in known_hosts:
+    /// never accepted.
+    HostUnknown {
+        path: PathBuf,
+        host: String,
+        port: u16,
+    },
+    /// libssh2 could not compare the key with known_hosts.
+    HostKeyUncheckable { path: PathBuf },
+    /// The configured `ssh_key` was refused.
+    KeyRefused {
+        user: String,
+        key: PathBuf,
+        message: String,
+    },
+    /// Without `ssh_key`: what was tried (ssh-agent, default keys) and why
+    /// each failed.
+    NoKeyAccepted { user: String, tried: Vec<String> },
+    /// The command ran and exited non-zero; the first line of its stderr.
+    ExitStatus {
+        command: String,
+        status: i32,
+        stderr: String,
+    },
+    /// `df`'s output could not be read.
+    Df(ParseError),
+}
+
+impl fmt::Display for SshFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SshFailure::TimedOut(d) => write!(f, "timed out after {}", human_duration(*d)),
+            SshFailure::Resolve(m) | SshFailure::Io(m) | SshFailure::Library(m) => {
+                write!(f, "{m}")
+            }
+            SshFailure::NoAddress => write!(f, "no address"),
+            SshFailure::NoHostKey => write!(f, "server sent no host key"),
+            SshFailure::KnownHostsUnreadable { path, message } => {
+                write!(f, "cannot read known_hosts {}: {message}", path.display())
+            }
+            SshFailure::HostKeyChanged { path } => write!(
+                f,
+                "host key CHANGED, does not match {} (possible impostor; verify the host, then fix that file)",
+                path.display()
+            ),
+            SshFailure::HostUnknown { path, host, port } => write!(
+                f,
+                "host not in {} (verify the host key, then add it, e.g. with ssh-keyscan -p {port} {host})",
+                path.display()
+            ),
+            SshFailure::HostKeyUncheckable { path } => {
+                write!(f, "cannot check against {}", path.display())
+            }
+            SshFailure::KeyRefused { user, key, message } => {
+                write!(f, "user {user} with key {}: {message}", key.display())
+            }
+            SshFailure::NoKeyAccepted { user, tried } => {
+                write!(f, "user {user}: tried {}", tried.join(", "))
+            }
+            SshFailure::ExitStatus {
+                command,
+                status,
+                stderr,
+            } => write!(f, "{command:?} exited with status {status}: {stderr}"),
+            SshFailure::Df(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// Runs `df -P <path>` on the host and reads its use%.
-pub fn disk_use(t: &SshTarget, path: &str) -> Result<DiskUse, String> {
+pub fn disk_use(t: &SshTarget, path: &str) -> Result<DiskUse, SshError> {
     let out = run(t, &format!("df -P -- {}", shell_quote(path)))?;
-    parse::df(&out).map_err(|e| t.err("df", e))
+    parse::df(&out).map_err(|e| t.err(SshStep::Df, SshFailure::Df(e)))
 }
 
 /// `'text'` for a POSIX shell.
@@ -52,22 +211,16 @@ pub fn shell_quote(s: &str) -> String {
 
 /// Runs one command and returns its standard output; a non-zero exit status
 /// is an error carrying the first line of standard error.
-pub fn run(t: &SshTarget, command: &str) -> Result<String, String> {
+pub fn run(t: &SshTarget, command: &str) -> Result<String, SshError> {
     let deadline = Instant::now() + t.timeout;
-    let addrs =
-        crate::deadline::resolve(&t.host, t.port, t.timeout).map_err(|e| t.err("resolve", e))?;
-    let mut last = t.err("resolve", "no address");
+    let addrs = crate::deadline::resolve(&t.host, t.port, t.timeout)
+        .map_err(|e| t.err(SshStep::Resolve, SshFailure::Resolve(e.to_string())))?;
+    let mut last = t.err(SshStep::Resolve, SshFailure::NoAddress);
     let mut tcp = None;
     for a in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            last = t.err(
-                "connect",
-                format!(
-                    "timed out after {}",
-                    crate::probe::human_duration(t.timeout)
-                ),
-            );
+            last = t.timed_out(SshStep::Connect);
             break;
         }
         match TcpStream::connect_timeout(&a, left) {
@@ -76,116 +229,99 @@ pub fn run(t: &SshTarget, command: &str) -> Result<String, String> {
                 break;
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = t.err(
-                    "connect",
-                    format!(
-                        "timed out after {}",
-                        crate::probe::human_duration(t.timeout)
-                    ),
-                )
+                last = t.timed_out(SshStep::Connect)
             }
-            Err(e) => last = t.err("connect", e),
+            Err(e) => last = t.err(SshStep::Connect, SshFailure::Io(e.to_string())),
         }
     }
     let tcp = tcp.ok_or(last)?;
     let left = deadline.saturating_duration_since(Instant::now());
     let _ = tcp.set_read_timeout(Some(left.max(Duration::from_millis(1))));
     let _ = tcp.set_write_timeout(Some(left.max(Duration::from_millis(1))));
-    let mut sess = Session::new().map_err(|e| t.err("session", e))?;
+    let mut sess =
+        Session::new().map_err(|e| t.err(SshStep::Session, SshFailure::Library(e.to_string())))?;
     sess.set_tcp_stream(tcp);
     let ms = |d: Duration| d.as_millis().clamp(1, u32::MAX as u128) as u32;
     sess.set_timeout(ms(left));
-    let step_err = |step: &str, e: ssh2::Error| {
+    let step_err = |step: SshStep, e: ssh2::Error| {
         if e.code() == ssh2::ErrorCode::Session(-9) {
             // LIBSSH2_ERROR_TIMEOUT
-            t.err(
-                step,
-                format!(
-                    "timed out after {}",
-                    crate::probe::human_duration(t.timeout)
-                ),
-            )
+            t.timed_out(step)
         } else {
-            t.err(step, e.message())
+            t.err(step, SshFailure::Library(e.message().to_string()))
         }
     };
-    sess.handshake().map_err(|e| step_err("handshake", e))?;
+    sess.handshake()
+        .map_err(|e| step_err(SshStep::Handshake, e))?;
     check_host_key(t, &sess)?;
     sess.set_timeout(ms(deadline.saturating_duration_since(Instant::now())));
     authenticate(t, &sess)?;
     sess.set_timeout(ms(deadline.saturating_duration_since(Instant::now())));
-    let mut ch = sess.channel_session().map_err(|e| step_err("channel", e))?;
-    ch.exec(command).map_err(|e| step_err("exec", e))?;
+    let mut ch = sess
+        .channel_session()
+        .map_err(|e| step_err(SshStep::Channel, e))?;
+    ch.exec(command).map_err(|e| step_err(SshStep::Exec, e))?;
     let mut out = String::new();
-    ch.read_to_string(&mut out).map_err(|e| t.err("read", e))?;
+    ch.read_to_string(&mut out)
+        .map_err(|e| t.err(SshStep::Read, SshFailure::Io(e.to_string())))?;
     let mut err = String::new();
     let _ = ch.stderr().read_to_string(&mut err);
-    ch.wait_close().map_err(|e| step_err("close", e))?;
-    let status = ch.exit_status().map_err(|e| step_err("exit status", e))?;
+    ch.wait_close().map_err(|e| step_err(SshStep::Close, e))?;
+    let status = ch
+        .exit_status()
+        .map_err(|e| step_err(SshStep::ExitStatus, e))?;
     if status != 0 {
         let first = err.lines().next().unwrap_or("").trim();
         return Err(t.err(
-            "exec",
-            format!("{command:?} exited with status {status}: {first}"),
+            SshStep::Exec,
+            SshFailure::ExitStatus {
+                command: command.to_string(),
+                status,
+                stderr: first.to_string(),
+            },
         ));
     }
     Ok(out)
 }
 
-fn check_host_key(t: &SshTarget, sess: &Session) -> Result<(), String> {
-    let (key, _kind) = sess
-        .host_key()
-        .ok_or_else(|| t.err("host key", "server sent no host key"))?;
-    let mut kh = sess.known_hosts().map_err(|e| t.err("host key", e))?;
+fn check_host_key(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
+    let fail = |f: SshFailure| t.err(SshStep::HostKey, f);
+    let path = || t.known_hosts.clone();
+    let (key, _kind) = sess.host_key().ok_or_else(|| fail(SshFailure::NoHostKey))?;
+    let mut kh = sess
+        .known_hosts()
+        .map_err(|e| fail(SshFailure::Library(e.to_string())))?;
     kh.read_file(&t.known_hosts, KnownHostFileKind::OpenSSH)
         .map_err(|e| {
-            t.err(
-                "host key",
-                format!(
-                    "cannot read known_hosts {}: {}",
-                    t.known_hosts.display(),
-                    e.message()
-                ),
-            )
+            fail(SshFailure::KnownHostsUnreadable {
+                path: path(),
+                message: e.message().to_string(),
+            })
         })?;
     match kh.check_port(&t.host, t.port, key) {
         CheckResult::Match => Ok(()),
-        CheckResult::Mismatch => Err(t.err(
-            "host key",
-            format!(
-                "host key CHANGED, does not match {} (possible impostor; verify the host, then fix that file)",
-                t.known_hosts.display()
-            ),
-        )),
-        CheckResult::NotFound => Err(t.err(
-            "host key",
-            format!(
-                "host not in {} (verify the host key, then add it, e.g. with ssh-keyscan -p {} {})",
-                t.known_hosts.display(),
-                t.port,
-                t.host
-            ),
-        )),
-        CheckResult::Failure => Err(t.err(
-            "host key",
-            format!("cannot check against {}", t.known_hosts.display()),
-        )),
+        CheckResult::Mismatch => Err(fail(SshFailure::HostKeyChanged { path: path() })),
+        CheckResult::NotFound => Err(fail(SshFailure::HostUnknown {
+            path: path(),
+            host: t.host.clone(),
+            port: t.port,
+        })),
+        CheckResult::Failure => Err(fail(SshFailure::HostKeyUncheckable { path: path() })),
     }
 }
 
-fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), String> {
+fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
     if let Some(key) = &t.key {
         return sess
             .userauth_pubkey_file(&t.user, None, key, None)
             .map_err(|e| {
                 t.err(
-                    "auth",
-                    format!(
-                        "user {} with key {}: {}",
-                        t.user,
-                        key.display(),
-                        e.message()
-                    ),
+                    SshStep::Auth,
+                    SshFailure::KeyRefused {
+                        user: t.user.clone(),
+                        key: key.clone(),
+                        message: e.message().to_string(),
+                    },
                 )
             });
     }
@@ -211,8 +347,11 @@ fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), String> {
         tried.push("no ssh_key set, no ssh-agent, no ~/.ssh/id_ed25519 or id_rsa".into());
     }
     Err(t.err(
-        "auth",
-        format!("user {}: tried {}", t.user, tried.join(", ")),
+        SshStep::Auth,
+        SshFailure::NoKeyAccepted {
+            user: t.user.clone(),
+            tried,
+        },
     ))
 }
 
@@ -240,7 +379,7 @@ mod tests {
             home: None,
             timeout: Duration::from_secs(2),
         };
-        let e = disk_use(&t, "/").unwrap_err();
+        let e = disk_use(&t, "/").unwrap_err().to_string();
         assert!(
             e.starts_with(&format!("ssh connect 127.0.0.1:{port}: ")),
             "{e}"
@@ -262,7 +401,7 @@ mod tests {
             timeout: Duration::from_millis(800),
         };
         let start = Instant::now();
-        let e = disk_use(&t, "/").unwrap_err();
+        let e = disk_use(&t, "/").unwrap_err().to_string();
         assert!(
             start.elapsed() < Duration::from_millis(1800),
             "{:?}",

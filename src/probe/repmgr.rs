@@ -90,27 +90,33 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
             .iter()
             .map(|node| {
                 let name = node.name.clone();
-                let info = parse::conninfo_pairs(&node.conninfo).unwrap_or_default();
-                let get = |k: &str| {
-                    info.iter()
-                        .find(|(key, _)| key == k)
-                        .map(|(_, v)| v.clone())
-                };
-                let host = get("host").unwrap_or_else(|| name.clone());
-                let port = get("port").and_then(|p| p.parse().ok()).unwrap_or(5432);
-                let user = get("user").unwrap_or_else(|| r.repmgr_user.clone());
-                let database = get("dbname").unwrap_or_else(|| r.repmgr_database.clone());
-                let password = get("password")
-                    .or_else(|| password_for(&os_user, &host, port, &database, &user));
-                // The node's conninfo wins over [repmgr]'s TLS keys, as in libpq.
-                let ep = r.tls.with_conninfo(&info).map(|tls| Endpoint {
-                    host,
-                    port,
-                    user,
-                    database,
-                    password,
-                    tls: tls.for_user(&os_user),
-                });
+                // Either libpq form; a conninfo that cannot be read is this
+                // node's error, never a guess at its address.
+                let ep = crate::conninfo::parse(&node.conninfo)
+                    .map_err(|e| e.to_string())
+                    .map(|info| {
+                        let host = info.host.clone().unwrap_or_else(|| name.clone());
+                        let port = info.port.unwrap_or(5432);
+                        let user = info.user.clone().unwrap_or_else(|| r.repmgr_user.clone());
+                        let database = info
+                            .dbname
+                            .clone()
+                            .unwrap_or_else(|| r.repmgr_database.clone());
+                        let password = info
+                            .password
+                            .clone()
+                            .or_else(|| password_for(&os_user, &host, port, &database, &user));
+                        // The node's conninfo wins over [repmgr]'s TLS keys, as in libpq.
+                        let tls = info.tls_over(&r.tls).for_user(&os_user);
+                        Endpoint {
+                            host,
+                            port,
+                            user,
+                            database,
+                            password,
+                            tls,
+                        }
+                    });
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
                     let res = ep.and_then(|ep| {

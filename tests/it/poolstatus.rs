@@ -271,11 +271,11 @@ fn host_keys_are_checked_never_accepted(sb: &Sandbox) {
     assert_eq!(r.status(), Health::Degraded, "{text}");
     let f = file.display().to_string();
     let db1 = r.nodes.iter().find(|n| n.host.ends_with("20.1")).unwrap();
-    let e = db1.disk.as_ref().unwrap_err();
+    let e = db1.disk.as_ref().unwrap_err().to_string();
     assert!(e.contains("host key CHANGED") && e.contains(&f), "{e}");
     assert!(e.contains(&format!("{NET_PREFIX}20.1:2222")), "{e}");
     let db2 = r.nodes.iter().find(|n| n.host.ends_with("20.2")).unwrap();
-    let e = db2.disk.as_ref().unwrap_err();
+    let e = db2.disk.as_ref().unwrap_err().to_string();
     assert!(e.contains("host not in") && e.contains(&f), "{e}");
     // The database sections are unaffected.
     assert!(r.nodes.iter().all(|n| n.state.is_ok()), "{text}");

@@ -1,126 +1,14 @@
-//! Turns a [`Report`] into the original's text layout or a JSON document.
-//! Pure: same report, same bytes.
+//! The text report in the original's layout (see COMPAT.md): show
+//! pool_nodes, repmgr cluster show, pg_stat_replication, the summary
+//! block, and a last `Status:` line.
 
-use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::fmt::{self, Write};
 
-use super::parse::{self, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
-use super::{NodeReport, Report};
-use crate::json::Json;
+use super::{lag, master_of, ordered_columns, param, sender_for, table, utc_datetime};
+use crate::poolstatus::parse::{self, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
+use crate::poolstatus::{NodeReport, Report};
 use crate::probe::{host_port, TextRow};
 
-/// `2026-11-26 00:30:00 UTC`.
-pub fn utc_datetime(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Column names of `rows` in `known` order, unknown ones appended sorted.
-fn ordered_columns(rows: &[&TextRow], known: &[&str]) -> Vec<String> {
-    let mut cols: Vec<String> = known
-        .iter()
-        .filter(|k| rows.iter().any(|r| r.contains_key(**k)))
-        .map(|k| k.to_string())
-        .collect();
-    let mut extra: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.keys())
-        .filter(|k| !known.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    extra.sort();
-    extra.dedup();
-    cols.extend(extra);
-    cols
-}
-
-/// A psql-like aligned table.
-fn table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
-    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if let Some(x) = w.get_mut(i) {
-                *x = (*x).max(c.chars().count());
-            }
-        }
-    }
-    let line = |cells: &[String]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!(" {:<width$} ", c, width = w[i]))
-            .collect();
-        parts.join("|").trim_end().to_string()
-    };
-    let _ = writeln!(out, "{}", line(headers));
-    let sep: Vec<String> = w.iter().map(|n| "-".repeat(n + 2)).collect();
-    let _ = writeln!(out, "{}", sep.join("+"));
-    for r in rows {
-        let _ = writeln!(out, "{}", line(r));
-    }
-}
-
-/// `- label | value` blocks of the original, label padded to `width`.
-fn param(out: &mut String, width: usize, label: &str, cells: &[String]) {
-    let mut s = format!("- {label:<width$} |");
-    for (i, c) in cells.iter().enumerate() {
-        if i == 0 && cells.len() > 1 {
-            let _ = write!(s, " {c:<26} |");
-        } else if i + 1 < cells.len() {
-            let _ = write!(s, " {c} |");
-        } else {
-            let _ = write!(s, " {c}");
-        }
-    }
-    let _ = writeln!(out, "{}", s.trim_end());
-}
-
-fn master_of(r: &Report) -> Option<&NodeReport> {
-    let live: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_live_primary()).collect();
-    if let [one] = live.as_slice() {
-        return Some(one);
-    }
-    let backends = r.pool_nodes.as_ref().ok()?;
-    let b = backends.iter().find(|b| b.role == Role::Primary)?;
-    r.nodes
-        .iter()
-        .find(|n| n.host == b.hostname && n.port == b.port)
-}
-
-fn sender_for<'a>(master: &'a NodeReport, standby: &NodeReport) -> Option<&'a parse::Sender> {
-    let s = master.state.as_ref().ok()?;
-    s.senders.iter().find(|x| {
-        standby.name.as_deref() == Some(x.application_name.as_str())
-            || x.client_addr == standby.host
-    })
-}
-
-fn lag(master: &NodeReport, standby: &NodeReport) -> Option<u64> {
-    let m = master.state.as_ref().ok()?.current_lsn.as_deref()?;
-    let s = standby.state.as_ref().ok()?;
-    parse::lsn_lag(m, s.replay_lsn.as_deref().or(s.receive_lsn.as_deref())?)
-}
-
-/// The text report.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
     // 1. show pool_nodes
@@ -302,13 +190,13 @@ pub fn text(r: &Report) -> String {
         .filter(|n| !n.is_witness() && master.map_or(true, |m| !std::ptr::eq(*n, m)))
         .collect();
     let witnesses: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_witness()).collect();
-    let err_cell = |e: &str| format!("error: {e}");
+    let err_cell = |e: &dyn fmt::Display| format!("error: {e}");
     match master {
         None => param(
             &mut out,
             W,
             "xlog_location (master)",
-            &[err_cell("no primary found")],
+            &[err_cell(&"no primary found")],
         ),
         Some(m) => match &m.state {
             Ok(s) => param(
@@ -429,176 +317,4 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(out, "Status: {}: {}", health.as_str(), reasons.join("; "));
     }
     out
-}
-
-fn row_json(row: &TextRow, known: &[&str]) -> Json {
-    let cols = ordered_columns(&[row], known);
-    let mut j = Json::object();
-    for c in cols {
-        j = j.with(&c, row.get(&c).cloned());
-    }
-    j
-}
-
-fn result_err<T>(r: &Result<T, String>) -> Json {
-    match r {
-        Ok(_) => Json::Null,
-        Err(e) => Json::from(e.as_str()),
-    }
-}
-
-/// The JSON document.
-pub fn json(r: &Report) -> Json {
-    let (health, reasons) = r.assess();
-    let backends = match &r.pool_nodes {
-        Ok(b) => Json::Array(
-            b.iter()
-                .map(|b| {
-                    Json::object()
-                        .with("node_id", b.node_id.as_str())
-                        .with("hostname", b.hostname.as_str())
-                        .with("port", b.port)
-                        .with("status", b.status.as_str())
-                        .with("role", b.role.as_str())
-                        .with("up", b.is_up())
-                        .with("columns", row_json(&b.row, POOL_NODES_COLUMNS))
-                })
-                .collect(),
-        ),
-        Err(_) => Json::Null,
-    };
-    let repmgr = match &r.repmgr {
-        Ok(m) => {
-            let (all, day, err) = match &m.events {
-                Ok((a, d)) => (Some(*a), Some(*d), None),
-                Err(e) => (None, None, Some(e.clone())),
-            };
-            Json::object()
-                .with("error", Json::Null)
-                .with("source", m.source.as_str())
-                .with("table", m.table.as_str())
-                .with(
-                    "nodes",
-                    Json::Array(
-                        m.nodes
-                            .iter()
-                            .map(|n| {
-                                Json::object()
-                                    .with("node_id", n.node_id.as_str())
-                                    .with("name", n.name.as_str())
-                                    .with("role", n.role.as_str())
-                                    .with("upstream_node_id", n.upstream_node_id.clone())
-                                    .with("conninfo", n.conninfo.as_str())
-                                    .with("active", n.active)
-                            })
-                            .collect(),
-                    ),
-                )
-                .with("events_all", all)
-                .with("events_24h", day)
-                .with("events_error", err)
-        }
-        Err(e) => Json::object().with("error", e.as_str()),
-    };
-    let master = master_of(r);
-    let nodes = Json::Array(
-        r.nodes
-            .iter()
-            .map(|n| {
-                let mut j = Json::object()
-                    .with("host", n.host.as_str())
-                    .with("port", n.port)
-                    .with("name", n.name.clone())
-                    .with("reachable", n.state.is_ok())
-                    .with("error", result_err(&n.state));
-                if let Ok(s) = &n.state {
-                    j = j
-                        .with("server_version_num", s.server_version_num)
-                        .with(
-                            "role",
-                            match (n.is_witness(), s.in_recovery) {
-                                (true, _) => "witness",
-                                (false, true) => "standby",
-                                (false, false) => "primary",
-                            },
-                        )
-                        .with("current_lsn", s.current_lsn.clone())
-                        .with("receive_lsn", s.receive_lsn.clone())
-                        .with("replay_lsn", s.replay_lsn.clone())
-                        .with(
-                            "lag_bytes",
-                            master
-                                .filter(|m| !std::ptr::eq(*m, n))
-                                .and_then(|m| lag(m, n)),
-                        )
-                        .with(
-                            "senders",
-                            Json::Array(
-                                s.senders
-                                    .iter()
-                                    .map(|x| row_json(&x.row, STAT_REPLICATION_COLUMNS))
-                                    .collect(),
-                            ),
-                        )
-                        .with(
-                            "receiver",
-                            match &s.receiver {
-                                None => Json::Null,
-                                Some(rc) => Json::object()
-                                    .with("status", rc.status.as_str())
-                                    .with("received_lsn", rc.received.clone())
-                                    .with("upstream", rc.upstream.clone()),
-                            },
-                        );
-                }
-                let disk = match &n.disk {
-                    Ok(d) => Json::object()
-                        .with("error", Json::Null)
-                        .with("use_percent", d.use_percent as u32)
-                        .with("filesystem", d.filesystem.as_str())
-                        .with("mounted_on", d.mounted_on.as_str())
-                        .with("size_kb", d.size_kb)
-                        .with("used_kb", d.used_kb)
-                        .with("available_kb", d.available_kb),
-                    Err(e) => Json::object().with("error", e.as_str()),
-                };
-                j.with("disk", disk)
-            })
-            .collect(),
-    );
-    Json::object()
-        .with("generated_at", utc_datetime(r.generated_at))
-        .with("status", health.as_str())
-        .with("exit_code", health.exit_code() as u32)
-        .with("reasons", reasons)
-        .with(
-            "pgpool",
-            Json::object()
-                .with("address", r.pgpool.as_str())
-                .with("error", result_err(&r.pool_nodes))
-                .with("nodes", backends),
-        )
-        .with("repmgr", repmgr)
-        .with("primary", master.map(|m| host_port(&m.host, m.port)))
-        .with("disk_path", r.disk_path.as_str())
-        .with("nodes", nodes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_datetime(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
-        assert_eq!(
-            utc_datetime(UNIX_EPOCH + Duration::from_secs(1_501_349_634)),
-            "2017-07-29 17:33:54 UTC"
-        );
-        assert_eq!(
-            utc_datetime(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29 00:00:00 UTC"
-        );
-    }
 }

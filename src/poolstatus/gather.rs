@@ -1,0 +1,290 @@
+//! Gathering a [`Report`]: the only I/O of poolstatus. `show pool_nodes`
+//! through pgpool first (it names the database hosts); then, concurrently,
+//! one session per database host (role, WAL positions, replication rows,
+//! repmgr metadata and event counts) and one SSH session per host
+//! (`df -P disk_path`); then the same for any node that only repmgr's
+//! metadata names. Each worker bounds itself by `connect_timeout`;
+//! [`run_within`] is the backstop, so the whole run takes at most about
+//! three timeouts.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::parse::{self, Backend, Role};
+use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
+use crate::deadline::{run_within, WithinError};
+use crate::probe::{self, host_port, Endpoint, ProbeError, Session};
+
+/// Waits for `work` on its own thread until `deadline`; no answer by then
+/// (or no thread) is a [`ReportError`] of `step` on `host:port`.
+fn within<T: Send + 'static>(
+    step: &'static str,
+    host: &str,
+    port: u16,
+    deadline: Instant,
+    timeout: Duration,
+    work: impl FnOnce() -> Result<T, ReportError> + Send + 'static,
+) -> Result<T, ReportError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match run_within(&format!("poolstatus {step}"), left, work) {
+        Ok(r) => r,
+        Err(WithinError::TimedOut(_)) => Err(ReportError::Unanswered {
+            step,
+            host: host.to_string(),
+            port,
+            after: timeout,
+        }),
+        Err(WithinError::Spawn(_) | WithinError::Panicked) => Err(ReportError::WorkerFailed {
+            step,
+            host: host.to_string(),
+            port,
+        }),
+    }
+}
+
+/// Gathers the report. Every section is bounded; the whole run takes at most
+/// about three `connect_timeout`s (pool_nodes, nodes, nodes known only to
+/// repmgr).
+pub fn run(target: &Target, now: SystemTime) -> Report {
+    let t = target.connect_timeout;
+    let pgpool = host_port(&target.pgpool_host, target.pgpool_port);
+    let ep = target.endpoint(
+        &target.pgpool_host,
+        target.pgpool_port,
+        &target.pgpool_user,
+        &target.pgpool_database,
+    );
+    let pool_nodes = probe::with_session(&ep, t, |s| s.rows("SHOW pool_nodes"))
+        .map_err(ReportError::from)
+        .and_then(|rows| {
+            parse::pool_nodes(&rows).map_err(|error| ReportError::Unreadable {
+                what: "show pool_nodes".into(),
+                source: pgpool.clone(),
+                error,
+            })
+        });
+    let mut report = Report {
+        generated_at: now,
+        pgpool,
+        pool_nodes,
+        nodes: Vec::new(),
+        repmgr: Err(ReportError::NoHostKnown),
+        disk_path: target.disk_path.clone(),
+    };
+    let Ok(backends) = &report.pool_nodes else {
+        return report;
+    };
+    let hosts: Vec<(String, u16)> = dedup(backends.iter().map(|b| (b.hostname.clone(), b.port)));
+    let (mut nodes, mut metas) = probe_nodes(target, &hosts);
+
+    let mut meta = pick_meta(&nodes, &metas, backends);
+    // Nodes that only repmgr knows.
+    if let Ok(m) = &meta {
+        let extra: Vec<(String, u16)> = dedup(
+            m.nodes
+                .iter()
+                .filter_map(|n| parse::conninfo_host_port(&n.conninfo).ok())
+                .filter(|hp| !hosts.contains(hp)),
+        );
+        if !extra.is_empty() {
+            let (more, more_metas) = probe_nodes(target, &extra);
+            nodes.extend(more);
+            metas.extend(more_metas);
+        }
+    } else {
+        meta = pick_meta(&nodes, &metas, backends);
+    }
+    if let Ok(m) = &meta {
+        for n in nodes.iter_mut() {
+            let entry = m.nodes.iter().find(|r| {
+                parse::conninfo_host_port(&r.conninfo).ok().as_ref()
+                    == Some(&(n.host.clone(), n.port))
+            });
+            n.name = entry.map(|r| r.name.clone());
+            n.role = entry.map(|r| r.role.clone());
+        }
+    }
+    report.nodes = nodes;
+    report.repmgr = meta;
+    report
+}
+
+fn dedup(items: impl Iterator<Item = (String, u16)>) -> Vec<(String, u16)> {
+    let mut seen = BTreeSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// Probes hosts concurrently: database session and ssh `df` per host.
+fn probe_nodes(
+    target: &Target,
+    hosts: &[(String, u16)],
+) -> (Vec<NodeReport>, Vec<Result<RepmgrMeta, ReportError>>) {
+    let t = target.connect_timeout;
+    // Each worker bounds itself; this is the backstop.
+    let deadline = Instant::now() + t + Duration::from_millis(500);
+    std::thread::scope(|scope| {
+        let pending: Vec<_> = hosts
+            .iter()
+            .map(|(host, port)| {
+                let ep = target.endpoint(host, *port, &target.repmgr_user, &target.repmgr_database);
+                let db = scope.spawn(move || {
+                    within("connect", host, *port, deadline, t, move || {
+                        probe_node(&ep, t)
+                    })
+                });
+                let st = ssh::SshTarget {
+                    host: host.clone(),
+                    port: target.ssh_port,
+                    user: target.ssh_user.clone(),
+                    key: target.ssh_key.clone(),
+                    known_hosts: target.ssh_known_hosts.clone(),
+                    home: target.ssh_home.clone(),
+                    timeout: t,
+                };
+                let path = target.disk_path.clone();
+                let disk = scope.spawn(move || {
+                    within("ssh", host, target.ssh_port, deadline, t, move || {
+                        ssh::disk_use(&st, &path).map_err(ReportError::from)
+                    })
+                });
+                (host, *port, db, disk)
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        let mut metas = Vec::new();
+        for (host, port, db, disk) in pending {
+            let lost = |step| ReportError::WorkerFailed {
+                step,
+                host: host.clone(),
+                port,
+            };
+            let (state, meta) = match db.join().unwrap_or_else(|_| Err(lost("connect"))) {
+                Ok((s, m)) => (Ok(s), m),
+                Err(e) => (Err(e.clone()), Err(e)),
+            };
+            let disk = disk.join().unwrap_or_else(|_| Err(lost("ssh")));
+            metas.push(meta);
+            nodes.push(NodeReport {
+                host: host.clone(),
+                port,
+                name: None,
+                role: None,
+                state,
+                disk,
+            });
+        }
+        (nodes, metas)
+    })
+}
+
+/// The metadata of the live primary, else of pgpool's primary, else of any
+/// node that had it; else the first reason.
+fn pick_meta(
+    nodes: &[NodeReport],
+    metas: &[Result<RepmgrMeta, ReportError>],
+    backends: &[Backend],
+) -> Result<RepmgrMeta, ReportError> {
+    let pairs: Vec<(&NodeReport, &Result<RepmgrMeta, ReportError>)> =
+        nodes.iter().zip(metas).collect();
+    let is_pool_primary = |n: &NodeReport| {
+        backends
+            .iter()
+            .any(|b| b.role == Role::Primary && b.hostname == n.host && b.port == n.port)
+    };
+    let ranked = pairs
+        .iter()
+        .filter(|(n, _)| n.is_live_primary())
+        .chain(pairs.iter().filter(|(n, _)| is_pool_primary(n)))
+        .chain(pairs.iter());
+    let mut first_err = None;
+    for (_, m) in ranked {
+        match m {
+            Ok(m) => return Ok(m.clone()),
+            Err(e) => {
+                first_err.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+    Err(first_err.unwrap_or(ReportError::NoNode))
+}
+
+/// One session on a database node: role, WAL positions, replication, and
+/// repmgr's metadata (whose failure does not fail the node).
+fn probe_node(
+    ep: &Endpoint,
+    t: Duration,
+) -> Result<(NodeState, Result<RepmgrMeta, ReportError>), ReportError> {
+    let database = ep.database.clone();
+    probe::with_session(ep, t, move |s| {
+        let r = s.row(
+            "SELECT current_setting('server_version_num') AS version_num, \
+             pg_is_in_recovery() AS in_recovery",
+        )?;
+        let version: u32 = r
+            .get("version_num")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                ProbeError::failed(
+                    s.host(),
+                    s.port(),
+                    "query (server_version_num)",
+                    "not a number",
+                )
+            })?;
+        let in_recovery = r.get("in_recovery").map(String::as_str) == Some("t");
+        let names = parse::wal_names(version);
+        let mut state = NodeState {
+            server_version_num: version,
+            in_recovery,
+            current_lsn: None,
+            receive_lsn: None,
+            replay_lsn: None,
+            senders: Vec::new(),
+            receiver: None,
+        };
+        if in_recovery {
+            let r = s.row(&format!(
+                "SELECT {} AS receive_lsn, {} AS replay_lsn",
+                names.receive_fn, names.replay_fn
+            ))?;
+            state.receive_lsn = r.get("receive_lsn").cloned();
+            state.replay_lsn = r.get("replay_lsn").cloned();
+            state.receiver = parse::receiver(&s.rows("SELECT * FROM pg_stat_wal_receiver")?);
+        } else {
+            let r = s.row(&format!("SELECT {} AS current_lsn", names.current_fn))?;
+            state.current_lsn = r.get("current_lsn").cloned();
+            state.senders = parse::senders(
+                &s.rows("SELECT * FROM pg_stat_replication ORDER BY application_name")?,
+                version,
+            );
+        }
+        let meta = read_meta(s, &database);
+        Ok((state, meta))
+    })
+    .map_err(ReportError::from)
+}
+
+fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError> {
+    let source = host_port(s.host(), s.port());
+    let detect = s.row(parse::DETECT_SCHEMA_SQL)?;
+    let schema = parse::repmgr_schema(&detect).ok_or_else(|| ReportError::NoRepmgrMetadata {
+        database: database.to_string(),
+        source: source.clone(),
+    })?;
+    let rows = s.rows(&schema.nodes_sql())?;
+    let nodes = parse::repmgr_nodes(&rows).map_err(|error| ReportError::Unreadable {
+        what: schema.nodes_table(),
+        source: source.clone(),
+        error,
+    })?;
+    let events = s
+        .row(&schema.events_sql())
+        .map_err(ReportError::from)
+        .and_then(|r| parse::event_counts(&r).map_err(ReportError::Counts));
+    Ok(RepmgrMeta {
+        source,
+        table: schema.nodes_table(),
+        nodes,
+        events,
+    })
+}

@@ -1,0 +1,151 @@
+//! Turns a [`Report`] into the original's text layout ([`text()`]) or a JSON
+//! document ([`json()`]). Pure: same report, same bytes. This file holds
+//! what both share: dates, column order, tables, and which node is the
+//! master and how far a standby lags. Errors become text here, once.
+
+use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::parse;
+use super::{NodeReport, Report};
+use crate::probe::TextRow;
+use parse::Role;
+
+mod json;
+mod text;
+
+pub use json::json;
+pub use text::text;
+
+/// `2026-11-26 00:30:00 UTC`.
+pub fn utc_datetime(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Column names of `rows` in `known` order, unknown ones appended sorted.
+pub(super) fn ordered_columns(rows: &[&TextRow], known: &[&str]) -> Vec<String> {
+    let mut cols: Vec<String> = known
+        .iter()
+        .filter(|k| rows.iter().any(|r| r.contains_key(**k)))
+        .map(|k| k.to_string())
+        .collect();
+    let mut extra: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.keys())
+        .filter(|k| !known.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    extra.sort();
+    extra.dedup();
+    cols.extend(extra);
+    cols
+}
+
+/// A psql-like aligned table.
+pub(super) fn table(out: &mut String, headers: &[String], rows: &[Vec<String>]) {
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(x) = w.get_mut(i) {
+                *x = (*x).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!(" {:<width$} ", c, width = w[i]))
+            .collect();
+        parts.join("|").trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(headers));
+    let sep: Vec<String> = w.iter().map(|n| "-".repeat(n + 2)).collect();
+    let _ = writeln!(out, "{}", sep.join("+"));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r));
+    }
+}
+
+/// `- label | value` blocks of the original, label padded to `width`.
+pub(super) fn param(out: &mut String, width: usize, label: &str, cells: &[String]) {
+    let mut s = format!("- {label:<width$} |");
+    for (i, c) in cells.iter().enumerate() {
+        if i == 0 && cells.len() > 1 {
+            let _ = write!(s, " {c:<26} |");
+        } else if i + 1 < cells.len() {
+            let _ = write!(s, " {c} |");
+        } else {
+            let _ = write!(s, " {c}");
+        }
+    }
+    let _ = writeln!(out, "{}", s.trim_end());
+}
+
+pub(super) fn master_of(r: &Report) -> Option<&NodeReport> {
+    let live: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_live_primary()).collect();
+    if let [one] = live.as_slice() {
+        return Some(one);
+    }
+    let backends = r.pool_nodes.as_ref().ok()?;
+    let b = backends.iter().find(|b| b.role == Role::Primary)?;
+    r.nodes
+        .iter()
+        .find(|n| n.host == b.hostname && n.port == b.port)
+}
+
+pub(super) fn sender_for<'a>(
+    master: &'a NodeReport,
+    standby: &NodeReport,
+) -> Option<&'a parse::Sender> {
+    let s = master.state.as_ref().ok()?;
+    s.senders.iter().find(|x| {
+        standby.name.as_deref() == Some(x.application_name.as_str())
+            || x.client_addr == standby.host
+    })
+}
+
+pub(super) fn lag(master: &NodeReport, standby: &NodeReport) -> Option<u64> {
+    let m = master.state.as_ref().ok()?.current_lsn.as_deref()?;
+    let s = standby.state.as_ref().ok()?;
+    parse::lsn_lag(m, s.replay_lsn.as_deref().or(s.receive_lsn.as_deref())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_datetime(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            utc_datetime(UNIX_EPOCH + Duration::from_secs(1_501_349_634)),
+            "2017-07-29 17:33:54 UTC"
+        );
+        assert_eq!(
+            utc_datetime(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29 00:00:00 UTC"
+        );
+    }
+}
