@@ -1,0 +1,296 @@
+//! Unit tests of the parent module.
+
+use super::*;
+use std::path::Path;
+
+fn os(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
+}
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn pgp_args(v: &[&str]) -> PgpwatchArgs {
+    match parse_pgpwatch(os(v)) {
+        Ok(Parsed::Args(a)) => a,
+        other => panic!("{v:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn config_forms_and_last_wins() {
+    assert_eq!(
+        pgp_args(&[]).common.config,
+        PathBuf::from("/root/pgpoolwatch/config.ini")
+    );
+    assert_eq!(
+        pgp_args(&["--config", "/a"]).common.config,
+        PathBuf::from("/a")
+    );
+    assert_eq!(
+        pgp_args(&["--config=/a"]).common.config,
+        PathBuf::from("/a")
+    );
+    assert_eq!(
+        pgp_args(&["--config=/a", "--config", "/b"]).common.config,
+        PathBuf::from("/b")
+    );
+    assert_eq!(
+        pgp_args(&["--config", "/b", "--config=/a"]).common.config,
+        PathBuf::from("/a")
+    );
+}
+
+#[test]
+fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
+    let a = pgp_args(&[
+        "--conf",
+        "/a",
+        "--check-p=2",
+        "--succ",
+        "4",
+        "--mail",
+        "--run",
+    ]);
+    assert_eq!(a.common.config, PathBuf::from("/a"));
+    assert_eq!(a.check_period, Some(Duration::from_secs(2)));
+    assert_eq!(a.success_period, Some(4));
+    assert!(a.mail_on_success && a.run_once);
+    assert!(pgp_args(&["--check-c"]).common.check_config);
+    let err = |v: &[&str]| match parse_pgpwatch(os(v)) {
+        Err(e) => e.to_string(),
+        other => panic!("{v:?}: {other:?}"),
+    };
+    assert_eq!(
+        err(&["--c", "x"]),
+        "ambiguous option: --c could match --config, --check-period, --check-config (see --help)"
+    );
+    assert_eq!(
+        err(&["--check=1"]),
+        "ambiguous option: --check could match --check-period, --check-config (see --help)"
+    );
+    // repmgrwatch has one --c... option that takes a value.
+    match parse_repmgrwatch(os(&["--conf=/r", "--he"])) {
+        Ok(Parsed::Help) => {}
+        other => panic!("{other:?}"),
+    }
+    match parse_repmgrwatch(os(&["--conf=/r"])) {
+        Ok(Parsed::Args(a)) => assert_eq!(a.common.config, PathBuf::from("/r")),
+        other => panic!("{other:?}"),
+    }
+    match parse_poolstatus(os(&["--js", "--co", "/p"])) {
+        Ok(Parsed::Args(a)) => {
+            assert!(a.json);
+            assert_eq!(a.common.config, PathBuf::from("/p"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pgpwatch_original_flags() {
+    let a = pgp_args(&[
+        "--check-period",
+        "2.5",
+        "--success-period=3",
+        "--mail-on-success",
+        "--run-once",
+        "--check-config",
+    ]);
+    assert_eq!(a.check_period, Some(Duration::from_millis(2500)));
+    assert_eq!(a.success_period, Some(3));
+    assert!(a.mail_on_success && a.run_once && a.common.check_config);
+    let o = a.overrides();
+    assert_eq!(o.len(), 3);
+    assert_eq!(
+        (o[0].key, &o[0].value),
+        ("check_period", &Value::Seconds(Duration::from_millis(2500)))
+    );
+}
+
+#[test]
+fn usage_errors_name_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unknown argument \"--bogus\""),
+        (&["--config"], "--config needs a value"),
+        (&["--config", "--check-config"], "--config needs a value"),
+        (&["--config="], "--config needs a value"),
+        (&["--run-once=yes"], "--run-once takes no value"),
+        (
+            &["--check-period", "abc"],
+            "--check-period \"abc\": expected seconds > 0",
+        ),
+        (
+            &["--check-period=0"],
+            "--check-period \"0\": expected seconds > 0",
+        ),
+        (
+            &["--success-period", "0"],
+            "--success-period \"0\": expected a whole number",
+        ),
+        (&["stray"], "unknown argument \"stray\""),
+    ];
+    for (args, want) in cases {
+        let e = parse_pgpwatch(os(args)).unwrap_err();
+        assert!(e.to_string().contains(want), "{args:?}: {e}");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+    }
+    let e = parse_repmgrwatch(os(&["--run-once"])).unwrap_err();
+    assert!(
+        e.to_string().contains("unknown argument \"--run-once\""),
+        "{e}"
+    );
+    let e = parse_poolstatus(os(&["--check-period", "1"])).unwrap_err();
+    assert!(e.to_string().contains("--check-period"), "{e}");
+}
+
+#[test]
+fn help_and_version() {
+    assert_eq!(
+        parse_repmgrwatch(os(&["--bogus", "-h"])).ok(),
+        Some(Parsed::Help)
+    );
+    assert_eq!(
+        parse_poolstatus(os(&["--version"])).ok(),
+        Some(Parsed::Version)
+    );
+    let mut out = Vec::new();
+    let start = start_pgpwatch(os(&["--help"]), &mut out).expect("help");
+    assert!(matches!(start, Start::Done(0)));
+    let text = String::from_utf8(out).expect("utf8");
+    for flag in [
+        "--check-period",
+        "--run-once",
+        "--config",
+        "--check-config",
+        "@FILE",
+    ] {
+        assert!(text.contains(flag), "{flag} in help:\n{text}");
+    }
+    // Every option line is indented alike (a `\` continuation in the
+    // help text used to eat the indent of `--config`).
+    for program in [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus] {
+        let h = help(program);
+        assert!(h.contains("\n  --config PATH "), "{program:?}:\n{h}");
+    }
+    let mut out = Vec::new();
+    start_poolstatus(os(&["-V"]), &mut out).expect("version");
+    assert_eq!(
+        String::from_utf8(out).expect("utf8"),
+        format!("poolstatus {VERSION}\n")
+    );
+}
+
+#[test]
+fn at_file_arguments_expand() {
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("args.txt");
+    std::fs::write(&f, "--check-period=4\r\n--config=/from/file\n").expect("write");
+    let a = pgp_args(&[&format!("@{}", f.display()), "--config", "/later"]);
+    assert_eq!(a.check_period, Some(Duration::from_secs(4)));
+    assert_eq!(a.common.config, PathBuf::from("/later"));
+}
+
+#[test]
+fn check_config_accepts_the_shipped_sample_for_every_program() {
+    let cfg = sample("config.ini.sample");
+    type StartFn = fn(Vec<OsString>, &mut dyn Write) -> Result<u8, CliError>;
+    let starts: [(&str, StartFn); 3] = [
+        ("pgpwatch", |a, o| start_pgpwatch(a, o).map(done_code)),
+        ("repmgrwatch", |a, o| start_repmgrwatch(a, o).map(done_code)),
+        ("poolstatus", |a, o| start_poolstatus(a, o).map(done_code)),
+    ];
+    for (name, start) in starts {
+        let mut out = Vec::new();
+        let code = start(os(&["--config", &cfg, "--check-config"]), &mut out)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(code, 0, "{name}");
+        assert!(text.contains("pgp.check_period = 10\n"), "{name}:\n{text}");
+        assert!(
+            text.contains("repmgr.pgp_server_1 = 192.168.168.90\n"),
+            "{name}:\n{text}"
+        );
+        assert!(!text.contains("warning:"), "{name}:\n{text}");
+    }
+}
+
+fn done_code<A>(s: Start<A>) -> u8 {
+    match s {
+        Start::Done(c) => c,
+        Start::Run { .. } => 255,
+    }
+}
+
+#[test]
+fn check_config_flags_override_and_errors_exit_2() {
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("config.ini");
+    std::fs::write(&f, "[pgp]\nsuccess_period=2\nmail_on_success=no\n").expect("write");
+    let cfg = f.display().to_string();
+    // check_period is missing from the file but given as a flag.
+    let mut out = Vec::new();
+    let s = start_pgpwatch(
+        os(&["--config", &cfg, "--check-period", "3", "--mail-on-success"]),
+        &mut out,
+    )
+    .expect("start");
+    match s {
+        Start::Run { settings, args } => {
+            assert_eq!(settings.pgp.check_period, Duration::from_secs(3));
+            assert!(settings.pgp.mail_on_success);
+            assert!(!args.run_once);
+        }
+        Start::Done(c) => panic!("done {c}"),
+    }
+    let e = start_pgpwatch(os(&["--config", &cfg, "--check-config"]), &mut Vec::new()).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert_eq!(
+        e.to_string(),
+        format!("{cfg}: [pgp] check_period: missing, pgpwatch needs it; expected seconds > 0, e.g. 10 or 2.5")
+    );
+    let e = start_repmgrwatch(os(&["--config=/nonexistent/c.ini"]), &mut Vec::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/c.ini: cannot read: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn poolstatus_falls_back_to_defaults_when_config_unreadable() {
+    let mut out = Vec::new();
+    let s = start_poolstatus(os(&["--config", "/nonexistent/c.ini", "--json"]), &mut out)
+        .expect("start");
+    match s {
+        Start::Run { args, settings } => {
+            assert!(args.json);
+            assert_eq!(settings.source, PathBuf::from("<built-in defaults>"));
+            assert_eq!(settings.poolstatus.pgpool_user, "pgpool");
+            let w = settings.warnings.join("\n");
+            assert!(
+                w.contains("/nonexistent/c.ini: cannot read") && w.contains("built-in defaults"),
+                "{w}"
+            );
+        }
+        Start::Done(c) => panic!("done {c}"),
+    }
+    // A file that exists but is wrong is still an error.
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-ps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("bad.ini");
+    std::fs::write(&f, "[poolstatus]\nssh_port = 0\n").expect("write");
+    let e =
+        start_poolstatus(os(&["--config", &f.display().to_string()]), &mut Vec::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(":2: [poolstatus] ssh_port: \"0\" is not valid; expected a port number"),
+        "{e}"
+    );
+}

@@ -1,0 +1,377 @@
+//! Unit tests of the parent module.
+
+use super::*;
+
+fn rules() -> RepmgrRules {
+    RepmgrRules {
+        node_name: "db1".into(),
+        force_open: false,
+        single_pgpool: false,
+        rise: 1,
+        fall: 1,
+        sendmail: true,
+        hostname: "db1.example".into(),
+        open_port: 5560,
+    }
+}
+
+/// Shorthand observations.
+#[derive(Clone, Copy)]
+enum O {
+    /// masters could not be read
+    Err,
+    /// no master at all
+    None,
+    /// db1 and db2 both master
+    Split,
+    /// db2 is master
+    Other,
+    /// db1 master, pgpools (a, b)
+    Me(bool, bool),
+}
+
+fn obs(o: O) -> RepmgrObservation {
+    let (masters, pgpools_up) = match o {
+        O::Err => (
+            Err(MastersError::Read(crate::probe::ProbeError::Timeout {
+                host: "127.0.0.1".into(),
+                port: 5432,
+                step: "connect".into(),
+                after: Duration::from_secs(5),
+            })),
+            (false, false),
+        ),
+        O::None => (Ok(vec![]), (false, false)),
+        O::Split => (Ok(vec!["db1".into(), "db2".into()]), (false, false)),
+        O::Other => (Ok(vec!["db2".into()]), (true, true)),
+        O::Me(a, b) => (Ok(vec!["db1".into()]), (a, b)),
+    };
+    RepmgrObservation {
+        masters,
+        pgpools_up,
+        startup_grace_left: Duration::ZERO,
+    }
+}
+
+const NOM: &str = "PGPWATCH - Repmgr - Couldn't Get Masters";
+const MUL: &str = "PGPWATCH - Repmgr - Multiple Masters";
+const BAD: &str = "PGPWATCH - Repmgr - UP (This is bad)";
+const FORCE: &str = "PGPWATCH - Repmgr - Up (Forceopen)";
+const GOOD: &str = "PGPWATCH - Repmgr - Down (This is good)";
+const SLAVE: &str = "PGPWATCH - Repmgr - Slave Stepping Down (This is good)";
+
+type Step = (O, bool, &'static [&'static str]);
+
+struct Row {
+    name: &'static str,
+    rules: RepmgrRules,
+    steps: Vec<Step>,
+}
+
+fn table() -> Vec<Row> {
+    let r = rules();
+    vec![
+        Row {
+            name: "port starts closed; master behind a pgpool stays closed, no mail",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(true, false), false, &[]),
+                (O::Me(false, true), false, &[]),
+            ],
+        },
+        Row {
+            name: "couldn't get masters: closed, mail once per episode",
+            rules: r.clone(),
+            steps: vec![
+                (O::Err, false, &[NOM]),
+                (O::Err, false, &[]),
+                (O::Me(true, true), false, &[]),
+                (O::Err, false, &[NOM]),
+            ],
+        },
+        Row {
+            name: "no node answers as master counts as couldn't get masters",
+            rules: r.clone(),
+            steps: vec![(O::None, false, &[NOM]), (O::Err, false, &[])],
+        },
+        Row {
+            name: "multiple masters: close, mail once per episode",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Split, false, &[MUL]),
+                (O::Split, false, &[]),
+            ],
+        },
+        Row {
+            name: "master, both pgpools down: opening, UP (This is bad)",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Me(false, false), true, &[]),
+            ],
+        },
+        Row {
+            name: "master, a pgpool up, no force_open, closing: Down (This is good)",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Me(false, true), false, &[GOOD]),
+            ],
+        },
+        Row {
+            name: "master, a pgpool up, force_open, opening: Up (Forceopen)",
+            rules: RepmgrRules {
+                force_open: true,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(true, false), true, &[FORCE]),
+                (O::Me(true, true), true, &[]),
+            ],
+        },
+        Row {
+            name: "force_open, pgpools all down: UP (This is bad) rule first",
+            rules: RepmgrRules {
+                force_open: true,
+                ..r.clone()
+            },
+            steps: vec![(O::Me(false, false), true, &[BAD])],
+        },
+        Row {
+            name: "standby, closing: Slave Stepping Down",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Other, false, &[SLAVE]),
+                (O::Other, false, &[]),
+            ],
+        },
+        Row {
+            name: "standby while closed: no mail",
+            rules: r.clone(),
+            steps: vec![(O::Other, false, &[]), (O::Other, false, &[])],
+        },
+        Row {
+            name: "couldn't get masters while open: closes with one mail",
+            rules: r.clone(),
+            steps: vec![(O::Me(false, false), true, &[BAD]), (O::Err, false, &[NOM])],
+        },
+        Row {
+            name: "one pgpool (server_1 == server_2): second answer ignored",
+            rules: RepmgrRules {
+                single_pgpool: true,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, true), true, &[BAD]),
+                (O::Me(true, true), false, &[GOOD]),
+            ],
+        },
+        Row {
+            name: "rise 2 / fall 2: rise delays opening; another master closes at once",
+            rules: RepmgrRules {
+                rise: 2,
+                fall: 2,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, false), false, &[]),
+                (O::Me(false, false), true, &[BAD]),
+                (O::Other, false, &[SLAVE]),
+                (O::Me(false, false), false, &[]),
+                (O::Me(false, false), true, &[BAD]),
+            ],
+        },
+        Row {
+            name: "fall 3 holds the master open only while a pgpool flaps back",
+            rules: RepmgrRules {
+                fall: 3,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Me(true, false), true, &[]),
+                (O::Me(false, false), true, &[]),
+                (O::Me(false, true), true, &[]),
+                (O::Me(true, true), true, &[]),
+                (O::Me(true, false), false, &[GOOD]),
+            ],
+        },
+        Row {
+            name: "fall 3: split brain closes at the next check",
+            rules: RepmgrRules {
+                fall: 3,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Split, false, &[MUL]),
+            ],
+        },
+        Row {
+            name: "fall 3: no master (or masters unreadable) closes at the next check",
+            rules: RepmgrRules {
+                fall: 3,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::None, false, &[NOM]),
+                (O::Me(false, false), true, &[BAD]),
+                (O::Err, false, &[NOM]),
+            ],
+        },
+        Row {
+            name: "fall 3: a standby closes at the next check",
+            rules: RepmgrRules {
+                fall: 3,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::Me(true, false), true, &[]),
+                (O::Other, false, &[SLAVE]),
+            ],
+        },
+        Row {
+            name: "rise 1 (the original): the first check after a start opens at once",
+            rules: r.clone(),
+            steps: vec![(O::Me(false, false), true, &[BAD])],
+        },
+        Row {
+            name: "sendmail off: port moves, no mail",
+            rules: RepmgrRules {
+                sendmail: false,
+                ..r.clone()
+            },
+            steps: vec![
+                (O::Err, false, &[]),
+                (O::Me(false, false), true, &[]),
+                (O::Split, false, &[]),
+            ],
+        },
+    ]
+}
+
+#[test]
+fn rules_table() {
+    for row in table() {
+        let mut state = RepmgrState::default();
+        for (i, (o, open, subjects)) in row.steps.iter().enumerate() {
+            let (next, d) = decide(&state, &obs(*o), &row.rules);
+            let got: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
+            assert_eq!(
+                d.port_open,
+                *open,
+                "{} step {}: port ({})",
+                row.name,
+                i + 1,
+                d.reason
+            );
+            assert_eq!(
+                &got[..],
+                *subjects,
+                "{} step {}: mails ({})",
+                row.name,
+                i + 1,
+                d.reason
+            );
+            assert!(
+                d.reason.ends_with('.') && !d.reason.contains('\n'),
+                "{} step {}: one-sentence reason: {:?}",
+                row.name,
+                i + 1,
+                d.reason
+            );
+            for m in &d.mails {
+                assert!(
+                    m.body.starts_with("This is the db1.example.<br>"),
+                    "{} step {}: body start: {:?}",
+                    row.name,
+                    i + 1,
+                    m.body
+                );
+            }
+            state = next;
+        }
+    }
+}
+
+#[test]
+fn bodies_are_the_originals_followed_by_the_reason() {
+    let r = rules();
+    let (s, d) = decide(&RepmgrState::default(), &obs(O::Me(false, false)), &r);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br> I am the current master, and all pgpool instances are down, so the GSLB is probably routing traffic through me. It is best that you fix the pgpools as soon as possible.<br>Also double check the the GSLB is really routing traffic through me.<br><br>Reason: this node is the master and no pgpool answers; opening port 5560."
+    );
+    let (_, d) = decide(&s, &obs(O::Other), &r);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.<br><br>Reason: db2 is the master, not this node (db1); closing port 5560."
+    );
+    let (_, d) = decide(&s, &obs(O::Me(true, false)), &r);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online. That's why I am closing port so that the GSLB won't route traffic through me. It is still best that you check on the system manually<br><br>Reason: this node is the master and a pgpool answers; closing port 5560."
+    );
+    let (_, d) = decide(&RepmgrState::default(), &obs(O::Err), &r);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.<br><br>Reason: couldn't get the masters: read repmgr nodes: connect 127.0.0.1:5432: timed out after 5s."
+    );
+    let (_, d) = decide(&RepmgrState::default(), &obs(O::Split), &r);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>There are multiple masters in the cluster.<br>This situation should be fixed!<br><br>Reason: 2 nodes answer as master (db1, db2)."
+    );
+    let forced = RepmgrRules {
+        force_open: true,
+        ..rules()
+    };
+    let (_, d) = decide(&RepmgrState::default(), &obs(O::Me(true, true)), &forced);
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>Even though one of the pgpool is up, the forceopen state is activated. So we are opening the port 5560 on the master database.<br><br>Reason: this node is the master, a pgpool answers, and force_open is set; opening port 5560."
+    );
+}
+
+fn in_grace(o: O, left_ms: u64) -> RepmgrObservation {
+    RepmgrObservation {
+        startup_grace_left: Duration::from_millis(left_ms),
+        ..obs(o)
+    }
+}
+
+#[test]
+fn startup_grace_keeps_the_port_closed_until_the_pgpools_had_their_first_check() {
+    let r = rules();
+    let start = RepmgrState::default();
+    // A simultaneous start: no pgpool gate yet, grace running.
+    let (s1, d) = decide(&start, &in_grace(O::Me(false, false), 7_500), &r);
+    assert!(!d.port_open, "grace: stays closed ({})", d.reason);
+    assert!(d.mails.is_empty(), "grace: no UP mail ({})", d.reason);
+    assert!(
+        d.reason.contains("start-up grace (7.5s left)") && d.reason.ends_with('.'),
+        "{}",
+        d.reason
+    );
+    // The pgpools' gates open during the grace: nothing to do, no mail.
+    let (s2, d) = decide(&s1, &in_grace(O::Me(true, true), 4_000), &r);
+    assert!(!d.port_open && d.mails.is_empty(), "{}", d.reason);
+    // Grace over, both pgpools really down: opens as before.
+    let (_, d) = decide(&s2, &obs(O::Me(false, false)), &r);
+    assert!(d.port_open, "after grace: opens ({})", d.reason);
+    assert_eq!(d.mails[0].kind, MailKind::RepmgrUpBad);
+    // force_open is not delayed by the grace.
+    let forced = RepmgrRules {
+        force_open: true,
+        ..rules()
+    };
+    let (_, d) = decide(&start, &in_grace(O::Me(true, false), 5_000), &forced);
+    assert!(d.port_open, "force_open opens in grace ({})", d.reason);
+    // Error situations still mail during the grace.
+    let (_, d) = decide(&start, &in_grace(O::Split, 5_000), &r);
+    assert_eq!(d.mails[0].kind, MailKind::RepmgrMultipleMasters);
+}
