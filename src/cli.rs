@@ -434,7 +434,7 @@ pub fn print_warnings(program: Program, settings: &Settings) {
     }
 }
 
-pub use crate::logging::init_logging;
+pub use crate::plumbing::logging::init_logging;
 
 #[cfg(test)]
 mod tests;

@@ -7,23 +7,32 @@
 //! thin: they parse, call into this library, print an error once and exit.
 #![deny(unsafe_code)]
 
+// The pipeline: probe → decide → act.
+//
+// - probe: `probe` (PostgreSQL/pgpool sessions, TLS, TCP; the pgpool and
+//   repmgr probes with typed errors) and `poolstatus` (the cluster report).
+// - decide: `watch::pgp` and `watch::repmgr`, pure, one rule table each;
+//   `watch::watcher` holds each watcher's settings, rules and probes.
+// - act: `watch::act` (gate, state JSON, log, systemd), `gate` (the port a
+//   GSLB checks), `watch::mailside`, `mailqueue` and `mail` (SMTP).
+// - the edges: `config` (config.ini, one table of keys), `cli` and `args`
+//   (command lines), `pgpass`, `account`, `conninfo`, `ini`.
+// - `plumbing`: deadlines, JSON, local time, logging, signals, sd_notify,
+//   and `os`, the one module allowed `unsafe`.
+
 pub mod account;
 pub mod args;
 pub mod cli;
 pub mod config;
 pub mod conninfo;
-pub mod deadline;
 pub mod gate;
 pub mod ini;
-pub mod json;
-pub mod localtime;
-pub mod logging;
 pub mod mail;
-pub mod mailqueue;
-pub mod os;
+mod mailqueue;
 pub mod pgpass;
+pub mod plumbing;
 pub mod poolstatus;
 pub mod probe;
-pub mod sdnotify;
-pub mod signals;
 pub mod watch;
+
+pub use plumbing::os;

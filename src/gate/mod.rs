@@ -47,8 +47,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::json::Json;
-use crate::os;
+use crate::plumbing::json::Json;
+use crate::plumbing::os;
 
 /// How long a connection may stay silent before it is treated as a plain
 /// TCP check and closed.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::http::{Conn, Next};
 use super::{Counters, Sizing, StatusBoard};
-use crate::os::{self, PollFd};
+use crate::plumbing::os::{self, PollFd};
 
 /// How long the listener rests after accept failed for want of descriptors.
 pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);

@@ -5,7 +5,7 @@
 use super::{Layout, Message};
 
 /// The body sendmail.py sent for `msg`; `local_now` is Python's
-/// `str(datetime.now())` (see [`crate::localtime`]).
+/// `str(datetime.now())` (see [`crate::plumbing::localtime`]).
 pub fn compose_body(msg: &Message, local_now: &str) -> String {
     if msg.layout == Layout::Success {
         return format!("<b>PGPOOL Success Mail</b> - {local_now}<br>{}", msg.body);

@@ -12,7 +12,7 @@
 //! handshake of implicit TLS (the socket gets its timeouts only after that
 //! handshake), so a server that accepts TCP and then freezes would hang the
 //! caller. The session therefore runs on its own thread
-//! ([`crate::deadline::run_within`]) and the caller waits
+//! ([`crate::plumbing::deadline::run_within`]) and the caller waits
 //! at most [`OVERALL_FACTOR`] × timeout. If that deadline passes, the caller
 //! gets [`MailError::Timeout`] and the session thread is left behind, blocked
 //! on the dead socket until the server closes it. That can only happen in that
@@ -31,7 +31,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use lettre::Address;
 
 use super::{compose_body, MailError, MailOptions, MailSettings, Message, TlsMode};
-use crate::deadline::{run_within, WithinError};
+use crate::plumbing::deadline::{run_within, WithinError};
 
 /// The whole delivery is abandoned after this many per-step timeouts.
 pub const OVERALL_FACTOR: u32 = 4;
@@ -46,7 +46,7 @@ pub fn send(opts: &MailOptions) -> Result<(), MailError> {
 /// [`OVERALL_FACTOR`] × `settings.timeout`.
 pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> {
     settings.validate()?;
-    let message = build_message(settings, msg, &crate::localtime::now_string())?;
+    let message = build_message(settings, msg, &crate::plumbing::localtime::now_string())?;
     let tls = tls_parameters(settings)?;
     if settings.tls.insecure {
         warn_insecure_once(&settings.server, settings.port);
@@ -193,16 +193,15 @@ impl Session {
         let started = Instant::now();
         // Looked up within --timeout (lettre's own look-up has no bound);
         // TLS still checks the certificate against --server's name.
-        let addrs = crate::deadline::resolve(&self.server, self.port, self.timeout).map_err(
-            |e| match e {
+        let addrs = crate::plumbing::deadline::resolve(&self.server, self.port, self.timeout)
+            .map_err(|e| match e {
                 e if e.is_timeout() => self.timeout("resolve"),
                 e => MailError::Connect {
                     server: self.server.clone(),
                     port: self.port,
                     detail: e.to_string(),
                 },
-            },
-        )?;
+            })?;
         let mut conn =
             SmtpConnection::connect(addrs.as_slice(), Some(self.timeout), &hello, wrapper, None)
                 .map_err(|e| self.connect_error(e, started))?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::parse::{self, Backend, Role};
 use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
-use crate::deadline::{run_within, WithinError};
+use crate::plumbing::deadline::{run_within, WithinError};
 use crate::probe::{self, host_port, Endpoint, ProbeError, Session};
 
 /// Waits for `work` on its own thread until `deadline`; no answer by then

@@ -213,7 +213,7 @@ pub fn shell_quote(s: &str) -> String {
 /// is an error carrying the first line of standard error.
 pub fn run(t: &SshTarget, command: &str) -> Result<String, SshError> {
     let deadline = Instant::now() + t.timeout;
-    let addrs = crate::deadline::resolve(&t.host, t.port, t.timeout)
+    let addrs = crate::plumbing::deadline::resolve(&t.host, t.port, t.timeout)
         .map_err(|e| t.err(SshStep::Resolve, SshFailure::Resolve(e.to_string())))?;
     let mut last = t.err(SshStep::Resolve, SshFailure::NoAddress);
     let mut tcp = None;

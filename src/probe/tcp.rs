@@ -13,7 +13,7 @@ pub fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<SocketAdd
     let deadline = Instant::now() + timeout;
     // The look-up shares the connect's timeout (a silent DNS server would
     // otherwise hold the check for the resolver's own 10 s or more).
-    let addrs = crate::deadline::resolve(host, port, timeout).map_err(|e| match e {
+    let addrs = crate::plumbing::deadline::resolve(host, port, timeout).map_err(|e| match e {
         e if e.is_timeout() => ProbeError::Timeout {
             host: host.to_string(),
             port,

@@ -15,8 +15,8 @@ use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
 use crate::config::Settings;
 use crate::gate::Gate;
-use crate::json::Json;
-use crate::sdnotify::Notifier;
+use crate::plumbing::json::Json;
+use crate::plumbing::sdnotify::Notifier;
 
 /// How long shutdown waits for reports and queued mail before giving up on
 /// them (systemd's TimeoutStopSec in our units is 30 s).
@@ -128,7 +128,7 @@ impl<W: Watcher> Watch<W> {
     /// Reads the configuration again when SIGHUP asked for it; returns the
     /// new period when new settings were taken.
     fn maybe_reload(&mut self) -> Option<Duration> {
-        if !self.watch_sighup || !crate::signals::take_reload() {
+        if !self.watch_sighup || !crate::plumbing::signals::take_reload() {
             return None;
         }
         let name = self.name();
@@ -198,7 +198,7 @@ impl<W: Watcher> Cycle for Watch<W> {
 }
 
 /// Runs `watch` until `stop` (SIGTERM/SIGINT when it watches
-/// [`crate::signals::STOP`]), then closes the port and flushes mail for at
+/// [`crate::plumbing::signals::STOP`]), then closes the port and flushes mail for at
 /// most [`SHUTDOWN_FLUSH`].
 pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
     let period = watch.watcher.period();
@@ -211,10 +211,10 @@ pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
 /// the exit code.
 pub fn run<W: Watcher>(watcher: W) -> u8 {
     let name = watcher.program().name();
-    if let Err(e) = crate::signals::install() {
+    if let Err(e) = crate::plumbing::signals::install() {
         log::warn!("{name}: {e}; stop it with SIGKILL");
     }
-    let stop = Stop::watching(&[&crate::signals::STOP]);
+    let stop = Stop::watching(&[&crate::plumbing::signals::STOP]);
     run_watch(Watch::new(watcher), &stop);
     0
 }

@@ -3,7 +3,7 @@
 //! pure `decide` functions of [`super::pgp`] and [`super::repmgr`] return a
 //! [`Decision`]; the act side ([`super::act`]) carries it out.
 
-use crate::json::Json;
+use crate::plumbing::json::Json;
 
 /// Which of the original's mails this is; the subject is fixed per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod config_cli;
 mod conninfo;
 mod flood;
 mod gslb;
+mod layout;
 mod poolstatus;
 mod recut;
 mod sandbox;

@@ -1,7 +1,7 @@
 //! The same facts as the text report, as one JSON document (`--json`).
 
 use super::{lag, master_of, ordered_columns, utc_datetime};
-use crate::json::Json;
+use crate::plumbing::json::Json;
 use crate::poolstatus::parse::{POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
 use crate::poolstatus::{Report, ReportError};
 use crate::probe::{host_port, TextRow};

@@ -1,13 +1,16 @@
 //! The few operating-system calls std does not offer, behind safe wrappers:
-//! the descriptor limit (`getrlimit`/`setrlimit` of `RLIMIT_NOFILE`) and
+//! the descriptor limit (`getrlimit`/`setrlimit` of `RLIMIT_NOFILE`),
 //! `poll(2)` over a set of descriptors, which the gate uses to watch
-//! thousands of pending connections without reading each one in a loop, and
-//! the listen backlog, which std fixes at 128.
+//! thousands of pending connections without reading each one in a loop, the
+//! listen backlog, which std fixes at 128, signal handlers (`sigaction`),
+//! and the C library's local time (`tzset`/`localtime_r`, the only way to
+//! the system's zone rules).
 //!
-//! This is the crate's one module of raw libc calls besides `signals`, hence
-//! the small unsafe exception below. Every wrapper passes only values it owns
-//! (a local `rlimit`, a slice it borrows mutably for the call) and turns a
-//! failure into an `io::Error`; none of them can touch memory of the caller.
+//! This is the crate's one module of raw libc calls, hence the small unsafe
+//! exception below (a test in `tests/it/layout.rs` keeps it the only one).
+//! Every wrapper passes only values it owns (a local `rlimit`, `sigaction`
+//! or `tm`, a slice it borrows mutably for the call) and turns a failure
+//! into an `io::Error` or `None`; none of them can touch memory of the caller.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -156,6 +159,63 @@ pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> 
         return Err(e);
     }
     Ok(usize::try_from(rc).unwrap_or(0))
+}
+
+/// Installs `handler` for signal `sig` with `SA_RESTART` (blocking calls of
+/// other threads do not fail with EINTR). The handler must be
+/// async-signal-safe (ours only store atomics).
+pub fn install_signal_handler(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<()> {
+    // SAFETY: `action` is fully initialised (zeroed, then mask emptied and
+    // handler set) before sigaction reads it; no pointer escapes.
+    let rc = unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(sig, &action, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `sig` to this process (tests of the handlers).
+pub fn raise(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: raise() takes a signal number and touches no memory of ours.
+    if unsafe { libc::raise(sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+extern "C" {
+    // In glibc and musl alike; the `libc` crate does not declare it.
+    fn tzset();
+}
+
+/// Local broken-down time of `t` seconds since the epoch, as the C library
+/// sees the zone (`TZ`, `/etc/localtime`): (year - 1900, month 0..11, day,
+/// hour, minute, second 0..60), or `None` when it cannot say.
+pub fn localtime(t: i64) -> Option<(i32, i32, i32, i32, i32, i32)> {
+    let t = libc::time_t::try_from(t).ok()?;
+    // SAFETY: tzset only (re)reads TZ into the C library's own state.
+    // localtime_r writes into the zeroed `tm` we own and returns either a
+    // pointer to it or null; no pointer outlives this function.
+    let tm = unsafe {
+        tzset();
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    Some((
+        tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    ))
 }
 
 #[cfg(test)]

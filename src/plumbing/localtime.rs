@@ -3,11 +3,10 @@
 //! with exactly that and operators grep their mailboxes for it.
 //!
 //! The standard library has no time zones, so the conversion goes through the
-//! C library's `localtime_r`, which honours `TZ` and `/etc/localtime` with
-//! glibc and with musl alike. That call is the one piece of `unsafe` here; it
-//! is kept to a few lines in [`local_fields`]. Formatting is pure and tested
-//! on its own.
-#![allow(unsafe_code)] // localtime_r/tzset: the only way to reach the system's zone rules.
+//! C library's `localtime_r` ([`crate::plumbing::os::localtime`]), which honours `TZ`
+//! and `/etc/localtime` with glibc and with musl alike. Formatting is pure
+//! and tested on its own.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -74,34 +73,18 @@ pub fn now_string() -> String {
     LocalDateTime::now().to_string()
 }
 
-extern "C" {
-    // In glibc and musl alike; the `libc` crate does not declare it.
-    fn tzset();
-}
-
 type Fields = (i64, u32, u32, u32, u32, u32);
 
 fn local_fields(secs: i64) -> Option<Fields> {
-    let t = libc::time_t::try_from(secs).ok()?;
-    // SAFETY: tzset only (re)reads TZ into the C library's own state.
-    // localtime_r writes into the zeroed `tm` we own and returns either a
-    // pointer to it or null; no pointer outlives this function.
-    let tm = unsafe {
-        tzset();
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return None;
-        }
-        tm
-    };
+    let (year, mon, mday, hour, min, sec) = crate::plumbing::os::localtime(secs)?;
     Some((
-        i64::from(tm.tm_year) + 1900,
-        u32::try_from(tm.tm_mon + 1).ok()?,
-        u32::try_from(tm.tm_mday).ok()?,
-        u32::try_from(tm.tm_hour).ok()?,
-        u32::try_from(tm.tm_min).ok()?,
+        i64::from(year) + 1900,
+        u32::try_from(mon + 1).ok()?,
+        u32::try_from(mday).ok()?,
+        u32::try_from(hour).ok()?,
+        u32::try_from(min).ok()?,
         // tm_sec may be 60 on a leap second; Python would show 59.
-        u32::try_from(tm.tm_sec.min(59)).ok()?,
+        u32::try_from(sec.min(59)).ok()?,
     ))
 }
 
