@@ -10,9 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::mpsc;
 use std::sync::Mutex;
-use std::thread;
 use std::time::Duration;
 
 use postgres::config::SslMode as WireMode;
@@ -20,6 +18,7 @@ use postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::error::{host_port, pg_detail, ProbeError};
 use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
+use crate::plumbing::deadline::{run_within, WithinError};
 
 /// One result row of a simple (text protocol) query: column name -> text
 /// value. A SQL NULL is an absent key.
@@ -106,30 +105,20 @@ where
         host: host.to_string(),
         port,
     })?;
-    let (tx, rx) = mpsc::channel();
-    let spawned = thread::Builder::new()
-        .name(format!("probe {}", host_port(host, port)))
-        .spawn(move || {
-            let _slot = slot;
-            // The receiver may be gone after a time-out; nothing to do then.
-            let _ = tx.send(work());
-        });
-    if let Err(e) = spawned {
-        return Err(ProbeError::failed(
-            host,
-            port,
-            step,
-            format!("cannot start a thread: {e}"),
-        ));
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(result) => result,
-        Err(_) => Err(ProbeError::Timeout {
+    let name = format!("probe {}", host_port(host, port));
+    let result = run_within(&name, timeout, move || {
+        let _slot = slot;
+        work()
+    });
+    match result {
+        Ok(r) => r,
+        Err(WithinError::TimedOut(_)) => Err(ProbeError::Timeout {
             host: host.to_string(),
             port,
             step: step.to_string(),
             after: timeout,
         }),
+        Err(e) => Err(ProbeError::failed(host, port, step, e.to_string())),
     }
 }
 
@@ -357,6 +346,7 @@ mod tests {
     use super::*;
     use crate::probe::tcp_port_answers;
     use std::net::TcpListener;
+    use std::thread;
     use std::time::Instant;
     #[test]
     fn query_step_is_short() {

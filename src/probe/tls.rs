@@ -99,31 +99,6 @@ impl TlsSettings {
         }
     }
 
-    /// These settings overridden by the `sslmode`, `sslrootcert`, `sslcert`
-    /// and `sslkey` of a conninfo's pairs (as libpq, the conninfo wins; an
-    /// empty value means the default). Errors name the key and value.
-    pub fn with_conninfo(&self, pairs: &[(String, String)]) -> Result<TlsSettings, String> {
-        let mut t = self.clone();
-        for (k, v) in pairs {
-            let path = (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()));
-            match k.as_str() {
-                "sslmode" => {
-                    t.mode = SslMode::parse(v).ok_or_else(|| {
-                        format!(
-                            "conninfo sslmode {v:?} is not valid; expected {}",
-                            SslMode::EXPECTED
-                        )
-                    })?
-                }
-                "sslrootcert" => t.root_cert = path,
-                "sslcert" => t.cert = path,
-                "sslkey" => t.key = path,
-                _ => {}
-            }
-        }
-        Ok(t)
-    }
-
     fn default_file(&self, name: &str) -> Option<PathBuf> {
         let p = self.home.as_ref()?.join(".postgresql").join(name);
         p.exists().then_some(p)

@@ -21,39 +21,6 @@ fn sslmode_parses_libpq_spellings_only() {
     assert_eq!(SslMode::default(), SslMode::Prefer, "psql's default");
 }
 
-#[test]
-fn conninfo_tls_keys_win_over_the_section() {
-    let section = TlsSettings {
-        mode: SslMode::Require,
-        root_cert: Some("/etc/ca.crt".into()),
-        cert: Some("/etc/c.crt".into()),
-        key: Some("/etc/c.key".into()),
-        home: None,
-    };
-    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let t = section
-        .with_conninfo(&pairs(&[
-            ("host", "db1"),
-            ("sslmode", "verify-full"),
-            ("sslrootcert", "/n/ca.crt"),
-            ("sslkey", ""),
-        ]))
-        .expect("valid");
-    assert_eq!(t.mode, SslMode::VerifyFull);
-    assert_eq!(t.root_cert, Some(PathBuf::from("/n/ca.crt")));
-    assert_eq!(t.cert, Some(PathBuf::from("/etc/c.crt")), "kept");
-    assert_eq!(t.key, None, "empty value = libpq's default");
-    assert_eq!(section.with_conninfo(&[]), Ok(section.clone()));
-    let e = section
-        .with_conninfo(&pairs(&[("sslmode", "strict")]))
-        .unwrap_err();
-    assert_eq!(e, "conninfo sslmode \"strict\" is not valid; expected one of disable, allow, prefer, require, verify-ca, verify-full");
-}
-
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pgpoolwatch-probe-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("tmp dir");
