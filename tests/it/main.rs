@@ -10,6 +10,7 @@ mod gslb;
 mod haproxy;
 mod layout;
 mod poolstatus;
+mod prometheus;
 mod recut;
 mod sandbox;
 mod sendmail;
