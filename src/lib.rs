@@ -14,13 +14,14 @@
 // - decide: `watch::pgp` and `watch::repmgr`, pure, one rule table each;
 //   `watch::watcher` holds each watcher's settings, rules and probes.
 // - act: `watch::act` (gate, state JSON, log, systemd), `gate` (the port a
-//   GSLB checks), `watch::mailside`, `mailqueue` and `mail` (SMTP).
+//   GSLB checks), `api` (the API and agent-check ports, from a snapshot), `watch::mailside`, `mailqueue` and `mail` (SMTP).
 // - the edges: `config` (config.ini, one table of keys), `cli` and `args`
 //   (command lines), `pgpass`, `account`, `conninfo`, `ini`.
 // - `plumbing`: deadlines, JSON, local time, logging, signals, sd_notify,
 //   and `os`, the one module allowed `unsafe`.
 
 pub mod account;
+pub mod api;
 pub mod args;
 pub mod cli;
 pub mod config;

@@ -92,6 +92,12 @@ pub struct PgpSettings {
     pub fall: u32,
     /// sslmode, sslrootcert, sslcert, sslkey.
     pub tls: TlsSettings,
+    /// The API port (`None`: off).
+    pub api_port: Option<u16>,
+    /// Where the API and agent-check ports listen.
+    pub api_bind_address: IpAddr,
+    /// The HAProxy agent-check port (`None`: off).
+    pub agent_port: Option<u16>,
 }
 
 /// `[repmgr]`: repmgrwatch, beside each PostgreSQL node.
@@ -115,6 +121,12 @@ pub struct RepmgrSettings {
     /// `None`: check_period + connect_timeout (see [`RepmgrSettings::grace`]).
     pub startup_grace: Option<Duration>,
     pub tls: TlsSettings,
+    /// The API port (`None`: off).
+    pub api_port: Option<u16>,
+    /// Where the API and agent-check ports listen.
+    pub api_bind_address: IpAddr,
+    /// The HAProxy agent-check port (`None`: off).
+    pub agent_port: Option<u16>,
 }
 
 impl RepmgrSettings {
@@ -271,6 +283,9 @@ impl Settings {
                 rise: 0,
                 fall: 0,
                 tls: TlsSettings::default(),
+                api_port: None,
+                api_bind_address: any,
+                agent_port: None,
             },
             repmgr: RepmgrSettings {
                 check_period: Duration::ZERO,
@@ -290,6 +305,9 @@ impl Settings {
                 fall: 0,
                 startup_grace: None,
                 tls: TlsSettings::default(),
+                api_port: None,
+                api_bind_address: any,
+                agent_port: None,
             },
             general: GeneralSettings {
                 sendmail: false,

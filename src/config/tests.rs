@@ -581,6 +581,9 @@ fn defaults_from_the_table_are_the_original_defaults() {
             rise: 1,
             fall: 1,
             tls: TlsSettings::default(),
+            api_port: None,
+            api_bind_address: any,
+            agent_port: None,
         },
         repmgr: RepmgrSettings {
             check_period: Duration::from_secs(10),
@@ -600,6 +603,9 @@ fn defaults_from_the_table_are_the_original_defaults() {
             fall: 1,
             startup_grace: None,
             tls: TlsSettings::default(),
+            api_port: None,
+            api_bind_address: any,
+            agent_port: None,
         },
         general: GeneralSettings {
             sendmail: false,

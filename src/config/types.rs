@@ -44,6 +44,8 @@ pub enum Type {
     SmallCount(Field<u32>),
     Bool(Field<bool>),
     Port(Field<u16>),
+    /// A port, or `off` (also empty or `none`): no listener.
+    OptPort(Field<Option<u16>>),
     Host(Field<String>),
     Name(Field<String>),
     Path(Field<PathBuf>),
@@ -105,6 +107,7 @@ impl Type {
             Type::Count(_) | Type::SmallCount(_) => v::COUNT,
             Type::Bool(_) => v::BOOL,
             Type::Port(_) => v::PORT,
+            Type::OptPort(_) => v::PORT_OR_OFF,
             Type::Host(_) => v::HOST,
             Type::Name(_) => v::NAME,
             Type::Path(_) | Type::PathText(_) | Type::OptPath { .. } => v::PATH,
@@ -152,6 +155,7 @@ impl Type {
             Type::SmallCount(f) => put(s, f, v::parse_at_least_one::<u32>(value), value, exp),
             Type::Bool(f) => put(s, f, v::parse_bool(value), value, exp),
             Type::Port(f) => put(s, f, v::parse_port(value), value, exp),
+            Type::OptPort(f) => put(s, f, v::parse_port_or_off(value), value, exp),
             Type::Host(f) | Type::Name(f) => put(s, f, v::parse_word(value), value, exp),
             Type::Path(f) => put(s, f, v::parse_path(value), value, exp),
             Type::PathText(f) => {
@@ -199,6 +203,8 @@ impl Type {
             (Type::SmallCount(a), Type::SmallCount(b)) => cp(s, a, b),
             (Type::Bool(a), Type::Bool(b)) => cp(s, a, b),
             (Type::Port(a), Type::Port(b)) => cp(s, a, b),
+            (Type::OptPort(a), Type::OptPort(b)) => cp(s, a, b),
+            (Type::Ip(a), Type::Ip(b)) => cp(s, a, b),
             (Type::Host(a), Type::Host(b)) | (Type::Name(a), Type::Name(b)) => cp(s, a, b),
             (Type::Path(a), Type::Path(b)) => cp(s, a, b),
             (Type::OptPath { field: a, .. }, Type::OptPath { field: b, .. }) => cp(s, a, b),
@@ -216,6 +222,7 @@ impl Type {
             Type::SmallCount(f) => (f.get)(s).to_string(),
             Type::Bool(f) => v::yes_no(*(f.get)(s)).to_string(),
             Type::Port(f) => (f.get)(s).to_string(),
+            Type::OptPort(f) => (f.get)(s).map_or_else(|| "off".to_string(), |p| p.to_string()),
             Type::Host(f) | Type::Name(f) | Type::PathText(f) => (f.get)(s).clone(),
             Type::Path(f) => (f.get)(s).display().to_string(),
             Type::OptPath { field, unset } => match (field.get)(s) {

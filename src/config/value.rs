@@ -62,6 +62,7 @@ pub(crate) const SECS_OR_ZERO: &str = "seconds >= 0, e.g. 15 or 0 (off)";
 pub(crate) const SECS: &str = "seconds > 0, e.g. 10 or 2.5";
 pub(crate) const BOOL: &str = "yes/no, true/false, on/off or 1/0";
 pub(crate) const PORT: &str = "a port number 1..65535";
+pub(crate) const PORT_OR_OFF: &str = "a port number 1..65535, or off";
 pub(crate) const COUNT: &str = "a whole number >= 1";
 pub(crate) const HOST: &str = "a host name or IP address";
 pub(crate) const NAME: &str = "a name without spaces";
@@ -105,6 +106,14 @@ pub(crate) fn huge_secs(v: &str) -> bool {
 
 pub(crate) fn parse_port(v: &str) -> Option<u16> {
     v.trim().parse::<u16>().ok().filter(|p| *p >= 1)
+}
+
+/// A port, or `off` / `none` / empty for no port (`Some(None)`).
+pub(crate) fn parse_port_or_off(v: &str) -> Option<Option<u16>> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "off" | "none" => Some(None),
+        _ => parse_port(v).map(Some),
+    }
 }
 
 pub(crate) fn parse_at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(

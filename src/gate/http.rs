@@ -1,15 +1,17 @@
-//! One pending connection of the gate and what it says: a plain TCP check
-//! (closes at once, or stays silent until [`FIRST_BYTE_TIMEOUT`]), an HTTP
-//! check (answered with the watcher's JSON), or anything else (closed). The
-//! poller calls [`Conn::step`] when poll(2) reports the socket or its
-//! deadline passed; a step never blocks.
+//! One pending connection of a listener and what it says: a plain TCP check
+//! (closes at once, or stays silent until the service's first-byte timeout,
+//! [`FIRST_BYTE_TIMEOUT`] for the gate), a request the listener's
+//! [`Service`] answers (the gate's: an HTTP check answered with the
+//! watcher's JSON), or anything else (closed). The poller calls
+//! [`Conn::step`] when poll(2) reports the socket or its deadline passed; a
+//! step never blocks.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Counters, StatusBoard, FIRST_BYTE_TIMEOUT, HTTP_REQUEST_TIMEOUT};
+use super::{Counters, Service, StatusBoard, FIRST_BYTE_TIMEOUT, HTTP_REQUEST_TIMEOUT};
 
 /// After answering, how long we wait for the client to close before we do.
 const LINGER: Duration = Duration::from_millis(200);
@@ -31,6 +33,8 @@ pub(super) struct Conn {
     accepted: Instant,
     phase: Phase,
     head: Vec<u8>,
+    /// How long the connection may stay silent (the service's).
+    first_byte: Duration,
 }
 
 /// What to do with a connection after a step.
@@ -43,7 +47,12 @@ pub(super) enum Next {
 impl Conn {
     /// A connection accepted at `now`; Err when it cannot be made
     /// non-blocking (it is then dropped, which closes it).
-    pub(super) fn new(stream: TcpStream, peer: IpAddr, now: Instant) -> io::Result<Conn> {
+    pub(super) fn new(
+        stream: TcpStream,
+        peer: IpAddr,
+        now: Instant,
+        first_byte: Duration,
+    ) -> io::Result<Conn> {
         stream.set_nonblocking(true)?;
         let _ = stream.set_nodelay(true);
         Ok(Conn {
@@ -52,13 +61,14 @@ impl Conn {
             accepted: now,
             phase: Phase::Reading,
             head: Vec::new(),
+            first_byte,
         })
     }
 
     /// When this connection is closed if nothing more happens.
     pub(super) fn deadline(&self) -> Instant {
         match self.phase {
-            Phase::Reading if self.head.is_empty() => self.accepted + FIRST_BYTE_TIMEOUT,
+            Phase::Reading if self.head.is_empty() => self.accepted + self.first_byte,
             Phase::Reading => self.accepted + HTTP_REQUEST_TIMEOUT,
             Phase::Lingering { until } => until,
         }
@@ -70,12 +80,12 @@ impl Conn {
         &mut self,
         now: Instant,
         buf: &mut [u8],
-        board: &StatusBoard,
+        service: &dyn Service,
         counters: &Counters,
     ) -> Next {
         match self.phase {
             Phase::Lingering { .. } => self.linger(now, buf),
-            Phase::Reading => self.read_request(now, buf, board, counters),
+            Phase::Reading => self.read_request(now, buf, service, counters),
         }
     }
 
@@ -107,7 +117,7 @@ impl Conn {
         &mut self,
         now: Instant,
         buf: &mut [u8],
-        board: &StatusBoard,
+        service: &dyn Service,
         counters: &Counters,
     ) -> Next {
         loop {
@@ -115,7 +125,7 @@ impl Conn {
                 Ok(0) => return Next::Close, // connect-then-close check
                 Ok(n) => {
                     self.head.extend_from_slice(&buf[..n]);
-                    if !looks_like_method(&self.head) {
+                    if !service.plausible(&self.head) {
                         return Next::Close;
                     }
                     if self.head.len() >= MAX_REQUEST {
@@ -127,22 +137,32 @@ impl Conn {
                 Err(_) => return Next::Close,
             }
         }
-        if self.head.is_empty() || (!ends_head(&self.head) && self.head.len() < MAX_REQUEST) {
-            // Silent (connect-and-wait check) or request head incomplete.
+        let response = if self.head.is_empty() {
+            // Silent (connect-and-wait check): closed, or answered when the
+            // service has an answer for silence (agent-check), at the deadline.
+            if now < self.deadline() {
+                return Next::Keep;
+            }
+            match service.on_silence() {
+                Some(r) => r,
+                None => return Next::Close,
+            }
+        } else if !service.complete(&self.head) && self.head.len() < MAX_REQUEST {
+            // Request incomplete.
             return if now >= self.deadline() {
                 Next::Close
             } else {
                 Next::Keep
             };
-        }
-        let kind = classify(&self.head);
-        if kind == Request::NotHttp {
-            return Next::Close;
-        }
-        let response = http_response(&kind, board);
+        } else {
+            match service.respond(&self.head) {
+                Some(r) => r,
+                None => return Next::Close,
+            }
+        };
         // A response this small fits the socket buffer of a fresh
         // connection; a short write means a broken client: close.
-        match self.stream.write(response.as_bytes()) {
+        match self.stream.write(&response) {
             Ok(n) if n == response.len() => {}
             _ => return Next::Close,
         }
@@ -153,6 +173,30 @@ impl Conn {
             until: now + LINGER,
         };
         Next::Keep
+    }
+}
+
+/// The gate's answers: an HTTP request gets `200 OK` with the board's JSON.
+pub(super) struct GateService {
+    pub(super) board: StatusBoard,
+}
+
+impl Service for GateService {
+    fn plausible(&self, head: &[u8]) -> bool {
+        looks_like_method(head)
+    }
+
+    fn complete(&self, head: &[u8]) -> bool {
+        ends_head(head)
+    }
+
+    fn respond(&self, head: &[u8]) -> Option<Vec<u8>> {
+        let kind = classify(head);
+        (kind != Request::NotHttp).then(|| http_response(&kind, &self.board).into_bytes())
+    }
+
+    fn first_byte_timeout(&self) -> Duration {
+        FIRST_BYTE_TIMEOUT
     }
 }
 
@@ -170,7 +214,7 @@ fn http_response(kind: &Request, board: &StatusBoard) -> String {
 
 /// What the first line of a request asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Request {
+pub(crate) enum Request {
     /// Not HTTP (or nothing at all): close.
     NotHttp,
     /// Answer with headers and the JSON body.
@@ -179,7 +223,7 @@ pub(super) enum Request {
     HeadersOnly,
 }
 
-pub(super) fn classify(head: &[u8]) -> Request {
+pub(crate) fn classify(head: &[u8]) -> Request {
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = String::from_utf8_lossy(&head[..line_end]);
     let mut parts = line.split_whitespace();
@@ -198,11 +242,12 @@ pub(super) fn classify(head: &[u8]) -> Request {
 }
 
 /// Whether the bytes so far can be the start of an HTTP method token.
-pub(super) fn looks_like_method(head: &[u8]) -> bool {
+pub(crate) fn looks_like_method(head: &[u8]) -> bool {
     let token_len = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
     token_len > 0 && (token_len == head.len() || head[token_len] == b' ')
 }
 
-fn ends_head(head: &[u8]) -> bool {
+/// Whether `head` holds a whole HTTP request head.
+pub(crate) fn ends_head(head: &[u8]) -> bool {
     head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
 }

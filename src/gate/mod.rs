@@ -35,7 +35,7 @@
 //!   block a new bind (`closed_gate_refuses_and_reopens_immediately_with_time_wait`
 //!   proves it: the gate closes HTTP connections first, so TIME_WAIT is ours).
 
-mod http;
+pub(crate) mod http;
 mod poller;
 
 use std::fmt;
@@ -145,31 +145,44 @@ pub fn raise_fd_limit() {
 #[derive(Debug)]
 pub enum GateError {
     /// The listening socket could not be bound.
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        kind: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
     /// A gate thread (or its wake-up socket) could not be started.
-    Spawn { addr: SocketAddr, source: io::Error },
+    Spawn {
+        kind: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for GateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GateError::Bind { addr, source } => {
+            GateError::Bind { kind, addr, source } => {
+                let (port_key, bind_key) = match *kind {
+                    "api" => ("api_port", "api_bind_address"),
+                    "agent" => ("agent_port", "api_bind_address"),
+                    _ => ("open_port", "bind_address"),
+                };
                 let hint = match source.kind() {
                     io::ErrorKind::AddrInUse => {
-                        " (another process holds this port: stop it, or change open_port)"
+                        format!(" (another process holds this port: stop it, or change {port_key})")
                     }
                     io::ErrorKind::PermissionDenied => {
-                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)".to_string()
                     }
                     io::ErrorKind::AddrNotAvailable => {
-                        " (bind_address is not an address of this machine: fix bind_address)"
+                        format!(" ({bind_key} is not an address of this machine: fix {bind_key})")
                     }
-                    _ => "",
+                    _ => String::new(),
                 };
-                write!(f, "open gate on {addr}: {source}{hint}")
+                write!(f, "open {kind} on {addr}: {source}{hint}")
             }
-            GateError::Spawn { addr, source } => {
-                write!(f, "open gate on {addr}: cannot start thread: {source}")
+            GateError::Spawn { kind, addr, source } => {
+                write!(f, "open {kind} on {addr}: cannot start thread: {source}")
             }
         }
     }
@@ -211,6 +224,25 @@ impl StatusBoard {
     }
 }
 
+/// What a listener answers: the gate's own HTTP check ([`Gate::new`]), or
+/// another protocol on the same bounded poller ([`Gate::serving`]: the API
+/// port, the agent-check port). Called on the poller thread; must not block.
+pub trait Service: Send + Sync + 'static {
+    /// Whether `head`, the bytes read so far, can still become a request
+    /// (else the connection is closed).
+    fn plausible(&self, head: &[u8]) -> bool;
+    /// Whether `head` is a whole request.
+    fn complete(&self, head: &[u8]) -> bool;
+    /// The answer to a whole request (`None`: close without one).
+    fn respond(&self, head: &[u8]) -> Option<Vec<u8>>;
+    /// How long a connection may stay silent before [`Service::on_silence`].
+    fn first_byte_timeout(&self) -> Duration;
+    /// The answer to a connection that stayed silent (`None`: close it).
+    fn on_silence(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
 /// Counters of one gate, kept across open/close.
 #[derive(Debug, Default)]
 struct Counters {
@@ -240,6 +272,9 @@ pub struct GateStats {
 pub struct Gate {
     bind: SocketAddr,
     board: StatusBoard,
+    service: Arc<dyn Service>,
+    /// What the log lines call it: `gate`, `api`, `agent`.
+    kind: &'static str,
     counters: Arc<Counters>,
     sizing: Option<Sizing>,
     running: Option<Running>,
@@ -256,14 +291,37 @@ impl Gate {
     /// A closed gate for `bind` (port 0 picks a free port on open, for
     /// tests), sized from the descriptor limit in force when it opens.
     pub fn new(bind: SocketAddr) -> Gate {
+        // The truth before any check: the port is not open yet.
+        let board = StatusBoard::new(
+            Json::object()
+                .with("port_open", false)
+                .with("reason", "no check has run yet."),
+        );
+        let service = Arc::new(http::GateService {
+            board: board.clone(),
+        });
+        Gate::with_service(bind, board, service, "gate")
+    }
+
+    /// A closed listener for `bind` whose connections `service` answers
+    /// (the API and agent-check ports), with the gate's poller, limits and
+    /// timeouts; `kind` names it in the log.
+    pub fn serving(bind: SocketAddr, service: Arc<dyn Service>, kind: &'static str) -> Gate {
+        let board = StatusBoard::new(Json::object());
+        Gate::with_service(bind, board, service, kind)
+    }
+
+    fn with_service(
+        bind: SocketAddr,
+        board: StatusBoard,
+        service: Arc<dyn Service>,
+        kind: &'static str,
+    ) -> Gate {
         Gate {
             bind,
-            // The truth before any check: the port is not open yet.
-            board: StatusBoard::new(
-                Json::object()
-                    .with("port_open", false)
-                    .with("reason", "no check has run yet."),
-            ),
+            board,
+            service,
+            kind,
             counters: Arc::new(Counters::default()),
             sizing: None,
             running: None,
@@ -320,23 +378,27 @@ impl Gate {
         if self.running.is_some() {
             return Ok(());
         }
-        let bind = self.bind;
-        let spawn_err = |source| GateError::Spawn { addr: bind, source };
-        let listener =
-            TcpListener::bind(bind).map_err(|source| GateError::Bind { addr: bind, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| GateError::Bind { addr: bind, source })?;
+        let (bind, kind) = (self.bind, self.kind);
+        let spawn_err = |source| GateError::Spawn {
+            kind,
+            addr: bind,
+            source,
+        };
+        let bind_err = |source| GateError::Bind {
+            kind,
+            addr: bind,
+            source,
+        };
+        let listener = TcpListener::bind(bind).map_err(bind_err)?;
+        let local = listener.local_addr().map_err(bind_err)?;
         // A blocking accept would stall every pending connection.
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| GateError::Bind { addr: bind, source })?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
         // A burst of connects beyond std's 128 would overflow the accept
         // queue between two wake-ups, and a dropped SYN costs a checker a
         // one-second retransmit: a check timeout.
         if let Err(e) = os::set_listen_backlog(&listener, LISTEN_BACKLOG) {
             log::warn!(
-                "gate {local}: cannot set listen backlog {LISTEN_BACKLOG}: {e}; keeping 128"
+                "{kind} {local}: cannot set listen backlog {LISTEN_BACKLOG}: {e}; keeping 128"
             );
         }
         let (wake, wake_rx) = UnixStream::pair().map_err(spawn_err)?;
@@ -347,20 +409,21 @@ impl Gate {
         let poller = poller::Poller {
             listener,
             wake: wake_rx,
-            board: self.board.clone(),
+            service: Arc::clone(&self.service),
             counters: Arc::clone(&self.counters),
             sizing,
-            label: format!("gate {local}"),
+            label: format!("{} {local}", self.kind),
         };
         let thread = {
             let stop = Arc::clone(&stop);
             thread::Builder::new()
-                .name(format!("gate-{}", local.port()))
+                .name(format!("{}-{}", self.kind, local.port()))
                 .spawn(move || poller.run(&stop))
                 .map_err(spawn_err)?
         };
         log::info!(
-            "gate {local}: open (at most {} pending connections, {} per address)",
+            "{} {local}: open (at most {} pending connections, {} per address)",
+            self.kind,
             sizing.table,
             sizing.per_peer
         );
@@ -386,14 +449,14 @@ impl Gate {
         let mut w = &run.wake;
         if let Err(e) = w.write(&[1]) {
             if e.kind() != io::ErrorKind::WouldBlock {
-                log::debug!("gate {}: wake-up write: {e}", run.local);
+                log::debug!("{} {}: wake-up write: {e}", self.kind, run.local);
             }
         }
         drop(run.wake);
         if run.thread.join().is_err() {
-            log::error!("gate {}: gate thread panicked", run.local);
+            log::error!("{} {}: its thread panicked", self.kind, run.local);
         }
-        log::info!("gate {}: closed", run.local);
+        log::info!("{} {}: closed", self.kind, run.local);
     }
 
     /// Opens or closes to match `open`.

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::http::{Conn, Next};
-use super::{Counters, Sizing, StatusBoard};
+use super::{Counters, Service, Sizing};
 use crate::plumbing::os::{self, PollFd};
 
 /// How long the listener rests after accept failed for want of descriptors.
@@ -109,7 +109,7 @@ impl Throttled {
 pub(super) struct Poller {
     pub(super) listener: TcpListener,
     pub(super) wake: UnixStream,
-    pub(super) board: StatusBoard,
+    pub(super) service: std::sync::Arc<dyn Service>,
     pub(super) counters: std::sync::Arc<Counters>,
     pub(super) sizing: Sizing,
     pub(super) label: String,
@@ -202,7 +202,7 @@ impl Poller {
             if !polled && now < c.deadline() {
                 return true;
             }
-            match c.step(now, buf, &self.board, &self.counters) {
+            match c.step(now, buf, &*self.service, &self.counters) {
                 Next::Keep => true,
                 Next::Close => {
                     peers.remove(c.peer);
@@ -260,7 +260,7 @@ impl Poller {
             }
             Admit::Hold => {}
         }
-        match Conn::new(stream, peer, now) {
+        match Conn::new(stream, peer, now, self.service.first_byte_timeout()) {
             Ok(c) => {
                 st.peers.add(peer);
                 st.conns.push_back(c);

@@ -65,6 +65,13 @@ impl fmt::Display for PgpoolHealth {
 
 /// Asks the pgpool of `pgp` (as `os_user`'s .pgpass and TLS files allow).
 pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<PgpoolHealth, PgpoolError> {
+    let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
+    backends_health(&probe_pool_nodes(pgp, os_user)?, &at)
+}
+
+/// pgpool's backends as `SHOW pool_nodes` lists them (what the API port
+/// shows, whether or not a primary is up).
+pub fn probe_pool_nodes(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, PgpoolError> {
     let ep = Endpoint {
         host: pgp.pgpool_host.clone(),
         port: pgp.pgpool_port,
@@ -81,15 +88,23 @@ pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<PgpoolHealth, Pg
     };
     let rows = with_session(&ep, pgp.connect_timeout, |s| s.rows("SHOW pool_nodes"))
         .map_err(PgpoolError::Probe)?;
-    pool_nodes_health(&rows, &host_port(&pgp.pgpool_host, pgp.pgpool_port))
+    read_backends(&rows, &host_port(&pgp.pgpool_host, pgp.pgpool_port))
+}
+
+fn read_backends(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
+    pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
+        at: at.to_string(),
+        detail: detail.to_string(),
+    })
 }
 
 /// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
 pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
-    let backends = pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
-        at: at.to_string(),
-        detail: detail.to_string(),
-    })?;
+    backends_health(&read_backends(rows, at)?, at)
+}
+
+/// Judges the backends pgpool at `at` listed: healthy with a primary up.
+pub fn backends_health(backends: &[Backend], at: &str) -> Result<PgpoolHealth, PgpoolError> {
     let up = |b: &&Backend| b.is_up();
     match backends.iter().filter(up).find(|b| b.role == Role::Primary) {
         Some(p) => Ok(PgpoolHealth {

@@ -4,6 +4,10 @@
 //! within `connect_timeout`; the masters are the nodes answering false. A
 //! witness (or a node of an unknown type) is never a candidate: it is
 //! writable by design and would count as a second master.
+//!
+//! The same session reads what the API port shows ([`probe_nodes`]): the
+//! node's WAL position (the current LSN on a master, the replay LSN on a
+//! standby) and its WAL receiver (status, and the sender on PostgreSQL 11+).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -48,8 +52,110 @@ impl fmt::Display for MastersError {
 
 impl std::error::Error for MastersError {}
 
+/// What one node answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// `pg_is_in_recovery()`.
+    pub in_recovery: bool,
+    /// The current WAL LSN on a master, the replay LSN on a standby, as a
+    /// byte position (`None`: unreadable, or NULL).
+    pub lsn: Option<u64>,
+    /// `pg_stat_wal_receiver`'s row, if there is one.
+    pub receiver: Option<WalReceiver>,
+}
+
+/// A standby's WAL receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalReceiver {
+    /// `status`: `streaming`, `starting`, `catchup`, `stopping`, ...
+    pub status: String,
+    /// `sender_host` (PostgreSQL 11+; `None` before, or without the
+    /// privilege to see it).
+    pub sender_host: Option<String>,
+    /// `sender_port` (PostgreSQL 11+).
+    pub sender_port: Option<u16>,
+}
+
+/// One active primary/standby node of repmgr's metadata, as probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAnswer {
+    /// Its `node_name`.
+    pub name: String,
+    /// Where it was asked (from its conninfo); `None` when the conninfo
+    /// could not be read.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// What it said, or why it said nothing.
+    pub answer: Result<NodeStatus, String>,
+}
+
+impl NodeAnswer {
+    /// Whether it answered as a master (`pg_is_in_recovery() = false`).
+    pub fn is_master(&self) -> bool {
+        matches!(&self.answer, Ok(s) if !s.in_recovery)
+    }
+}
+
+/// The names of the nodes answering `pg_is_in_recovery() = false`.
+pub fn masters_of(nodes: &[NodeAnswer]) -> Vec<String> {
+    for n in nodes {
+        if let Err(e) = &n.answer {
+            log::debug!("repmgrwatch: node {} does not answer: {e}", n.name);
+        }
+    }
+    nodes
+        .iter()
+        .filter(|n| n.is_master())
+        .map(|n| n.name.clone())
+        .collect()
+}
+
 /// The names of the nodes answering `pg_is_in_recovery() = false`.
 pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
+    probe_nodes(settings).map(|nodes| masters_of(&nodes))
+}
+
+/// The SQL that reads a node's status for `server_version_num` `version`.
+fn status_sql(version: u32) -> &'static str {
+    if version >= 110_000 {
+        "SELECT pg_is_in_recovery()::text AS r, \
+         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
+         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status, \
+         (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1) AS wr_host, \
+         (SELECT sender_port::text FROM pg_stat_wal_receiver LIMIT 1) AS wr_port"
+    } else if version >= 100_000 {
+        "SELECT pg_is_in_recovery()::text AS r, \
+         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
+         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
+    } else {
+        "SELECT pg_is_in_recovery()::text AS r, \
+         (CASE WHEN pg_is_in_recovery() THEN pg_last_xlog_replay_location() ELSE pg_current_xlog_location() END)::text AS lsn, \
+         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
+    }
+}
+
+/// Reads a [`NodeStatus`] from the row of [`status_sql`].
+fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
+    let in_recovery = match row.get("r").map(String::as_str) {
+        Some("true") => true,
+        Some("false") => false,
+        other => return Err(format!("pg_is_in_recovery() returned {other:?}")),
+    };
+    let receiver = row.get("wr_status").map(|status| WalReceiver {
+        status: status.clone(),
+        sender_host: row.get("wr_host").cloned(),
+        sender_port: row.get("wr_port").and_then(|p| p.parse().ok()),
+    });
+    Ok(NodeStatus {
+        in_recovery,
+        lsn: row.get("lsn").and_then(|l| parse::parse_lsn(l)),
+        receiver,
+    })
+}
+
+/// Every active primary/standby node of repmgr's metadata, each asked its
+/// status in parallel within `connect_timeout`.
+pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError> {
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let at = host_port(&r.repmgr_host, r.repmgr_port);
@@ -85,7 +191,7 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
     if nodes.is_empty() {
         return Err(MastersError::NoCandidates { at });
     }
-    let answers: Vec<(String, Result<bool, String>)> = std::thread::scope(|scope| {
+    let answers: Vec<NodeAnswer> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| {
@@ -119,28 +225,34 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
                     });
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
-                    let res = ep.and_then(|ep| {
+                    let (host, port) = match &ep {
+                        Ok(ep) => (Some(ep.host.clone()), Some(ep.port)),
+                        Err(_) => (None, None),
+                    };
+                    let answer = ep.and_then(|ep| {
                         with_session(&ep, timeout, |s| {
-                            s.row("SELECT pg_is_in_recovery()::text AS r")
+                            let v = s.row("SHOW server_version_num")?;
+                            let version = v
+                                .get("server_version_num")
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(0);
+                            s.row(status_sql(version))
                         })
-                        .map(|row| row.get("r").map(String::as_str) == Some("false"))
                         .map_err(|e| e.to_string())
+                        .and_then(|row| node_status(&row))
                     });
-                    (name, res)
+                    NodeAnswer {
+                        name,
+                        host,
+                        port,
+                        answer,
+                    }
                 })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut masters = Vec::new();
-    for (name, res) in answers {
-        match res {
-            Ok(true) => masters.push(name),
-            Ok(false) => {}
-            Err(e) => log::debug!("repmgrwatch: node {name} does not answer: {e}"),
-        }
-    }
-    Ok(masters)
+    Ok(answers)
 }
 
 /// Logs each (node, type) that is neither primary nor standby once.

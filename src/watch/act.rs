@@ -13,6 +13,7 @@ use super::decision::Decision;
 use super::mailside::MailSide;
 use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
+use crate::api::{snapshot::LastCheck, ApiBoard, ApiPorts, Snapshot, Stats};
 use crate::config::Settings;
 use crate::gate::Gate;
 use crate::plumbing::json::Json;
@@ -31,6 +32,14 @@ pub struct Watch<W: Watcher> {
     notifier: Notifier,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     watch_sighup: bool,
+    /// The snapshot the API and agent-check ports answer from.
+    api_board: ApiBoard,
+    /// Those ports (`None` until first bound; a failed bind is retried at
+    /// every check).
+    api: Option<ApiPorts>,
+    /// Counters the API's /metrics shows.
+    stats: Stats,
+    started: Instant,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -50,13 +59,55 @@ impl<W: Watcher> Watch<W> {
         notifier: Notifier,
         watch_sighup: bool,
     ) -> Watch<W> {
-        Watch {
+        let started = Instant::now();
+        let api_board = ApiBoard::new(Snapshot::starting(
+            watcher.program().name(),
+            started,
+            watcher.liveness_bound(),
+        ));
+        let mut w = Watch {
             watcher,
             state: W::State::default(),
             gate,
             mail,
             notifier,
             watch_sighup,
+            api_board,
+            api: None,
+            stats: Stats::default(),
+            started,
+        };
+        w.bind_api();
+        w
+    }
+
+    /// Opens (or moves) the API and agent-check ports to the watcher's
+    /// addresses; an error is logged and the bind retried at the next check.
+    fn bind_api(&mut self) {
+        let name = self.name();
+        let (api, agent) = self.watcher.api_binds();
+        let result = match &mut self.api {
+            Some(ports) => ports.rebind(api, agent),
+            None if api.is_none() && agent.is_none() => Ok(()),
+            None => ApiPorts::open(self.api_board.clone(), api, agent).map(|p| {
+                self.api = Some(p);
+            }),
+        };
+        if let Err(e) = result {
+            log::error!("{name}: {e}");
+        }
+    }
+
+    /// The API's snapshot board (tests look at it).
+    pub fn api_board(&self) -> &ApiBoard {
+        &self.api_board
+    }
+
+    /// Where the API and agent-check ports listen (tests).
+    pub fn api_addrs(&self) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+        match &self.api {
+            Some(p) => (p.api_addr(), p.agent_addr()),
+            None => (None, None),
         }
     }
 
@@ -75,8 +126,66 @@ impl<W: Watcher> Watch<W> {
         let obs = self.watcher.observe();
         let (next, d) = self.watcher.decide(&self.state, &obs);
         self.state = next;
-        self.act(n, &d, started.elapsed());
+        let was_open = self.gate.is_open();
+        let took = started.elapsed();
+        self.act(n, &d, took);
+        self.publish_api(n, &d, self.watcher.view(&obs), was_open, took);
         d
+    }
+
+    /// Publishes what the API answers from after check `n`.
+    fn publish_api(
+        &mut self,
+        n: u64,
+        d: &Decision,
+        view: Option<crate::api::NodeView>,
+        was_open: bool,
+        took: Duration,
+    ) {
+        let s = &mut self.stats;
+        let ok = match &view {
+            Some(crate::api::NodeView::Repmgr(r)) => r.masters_error.is_none(),
+            Some(crate::api::NodeView::Pgpool(p)) => p.error.is_none(),
+            _ => true,
+        };
+        if ok {
+            s.checks_ok += 1;
+        } else {
+            s.checks_failed += 1;
+        }
+        if was_open != self.gate.is_open() {
+            s.transitions += 1;
+        }
+        if self.mail.is_on() {
+            s.mails_queued += d.mails.len() as u64;
+        }
+        if let Some(q) = self.mail.stats() {
+            s.mails_sent = q.sent;
+            s.mails_failed = q.given_up + q.permanent + q.dropped;
+        }
+        s.duration.observe(took.as_secs_f64());
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let snap = Snapshot {
+            program: self.name(),
+            started: self.started,
+            last: Some(LastCheck {
+                n,
+                finished: Instant::now(),
+                finished_unix: unix,
+                seconds: took.as_secs_f64(),
+            }),
+            gate_open: self.gate.is_open(),
+            reason: d.reason.clone(),
+            liveness_bound: self.watcher.liveness_bound(),
+            node: view.unwrap_or(crate::api::NodeView::Starting),
+            stats: self.stats.clone(),
+        };
+        self.api_board.publish(snap);
+        if self.api.is_none() {
+            self.bind_api();
+        }
     }
 
     /// Carries `d` out: log, board, gate, systemd, mail.
@@ -161,6 +270,7 @@ impl<W: Watcher> Watch<W> {
         }
         self.mail
             .reload(self.watcher.settings(), self.watcher.report_target());
+        self.bind_api();
         log::info!("{name}: configuration reloaded");
         Some(self.watcher.period())
     }
@@ -170,6 +280,9 @@ impl<W: Watcher> Watch<W> {
         let name = self.name();
         self.notifier.stopping();
         self.gate.close();
+        if let Some(mut api) = self.api.take() {
+            api.close();
+        }
         let left = self.mail.finish(deadline);
         if left > 0 {
             log::error!("{name}: {left} mail(s) not sent at shutdown");

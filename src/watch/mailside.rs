@@ -237,6 +237,16 @@ impl MailSide {
         self.configure(settings, report);
     }
 
+    /// Whether mail is on (`[general] sendmail`).
+    pub fn is_on(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// The mail queue's counters (`None` when mail is off).
+    pub(crate) fn stats(&self) -> Option<crate::mailqueue::QueueStats> {
+        self.queue.as_ref().map(MailQueue::stats)
+    }
+
     /// Hands a decision's mails over; never blocks.
     pub fn send(&self, mails: &[Mail]) {
         if mails.is_empty() {

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use super::decision::Decision;
 use super::{pgp, repmgr};
+use crate::api::{NodeView, PgpoolView, RepmgrView};
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
+use crate::poolstatus::parse::Backend;
 use crate::poolstatus::Target;
-use crate::probe::pgpool::probe_pgpool;
-use crate::probe::repmgr::probe_masters;
+use crate::probe::host_port;
+use crate::probe::pgpool::{backends_health, probe_pool_nodes};
+use crate::probe::repmgr::{masters_of, probe_nodes, NodeAnswer};
 use crate::probe::tcp_port_answers;
 
 /// What the loop needs of a watcher.
@@ -44,6 +47,31 @@ pub trait Watcher {
     fn report_target(&self) -> Option<Target> {
         None
     }
+    /// What the API shows of the check that saw `obs` (the probe's details
+    /// the decision does not need); `None`: nothing beyond the decision.
+    fn view(&self, _obs: &Self::Observation) -> Option<NodeView> {
+        None
+    }
+    /// Where the API port and the agent-check port listen (`None`: off).
+    fn api_binds(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (None, None)
+    }
+    /// How long a check may take to come round: 2 × check_period +
+    /// connect_timeout (`/liveness`).
+    fn liveness_bound(&self) -> Duration {
+        self.period().saturating_mul(2)
+    }
+}
+
+fn api_binds(
+    ip: std::net::IpAddr,
+    api: Option<u16>,
+    agent: Option<u16>,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    (
+        api.map(|p| SocketAddr::new(ip, p)),
+        agent.map(|p| SocketAddr::new(ip, p)),
+    )
 }
 
 /// This machine's name as the mail bodies say it.
@@ -60,6 +88,8 @@ pub struct PgpoolWatcher {
     hostname: String,
     /// Whose .pgpass, TLS files and ~/.ssh are used.
     os_user: String,
+    /// The backends the last check read (for the API).
+    backends: Vec<Backend>,
 }
 
 impl PgpoolWatcher {
@@ -72,6 +102,7 @@ impl PgpoolWatcher {
             settings,
             overrides,
             hostname,
+            backends: Vec::new(),
         }
     }
 
@@ -105,7 +136,20 @@ impl Watcher for PgpoolWatcher {
     }
 
     fn observe(&mut self) -> pgp::PgpObservation {
-        match probe_pgpool(&self.settings.pgp, &self.os_user) {
+        let pgp = &self.settings.pgp;
+        let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
+        let health = match probe_pool_nodes(pgp, &self.os_user) {
+            Ok(backends) => {
+                let h = backends_health(&backends, &at);
+                self.backends = backends;
+                h
+            }
+            Err(e) => {
+                self.backends.clear();
+                Err(e)
+            }
+        };
+        match health {
             Ok(health) => {
                 log::debug!("pgpwatch: {health}");
                 pgp::PgpObservation::Healthy
@@ -142,6 +186,28 @@ impl Watcher for PgpoolWatcher {
             &self.os_user,
         ))
     }
+
+    fn view(&self, obs: &pgp::PgpObservation) -> Option<NodeView> {
+        Some(NodeView::Pgpool(PgpoolView {
+            error: match obs {
+                pgp::PgpObservation::Healthy => None,
+                pgp::PgpObservation::Unhealthy(e) => Some(e.to_string()),
+            },
+            backends: self.backends.clone(),
+        }))
+    }
+
+    fn api_binds(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let p = &self.settings.pgp;
+        api_binds(p.api_bind_address, p.api_port, p.agent_port)
+    }
+
+    fn liveness_bound(&self) -> Duration {
+        let p = &self.settings.pgp;
+        p.check_period
+            .saturating_mul(2)
+            .saturating_add(p.connect_timeout)
+    }
 }
 
 /// repmgrwatch: beside each database node, opens `[repmgr] open_port` on
@@ -152,6 +218,10 @@ pub struct RepmgrWatcher {
     hostname: String,
     /// When the process started, for the start-up grace.
     started: Instant,
+    /// What the last check's nodes answered (for the API).
+    nodes: Result<Vec<NodeAnswer>, String>,
+    /// The pgpool gates the last check probed.
+    gates: Vec<(String, bool)>,
 }
 
 impl RepmgrWatcher {
@@ -163,6 +233,8 @@ impl RepmgrWatcher {
             settings,
             hostname,
             started: Instant::now(),
+            nodes: Ok(Vec::new()),
+            gates: Vec::new(),
         }
     }
 
@@ -199,18 +271,24 @@ impl Watcher for RepmgrWatcher {
         let startup_grace_left = r.grace().saturating_sub(self.started.elapsed());
         let (t, port) = (r.connect_timeout, r.check_port);
         // The two gates and the masters are asked at once.
-        let (one, two, masters) = std::thread::scope(|scope| {
+        let (one, two, nodes) = std::thread::scope(|scope| {
             let a = scope.spawn(|| tcp_port_answers(&r.pgp_server_1, port, t));
             let b = (r.pgp_server_2 != r.pgp_server_1)
                 .then(|| scope.spawn(|| tcp_port_answers(&r.pgp_server_2, port, t)));
-            let masters = probe_masters(s);
+            let nodes = probe_nodes(s);
             let one = a.join().unwrap_or(false);
             let two = match b {
                 Some(h) => h.join().unwrap_or(false),
                 None => one,
             };
-            (one, two, masters)
+            (one, two, nodes)
         });
+        let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
+        self.nodes = nodes.map_err(|e| e.to_string());
+        self.gates = vec![(r.pgp_server_1.clone(), one)];
+        if r.pgp_server_2 != r.pgp_server_1 {
+            self.gates.push((r.pgp_server_2.clone(), two));
+        }
         repmgr::RepmgrObservation {
             masters,
             pgpools_up: (one, two),
@@ -240,5 +318,25 @@ impl Watcher for RepmgrWatcher {
             self.settings.repmgr.bind_address,
             self.settings.repmgr.open_port,
         )
+    }
+
+    fn view(&self, _obs: &repmgr::RepmgrObservation) -> Option<NodeView> {
+        Some(NodeView::Repmgr(RepmgrView::new(
+            &self.settings.repmgr.node_name,
+            &self.nodes,
+            self.gates.clone(),
+        )))
+    }
+
+    fn api_binds(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let r = &self.settings.repmgr;
+        api_binds(r.api_bind_address, r.api_port, r.agent_port)
+    }
+
+    fn liveness_bound(&self) -> Duration {
+        let r = &self.settings.repmgr;
+        r.check_period
+            .saturating_mul(2)
+            .saturating_add(r.connect_timeout)
     }
 }
