@@ -58,13 +58,34 @@ fn trixie_postgresql_17_pgpool_4_6_repmgr_5_5_core_scenarios() {
     });
 }
 
-/// Prints how long a phase took, from `since`; returns now.
+/// The file the timing lines also go to, for bin/test to print after the
+/// suite (libtest swallows a passing test's output).
+fn times_file() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("matrix-times.txt")
+}
+
+/// Prints `line` and appends it to [`times_file`].
+fn record(line: &str) {
+    use std::io::Write;
+    println!("{line}");
+    let path = times_file();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = written {
+        println!("cannot append to {}: {e}", path.display());
+    }
+}
+
+/// Records how long a phase took, from `since`; returns now.
 fn phase(r: &Release, what: &str, since: Instant) -> Instant {
-    println!(
+    record(&format!(
         "matrix {}: {what} in {:.1} s",
         r.distro,
         since.elapsed().as_secs_f64()
-    );
+    ));
     Instant::now()
 }
 
@@ -105,6 +126,10 @@ fn gate_follows(
 fn core_scenarios(r: &Release) {
     let t0 = Instant::now();
     let cluster = Cluster::up_distro(r.net, r.distro);
+    // the root's build time (when this up built it) and the versions
+    for line in cluster.up_report().lines() {
+        record(line);
+    }
     let mut t = phase(r, "up", t0);
     versions_are_the_releases(r, &cluster);
     poolstatus_scenarios(r, &cluster);

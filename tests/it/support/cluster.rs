@@ -24,6 +24,8 @@ pub const SHARED_NET: u8 = 1;
 pub struct Cluster {
     net: u8,
     dir: PathBuf,
+    /// `up_distro`'s lines of the `up` output (empty for the others).
+    up_report: String,
 }
 
 // Not every helper is used by every test module.
@@ -49,16 +51,23 @@ impl Cluster {
     /// versions `up` reports, the root's build time when it built one, and
     /// how long `up` took.
     pub fn up_distro(net: u8, distro: &str) -> Cluster {
-        let (cluster, out) = Cluster::build_with_output(net, &[("SANDBOX_DISTRO", distro)]);
-        for line in out.lines() {
-            if line.starts_with("roots: ")
-                || line.starts_with(&format!("sandbox: {distro} "))
-                || line.starts_with("sandbox: up took")
-            {
-                println!("{line}");
-            }
-        }
+        let (mut cluster, out) = Cluster::build_with_output(net, &[("SANDBOX_DISTRO", distro)]);
+        cluster.up_report = out
+            .lines()
+            .filter(|line| {
+                line.starts_with("roots: ")
+                    || line.starts_with(&format!("sandbox: {distro} "))
+                    || line.starts_with("sandbox: up took")
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
         cluster
+    }
+
+    /// What [`Cluster::up_distro`]'s `up` said of the release: the root's
+    /// build (`roots: ...`, when it built one), the versions, `up took`.
+    pub fn up_report(&self) -> &str {
+        &self.up_report
     }
 
     fn build(net: u8, env: &[(&str, &str)]) -> Cluster {
@@ -69,6 +78,7 @@ impl Cluster {
         let cluster = Cluster {
             net,
             dir: PathBuf::from(format!("/tmp/pgpoolwatch-it-net{net}")),
+            up_report: String::new(),
         };
         cluster.verb(&["down"]);
         match cluster.run_env(&["up"], env) {
