@@ -9,6 +9,7 @@ mod flood;
 mod gslb;
 mod haproxy;
 mod layout;
+mod matrix;
 mod poolstatus;
 mod prometheus;
 mod recut;

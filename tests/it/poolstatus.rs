@@ -67,14 +67,14 @@ impl Drop for Sandbox {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) took: Duration,
 }
 
-fn poolstatus(config: &Path, extra: &[&str]) -> Run {
+pub(crate) fn poolstatus(config: &Path, extra: &[&str]) -> Run {
     let start = Instant::now();
     // POOLSTATUS_BIN runs these tests against another build (e.g. the
     // static release binary); default: the one cargo just built.
@@ -96,7 +96,7 @@ fn poolstatus(config: &Path, extra: &[&str]) -> Run {
 }
 
 /// Runs poolstatus until `ok(run)` or the deadline; returns the last run.
-fn poolstatus_until(config: &Path, within: Duration, ok: impl Fn(&Run) -> bool) -> Run {
+pub(crate) fn poolstatus_until(config: &Path, within: Duration, ok: impl Fn(&Run) -> bool) -> Run {
     let deadline = Instant::now() + within;
     loop {
         let r = poolstatus(config, &[]);
@@ -107,7 +107,7 @@ fn poolstatus_until(config: &Path, within: Duration, ok: impl Fn(&Run) -> bool) 
     }
 }
 
-fn show(r: &Run) -> String {
+pub(crate) fn show(r: &Run) -> String {
     format!(
         "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
         r.code, r.took, r.stdout, r.stderr

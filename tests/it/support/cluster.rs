@@ -24,6 +24,8 @@ pub const SHARED_NET: u8 = 1;
 pub struct Cluster {
     net: u8,
     dir: PathBuf,
+    /// `up_distro`'s lines of the `up` output (empty for the others).
+    up_report: String,
 }
 
 // Not every helper is used by every test module.
@@ -42,17 +44,50 @@ impl Cluster {
         Cluster::build(net, &[("SANDBOX_WITNESS", "on")])
     }
 
+    /// Like [`Cluster::up`], with the servers of another Debian release
+    /// (`SANDBOX_DISTRO`: `bullseye`, `bookworm` or `trixie`): bin/sandbox
+    /// runs PostgreSQL, repmgr, pgpool-II and sshd chrooted in that release's
+    /// root (built by bin/roots on first use, then cached). Prints the
+    /// versions `up` reports, the root's build time when it built one, and
+    /// how long `up` took.
+    pub fn up_distro(net: u8, distro: &str) -> Cluster {
+        let (mut cluster, out) = Cluster::build_with_output(net, &[("SANDBOX_DISTRO", distro)]);
+        cluster.up_report = out
+            .lines()
+            .filter(|line| {
+                line.starts_with("roots: ")
+                    || line.starts_with(&format!("sandbox: {distro} "))
+                    || line.starts_with("sandbox: up took")
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        cluster
+    }
+
+    /// What [`Cluster::up_distro`]'s `up` said of the release: the root's
+    /// build (`roots: ...`, when it built one), the versions, `up took`.
+    pub fn up_report(&self) -> &str {
+        &self.up_report
+    }
+
     fn build(net: u8, env: &[(&str, &str)]) -> Cluster {
+        Cluster::build_with_output(net, env).0
+    }
+
+    fn build_with_output(net: u8, env: &[(&str, &str)]) -> (Cluster, String) {
         let cluster = Cluster {
             net,
             dir: PathBuf::from(format!("/tmp/pgpoolwatch-it-net{net}")),
+            up_report: String::new(),
         };
         cluster.verb(&["down"]);
-        if let Err(e) = cluster.run_env(&["up"], env) {
-            drop(cluster); // `down`: a half-built cluster must not stay running
-            panic!("{e}");
+        match cluster.run_env(&["up"], env) {
+            Ok(out) => (cluster, out),
+            Err(e) => {
+                drop(cluster); // `down`: a half-built cluster must not stay running
+                panic!("{e}");
+            }
         }
-        cluster
     }
 
     /// The shared cluster (net 1): tests take turns on it, each holding the
