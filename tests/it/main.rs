@@ -8,6 +8,7 @@ mod conninfo;
 mod flood;
 mod gslb;
 mod layout;
+mod partition;
 mod poolstatus;
 mod recut;
 mod sandbox;
