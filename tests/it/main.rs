@@ -10,6 +10,7 @@ mod gslb;
 mod haproxy;
 mod layout;
 mod matrix;
+mod partition;
 mod poolstatus;
 mod prometheus;
 mod recut;

@@ -235,9 +235,49 @@ impl Cluster {
     pub fn split_brain(&self) {
         self.verb(&["split-brain"]);
     }
-    /// Thaws and starts whatever is frozen or stopped.
+    /// Thaws and starts whatever is frozen or stopped, and heals every
+    /// partition.
     pub fn heal(&self) {
         self.verb(&["heal"]);
+    }
+
+    /// The address the sandbox's args.txt names as the mail server
+    /// (`127.<net>.30.1`), which `partition("mail")` black-holes.
+    pub fn mail_addr(&self) -> String {
+        format!("127.{}.30.1", self.net)
+    }
+
+    /// Black-holes a host's address (`pgp1`, `pgp2`, `db1`..`db3`, `witness`,
+    /// `mail`): packets to and from it are dropped, so connects to it hang
+    /// instead of being refused.
+    pub fn partition(&self, host: &str) {
+        self.verb(&["partition", host]);
+    }
+
+    /// Removes the partition of `host` only (a database is attached again in
+    /// the running pgpools).
+    pub fn heal_partition(&self, host: &str) {
+        self.verb(&["heal", host]);
+    }
+
+    /// [`Cluster::partition`] for any address `127.<net>.X.Y` of this cluster.
+    pub fn partition_addr(&self, addr: &str) {
+        self.verb(&["partition-addr", addr]);
+    }
+
+    /// Removes the partition of one address.
+    pub fn heal_addr(&self, addr: &str) {
+        self.verb(&["heal-addr", addr]);
+    }
+
+    /// The partitioned addresses.
+    pub fn partitions(&self) -> Vec<String> {
+        self.verb(&["partitions"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// One SQL statement through `psql` (user pgpool, database postgres,

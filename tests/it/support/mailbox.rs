@@ -3,9 +3,10 @@
 //! throwaway CA, so sendmail and the watchers are tested against the same kind
 //! of server they meet in production, not a mock.
 //!
-//! `Mailbox::start` generates a CA and a server certificate for IP 127.0.0.1
-//! with the `openssl` CLI, starts the server on a free 127.0.0.1 port and waits
-//! for its READY line. Accepted messages are read back with [`Mailbox::wait_for`].
+//! `Mailbox::start` generates a CA and a server certificate for its address
+//! ([`MailboxOptions::host`], default 127.0.0.1) with the `openssl` CLI,
+//! starts the server on a free port of that address and waits for its READY
+//! line. Accepted messages are read back with [`Mailbox::wait_for`].
 //! [`Mailbox::stop`] / [`Mailbox::restart`] take the server away and bring it
 //! back on the same port with the same certificate. Drop kills the server and
 //! removes its directory.
@@ -33,6 +34,9 @@ pub struct MailboxOptions {
     pub no_tls: bool,
     pub user: String,
     pub password: String,
+    /// The loopback address it listens on (and its certificate names); a
+    /// sandbox net's address lets `bin/sandbox partition-addr` cut it off.
+    pub host: String,
 }
 
 impl Default for MailboxOptions {
@@ -42,6 +46,7 @@ impl Default for MailboxOptions {
             no_tls: false,
             user: "watch@example.test".into(),
             password: "pw-S3cr3t-never-printed".into(),
+            host: "127.0.0.1".into(),
         }
     }
 }
@@ -116,7 +121,12 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    free_port_on("127.0.0.1")
+}
+
+/// A port on `host` that was free a moment ago.
+fn free_port_on(host: &str) -> u16 {
+    let l = TcpListener::bind((host, 0)).unwrap_or_else(|e| panic!("bind {host}:0: {e}"));
     l.local_addr().expect("local_addr").port()
 }
 
@@ -136,10 +146,11 @@ impl Mailbox {
         let dir = std::env::temp_dir().join(format!("pgpw-mailbox-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("mail")).expect("create mailbox dir");
-        make_certificates(&dir);
+        make_certificates(&dir, &opts.host);
+        let port = free_port_on(&opts.host);
         let mut mb = Mailbox {
             opts,
-            port: free_port(),
+            port,
             dir,
             child: None,
         };
@@ -163,7 +174,7 @@ impl Mailbox {
         let mut v = vec![
             format!("--user={}", self.opts.user),
             format!("--password={}", self.opts.password),
-            "--server=127.0.0.1".to_string(),
+            format!("--server={}", self.opts.host),
             format!("--port={}", self.port),
             format!("--cacert={}", self.ca_cert().display()),
         ];
@@ -271,6 +282,7 @@ impl Mailbox {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_capture.py");
         let mut cmd = Command::new(PYTHON);
         cmd.arg(&script)
+            .arg(format!("--host={}", self.opts.host))
             .arg(format!("--port={}", self.port))
             .arg(format!("--cert={}", self.dir.join("server.pem").display()))
             .arg(format!("--key={}", self.dir.join("server.key").display()))
@@ -310,7 +322,8 @@ impl Mailbox {
                     let _ = child.wait();
                     if Instant::now() >= deadline {
                         panic!(
-                            "capture SMTP server on 127.0.0.1:{} did not print READY within 20s; log:\n{}",
+                            "capture SMTP server on {}:{} did not print READY within 20s; log:\n{}",
+                            self.opts.host,
                             self.port,
                             self.log()
                         );
@@ -331,8 +344,8 @@ impl Drop for Mailbox {
     }
 }
 
-/// A throwaway CA and a server certificate for IP 127.0.0.1 / localhost.
-fn make_certificates(dir: &Path) {
+/// A throwaway CA and a server certificate for IP `host` and localhost.
+fn make_certificates(dir: &Path, host: &str) {
     let ec = [
         "-newkey",
         "ec",
@@ -353,13 +366,15 @@ fn make_certificates(dir: &Path) {
         .arg("req")
         .args(ec)
         .args(["-keyout", "server.key", "-out", "server.csr"])
-        .args(["-subj", "/CN=127.0.0.1"]));
+        .args(["-subj", &format!("/CN={host}")]));
     fs::write(
         dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         basicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\n",
+        format!(
+            "subjectAltName=IP:{host},DNS:localhost\n\
+             basicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n"
+        ),
     )
     .expect("write server.ext");
     run(Command::new("openssl")
