@@ -1,9 +1,11 @@
-//! pgpwatch's health probe: `SHOW pool_nodes` through the local pgpool,
+//! pgpwatch's health probe: pgpool's view of its backends through the local pgpool,
 //! within `connect_timeout`. pgpool is healthy when a backend with role
 //! primary (pgpool 3.x: master) is up (or waiting). The rows are read with
 //! poolstatus's `pool_nodes` reader, so both agree on every pgpool layout.
 
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::error::{host_port, ProbeError};
 use super::pg::{with_session, Endpoint, TextRow};
@@ -69,8 +71,23 @@ pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<PgpoolHealth, Pg
     backends_health(&probe_pool_nodes(pgp, os_user)?, &at)
 }
 
-/// pgpool's backends as `SHOW pool_nodes` lists them (what the API port
-/// shows, whether or not a primary is up).
+/// How long the details of `SHOW pool_nodes` are not asked again after
+/// they timed out (see [`probe_pool_nodes`]).
+const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
+
+/// pgpool's backends (what health is judged from and the API port shows).
+///
+/// pgpool's own view comes first, from `SHOW pool_health_check_stats`
+/// (pgpool 4.1 and later): node, address, status and role, without talking
+/// to the backends. `SHOW pool_nodes` adds pg_status, pg_role and the
+/// replication delay, but asks every backend for them, and a backend behind
+/// a network partition makes it wait for pgpool's own connect_timeout (10 s
+/// by default) on every call, even once pgpool has detached that backend and
+/// serves clients again: judged by `pool_nodes` alone, one partitioned
+/// standby closed the gates of both pgpools — an outage. So `pool_nodes` only
+/// adds detail: its failure never decides health, and after it timed out it
+/// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
+/// command (3.6 to 4.0) is judged by `pool_nodes`, as before.
 pub fn probe_pool_nodes(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, PgpoolError> {
     let ep = Endpoint {
         host: pgp.pgpool_host.clone(),
@@ -86,9 +103,54 @@ pub fn probe_pool_nodes(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>
         ),
         tls: pgp.tls.for_user(os_user),
     };
-    let rows = with_session(&ep, pgp.connect_timeout, |s| s.rows("SHOW pool_nodes"))
-        .map_err(PgpoolError::Probe)?;
-    read_backends(&rows, &host_port(&pgp.pgpool_host, pgp.pgpool_port))
+    let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
+    let t = pgp.connect_timeout;
+    let pool_nodes = || with_session(&ep, t, |s| s.rows("SHOW pool_nodes"));
+    let view = match with_session(&ep, t, |s| s.rows("SHOW pool_health_check_stats")) {
+        Ok(rows) => read_backends(&rows, &at)?,
+        // A hung pgpool: no second wait for the same answer.
+        Err(e) if e.is_timeout() => return Err(PgpoolError::Probe(e)),
+        // pgpool before 4.1 (or a refusal): pool_nodes is the only view.
+        Err(_) => {
+            let rows = pool_nodes().map_err(PgpoolError::Probe)?;
+            return read_backends(&rows, &at);
+        }
+    };
+    if !detail_due(&at) {
+        return Ok(view);
+    }
+    match pool_nodes() {
+        Ok(rows) => match read_backends(&rows, &at) {
+            Ok(detailed) if detailed.len() == view.len() => Ok(detailed),
+            _ => Ok(view),
+        },
+        Err(e) => {
+            if e.is_timeout() {
+                back_off_detail(&at);
+                log::warn!(
+                    "pgpool {at}: SHOW pool_nodes did not answer ({e}), probably a backend behind a partition; \
+                     health comes from SHOW pool_health_check_stats, details are not asked for {}s",
+                    DETAIL_BACKOFF.as_secs()
+                );
+            }
+            Ok(view)
+        }
+    }
+}
+
+/// `host:port` of pgpools whose `pool_nodes` timed out, and when.
+static DETAIL_TIMED_OUT: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+fn detail_due(at: &str) -> bool {
+    let mut list = DETAIL_TIMED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(_, when)| when.elapsed() < DETAIL_BACKOFF);
+    !list.iter().any(|(a, _)| a == at)
+}
+
+fn back_off_detail(at: &str) {
+    let mut list = DETAIL_TIMED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(a, _)| a != at);
+    list.push((at.to_string(), Instant::now()));
 }
 
 fn read_backends(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
