@@ -54,15 +54,68 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         &target.pgpool_user,
         &target.pgpool_database,
     );
-    let pool_nodes = probe::with_session(&ep, t, |s| s.rows("SHOW pool_nodes"))
-        .map_err(ReportError::from)
-        .and_then(|rows| {
-            parse::pool_nodes(&rows).map_err(|error| ReportError::Unreadable {
-                what: "show pool_nodes".into(),
-                source: pgpool.clone(),
-                error,
+    let read_pool_nodes = || {
+        probe::with_session(&ep, t, |s| s.rows("SHOW pool_nodes"))
+            .map_err(ReportError::from)
+            .and_then(|rows| {
+                parse::pool_nodes(&rows).map_err(|error| ReportError::Unreadable {
+                    what: "show pool_nodes".into(),
+                    source: pgpool.clone(),
+                    error,
+                })
             })
-        });
+    };
+    // pgpool's own view first (pool_health_check_stats, pgpool 4.1+: no
+    // backend is asked), so the database hosts are known at once even when
+    // pool_nodes waits pgpool's connect_timeout for a backend behind a
+    // partition; pool_nodes then runs while the hosts are probed, and when
+    // it does not answer the table shows pgpool's own view.
+    let stats = probe::with_session(&ep, t, |s| s.rows("SHOW pool_health_check_stats"));
+    // A hung pgpool: its answer to pool_nodes would not come either.
+    let hung = match &stats {
+        Err(e) if e.is_timeout() => Some(ReportError::from(e.clone())),
+        _ => None,
+    };
+    let view = stats
+        .ok()
+        .and_then(|rows| parse::pool_nodes(&rows).ok())
+        .filter(|v| !v.is_empty());
+    let (pool_nodes, probed) = match view {
+        None => {
+            // pgpool before 4.1 has no stats command: pool_nodes as before.
+            let pool_nodes = match hung {
+                Some(e) => Err(e),
+                None => read_pool_nodes(),
+            };
+            let probed = pool_nodes.as_ref().ok().map(|backends| {
+                let hosts = dedup(backends.iter().map(|b| (b.hostname.clone(), b.port)));
+                let found = probe_nodes(target, &hosts);
+                (hosts, found)
+            });
+            (pool_nodes, probed)
+        }
+        Some(view) => {
+            let hosts = dedup(view.iter().map(|b| (b.hostname.clone(), b.port)));
+            let (pool_nodes, found) = std::thread::scope(|scope| {
+                let pn = scope.spawn(read_pool_nodes);
+                let found = probe_nodes(target, &hosts);
+                let pool_nodes = pn.join().unwrap_or(Err(ReportError::NoHostKnown));
+                (pool_nodes, found)
+            });
+            let pool_nodes = match pool_nodes {
+                Ok(b) if b.len() == view.len() => Ok(b),
+                Ok(_) => Ok(view),
+                Err(e) => {
+                    log::warn!(
+                        "{e}; the table shows pgpool's SHOW pool_health_check_stats instead \
+                         (pool_nodes waits for every backend: one behind a partition?)"
+                    );
+                    Ok(view)
+                }
+            };
+            (pool_nodes, Some((hosts, found)))
+        }
+    };
     let mut report = Report {
         generated_at: now,
         pgpool,
@@ -71,11 +124,9 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         repmgr: Err(ReportError::NoHostKnown),
         disk_path: target.disk_path.clone(),
     };
-    let Ok(backends) = &report.pool_nodes else {
+    let (Ok(backends), Some((hosts, (mut nodes, mut metas)))) = (&report.pool_nodes, probed) else {
         return report;
     };
-    let hosts: Vec<(String, u16)> = dedup(backends.iter().map(|b| (b.hostname.clone(), b.port)));
-    let (mut nodes, mut metas) = probe_nodes(target, &hosts);
 
     let mut meta = pick_meta(&nodes, &metas, backends);
     // Nodes that only repmgr knows.
