@@ -24,10 +24,10 @@ fn run(args: Vec<OsString>) -> Result<u8, CliError> {
         Start::Done(code) => return Ok(code),
         Start::Run { args, settings } => (args, settings),
     };
+    if args.nagios {
+        // Warnings follow the plugin's line on stdout (see main_nagios).
+        return Ok(pgpoolwatch::poolstatus::main_nagios(&settings, args.lag));
+    }
     cli::print_warnings(Program::Poolstatus, &settings);
-    Ok(if args.nagios {
-        pgpoolwatch::poolstatus::main_nagios(&settings, args.lag)
-    } else {
-        pgpoolwatch::poolstatus::main_with(&settings, args.json)
-    })
+    Ok(pgpoolwatch::poolstatus::main_with(&settings, args.json))
 }

@@ -684,3 +684,18 @@ fn nagios_line_and_exit_code() {
         assert_eq!(line.matches('|').count(), 1, "{name}: {line}");
     }
 }
+
+#[test]
+fn nagios_warnings_follow_the_line_on_stdout() {
+    let (_, line) = report_96().render_nagios(LagThresholds::default());
+    let warnings = vec!["config.ini: unreadable | odd; using built-in defaults".to_string()];
+    let out = nagios_output(&line, &warnings);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], line);
+    assert_eq!(
+        lines[1],
+        "warning: config.ini: unreadable / odd; using built-in defaults"
+    );
+    assert_eq!(nagios_output(&line, &[]), format!("{line}\n"));
+}

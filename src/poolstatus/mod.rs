@@ -172,7 +172,8 @@ pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
 }
 
 /// poolstatus `--nagios` for `[poolstatus]` settings: prints the one line
-/// of a Monitoring Plugins check and returns its exit code (0, 1, 2).
+/// of a Monitoring Plugins check, then the settings' warnings, and returns
+/// its exit code (0, 1, 2). The caller prints nothing to stderr.
 pub fn main_nagios(settings: &crate::config::Settings, limits: LagThresholds) -> u8 {
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let report = run(
@@ -180,8 +181,20 @@ pub fn main_nagios(settings: &crate::config::Settings, limits: LagThresholds) ->
         SystemTime::now(),
     );
     let (state, line) = report.render_nagios(limits);
-    print_out(&format!("{line}\n"));
+    print_out(&nagios_output(&line, &settings.warnings));
     state.exit_code()
+}
+
+/// The plugin's output: its line first (all a monitoring server shows and
+/// alerts on), then one `warning: ...` line per settings warning, as the
+/// long text the guidelines allow. Not on stderr: check_by_ssh turns any
+/// remote stderr into "Remote command execution failed" and UNKNOWN.
+pub fn nagios_output(line: &str, warnings: &[String]) -> String {
+    let mut out = format!("{line}\n");
+    for w in warnings {
+        out.push_str(&format!("warning: {}\n", w.replace('|', "/")));
+    }
+    out
 }
 
 /// Writes `text` to stdout; a closed stdout (poolstatus | head) must not
