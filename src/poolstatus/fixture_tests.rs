@@ -603,6 +603,14 @@ fn nagios_line_and_exit_code() {
             ],
         ),
         (
+            "lag equal to both limits is within them (alert above N, as the guidelines)",
+            all_well,
+            limits(Some(3016), Some(3016)),
+            0,
+            "POOLSTATUS OK - ",
+            &[" lag_dbser1=3016B;3016;3016;0 "],
+        ),
+        (
             "lag over warning",
             all_well,
             limits(Some(1024), None),
