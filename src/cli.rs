@@ -24,6 +24,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Exit code for a bad command line or configuration (argparse used 2).
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit code of a Monitoring Plugins check that could not run (UNKNOWN):
+/// poolstatus `--nagios` with a bad command line or configuration.
+pub const EXIT_UNKNOWN: u8 = 3;
+
 /// Why a program could not start.
 #[derive(Debug)]
 pub enum CliError {
@@ -95,6 +99,11 @@ pub struct PoolstatusArgs {
     pub common: CommonArgs,
     /// `--json`: print the report as JSON.
     pub json: bool,
+    /// `--nagios`: print one Monitoring Plugins line, exit 0/1/2 (3 for a
+    /// bad command line).
+    pub nagios: bool,
+    /// `--warning-lag` / `--critical-lag`, in bytes.
+    pub lag: crate::poolstatus::LagThresholds,
 }
 
 /// What `main` does next.
@@ -132,7 +141,11 @@ fn help(program: Program) -> String {
         ),
         Program::Poolstatus => (
             "Prints pgpool's nodes, repmgr's cluster, replication and disk use.",
-            "  --json             print the report as JSON\n",
+            "  --json             print the report as JSON
+  --nagios           print one line for Nagios/Icinga (POOLSTATUS OK - ... | perfdata),
+                     exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments)
+  --warning-lag LAG  with --nagios: WARNING when a standby lags more (bytes, or kB/MB/GB/TB, 1024-based)
+  --critical-lag LAG with --nagios: CRITICAL when a standby lags more\n",
         ),
     };
     format!(
@@ -167,6 +180,9 @@ const POOLSTATUS_OPTIONS: &[Opt] = &[
     Opt::flag("--help"),
     Opt::flag("--version"),
     Opt::flag("--json"),
+    Opt::flag("--nagios"),
+    Opt::one("--warning-lag"),
+    Opt::one("--critical-lag"),
 ];
 
 /// The three programs' command line through the shared argument front
@@ -297,8 +313,74 @@ pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>
     }
     let common = p.common()?;
     let json = p.flag("--json");
+    let nagios = p.flag("--nagios");
+    let lag = crate::poolstatus::LagThresholds {
+        warning: lag_limit(&mut p, "--warning-lag")?,
+        critical: lag_limit(&mut p, "--critical-lag")?,
+    };
+    if let (Some(w), Some(c)) = (lag.warning, lag.critical) {
+        if w > c {
+            return Err(CliError::Usage(format!(
+                "--warning-lag {w} B is above --critical-lag {c} B: give a warning limit at or below the critical one"
+            )));
+        }
+    }
+    if nagios && json {
+        return Err(CliError::Usage(
+            "--json and --nagios: give one of them".into(),
+        ));
+    }
+    if !nagios && (lag.warning.is_some() || lag.critical.is_some()) {
+        return Err(CliError::Usage(
+            "--warning-lag and --critical-lag apply to --nagios only: add --nagios".into(),
+        ));
+    }
     p.finish()?;
-    Ok(Parsed::Args(PoolstatusArgs { common, json }))
+    Ok(Parsed::Args(PoolstatusArgs {
+        common,
+        json,
+        nagios,
+        lag,
+    }))
+}
+
+/// A lag limit: bytes, or a number with kB, MB, GB or TB (1024-based), as
+/// the API's `?lag=` takes it.
+fn lag_limit(p: &mut Parser, key: &'static str) -> Result<Option<u64>, CliError> {
+    match p.last(key)? {
+        None => Ok(None),
+        Some(v) => crate::api::routes::parse_lag(&v).map(Some).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{key} {v:?}: expected bytes or a number with kB, MB, GB or TB (1024-based)"
+            ))
+        }),
+    }
+}
+
+/// Whether poolstatus's command line asks for `--nagios` (in full or as an
+/// abbreviation, also inside an `@file`), looked at before it is parsed so
+/// that a bad line still answers as a plugin (UNKNOWN, exit 3).
+pub fn asks_for_nagios(os_args: &[OsString]) -> bool {
+    let expanded = crate::args::expand(os_args.to_vec()).unwrap_or_else(|_| {
+        os_args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    });
+    expanded.iter().any(|a| {
+        let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
+        name.len() > 2 && "--nagios".starts_with(name)
+    })
+}
+
+/// [`report`] for poolstatus `--nagios`: an error is the plugin's one line
+/// on stdout, `POOLSTATUS UNKNOWN - ...`, and exit code 3.
+pub fn report_nagios<T>(result: Result<T, CliError>) -> Result<T, u8> {
+    result.map_err(|e| {
+        let text = e.to_string().replace(['|', '\n'], " ");
+        println!("POOLSTATUS UNKNOWN - {text}");
+        EXIT_UNKNOWN
+    })
 }
 
 impl PgpwatchArgs {

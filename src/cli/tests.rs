@@ -294,3 +294,62 @@ fn poolstatus_falls_back_to_defaults_when_config_unreadable() {
         "{e}"
     );
 }
+
+#[test]
+fn poolstatus_nagios_takes_lag_limits_in_bytes_and_1024_based_units() {
+    match parse_poolstatus(os(&["--nag", "--warning-lag=64kB", "--crit", "1 MB"])) {
+        Ok(Parsed::Args(a)) => {
+            assert!(a.nagios && !a.json);
+            assert_eq!(a.lag.warning, Some(64 * 1024));
+            assert_eq!(a.lag.critical, Some(1 << 20));
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse_poolstatus(os(&["--nagios", "--critical-lag", "500"])) {
+        Ok(Parsed::Args(a)) => {
+            assert_eq!((a.lag.warning, a.lag.critical), (None, Some(500)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--nagios", "--warning-lag", "lots"],
+            "--warning-lag \"lots\": expected bytes or a number with kB, MB, GB or TB",
+        ),
+        (
+            &["--nagios", "--critical-lag=1XB"],
+            "--critical-lag \"1XB\": expected bytes",
+        ),
+        (
+            &["--nagios", "--warning-lag=2MB", "--critical-lag=1MB"],
+            "--warning-lag 2097152 B is above --critical-lag 1048576 B",
+        ),
+        (&["--nagios", "--json"], "--json and --nagios"),
+        (&["--warning-lag=1MB"], "apply to --nagios only"),
+        (&["--nagios", "--bogus"], "unknown argument \"--bogus\""),
+    ];
+    for (args, want) in cases {
+        let e = parse_poolstatus(os(args)).unwrap_err();
+        assert!(e.to_string().contains(want), "{args:?}: {e}");
+        let unknown = asks_for_nagios(&os(args));
+        assert_eq!(unknown, args.contains(&"--nagios"), "{args:?}");
+        let code = if unknown {
+            report_nagios::<()>(Err(e)).unwrap_err()
+        } else {
+            e.exit_code()
+        };
+        assert_eq!(code, if unknown { 3 } else { 2 }, "{args:?}");
+    }
+    for (args, want) in [
+        (&["--nag"][..], true),
+        (&["--n=x"], true),
+        (&["--json", "--config", "/etc/nagios"], false),
+        (&["--", "--nagiosx"], false),
+    ] {
+        assert_eq!(asks_for_nagios(&os(args)), want, "{args:?}");
+    }
+}

@@ -561,3 +561,149 @@ fn witness_is_shown_with_its_role_and_not_as_a_primary_or_standby() {
         assert!(json.contains(part), "missing {part}\n{json}");
     }
 }
+
+/// `--nagios` of the 9.6 report: (name, change, limits, exit code, the
+/// line's start, parts the line must hold).
+#[test]
+fn nagios_line_and_exit_code() {
+    type Change = fn(&mut Report);
+    type Case<'a> = (&'a str, Change, LagThresholds, u8, &'a str, &'a [&'a str]);
+    let none = LagThresholds::default();
+    let limits = |warning, critical| LagThresholds { warning, critical };
+    let cases: &[Case] = &[
+        (
+            "all well",
+            all_well,
+            none,
+            0,
+            "POOLSTATUS OK - 2/2 backends up, 1/1 standbys streaming, max lag 3016 B, \
+             12 events in 24h | backends_up=2;;;0;2 standbys_streaming=1;;;0;1 \
+             lag_dbser1=3016B;;;0 events_24h=12;;;0",
+            &[],
+        ),
+        (
+            "all well, lag under both limits",
+            all_well,
+            limits(Some(4096), Some(1 << 20)),
+            0,
+            "POOLSTATUS OK - ",
+            &[" lag_dbser1=3016B;4096;1048576;0 "],
+        ),
+        (
+            "as recorded: a standby down in pgpool, one unreachable",
+            |_| {},
+            none,
+            1,
+            "POOLSTATUS WARNING - 1/2 backends up, 1/2 standbys streaming, max lag 3016 B, \
+             12 events in 24h: backend 0 dbser1:5432 (standby) is down in pgpool; ",
+            &[
+                "node dbser3: connect dbser3:5433: timed out after 5s",
+                " | backends_up=1;;;0;2 standbys_streaming=1;;;0;2 lag_dbser1=3016B;;;0 \
+                 lag_dbser3=U;;;0 events_24h=12;;;0",
+            ],
+        ),
+        (
+            "lag equal to both limits is within them (alert above N, as the guidelines)",
+            all_well,
+            limits(Some(3016), Some(3016)),
+            0,
+            "POOLSTATUS OK - ",
+            &[" lag_dbser1=3016B;3016;3016;0 "],
+        ),
+        (
+            "lag over warning",
+            all_well,
+            limits(Some(1024), None),
+            1,
+            "POOLSTATUS WARNING - 2/2 backends up, 1/1 standbys streaming, max lag 3016 B, \
+             12 events in 24h: standby dbser1 lags 3016 B, over warning 1024 B | ",
+            &[" lag_dbser1=3016B;1024;;0 "],
+        ),
+        (
+            "lag over critical",
+            all_well,
+            limits(Some(1024), Some(2048)),
+            2,
+            "POOLSTATUS CRITICAL - 2/2 backends up, 1/1 standbys streaming, max lag 3016 B, \
+             12 events in 24h: standby dbser1 lags 3016 B, over critical 2048 B | ",
+            &[" lag_dbser1=3016B;1024;2048;0 "],
+        ),
+        (
+            "a degraded cluster whose lag is over critical is critical",
+            |r| r.nodes.truncate(2),
+            limits(None, Some(1000)),
+            2,
+            "POOLSTATUS CRITICAL - 1/2 backends up, ",
+            &["standby dbser1 lags 3016 B, over critical 1000 B"],
+        ),
+        (
+            "pgpool unreachable",
+            |r| {
+                all_well(r);
+                r.pool_nodes = Err(connect_timed_out("localhost", 5432));
+            },
+            none,
+            2,
+            "POOLSTATUS CRITICAL - pgpool unreachable, 1/1 standbys streaming, max lag 3016 B, \
+             12 events in 24h: pgpool unreachable: connect localhost:5432: timed out after 5s \
+             | backends_up=U;;;0 ",
+            &[],
+        ),
+        (
+            "primary down in pgpool",
+            |r| {
+                all_well(r);
+                r.pool_nodes.as_mut().unwrap()[1].status = "down".into();
+            },
+            none,
+            2,
+            "POOLSTATUS CRITICAL - 1/2 backends up, ",
+            &["no primary up in show pool_nodes of pgpool localhost:5432"],
+        ),
+        (
+            "a | in a reason cannot start the perfdata early",
+            |r| {
+                all_well(r);
+                r.nodes[0].disk = Err(ssh_failed(
+                    "dbser1",
+                    SshStep::Exec,
+                    SshFailure::Library("df | said no".into()),
+                ));
+            },
+            none,
+            1,
+            "POOLSTATUS WARNING - ",
+            &["df / said no"],
+        ),
+    ];
+    for (name, change, lim, code, start, parts) in cases {
+        let mut r = report_96();
+        change(&mut r);
+        let (state, line) = r.render_nagios(*lim);
+        assert_eq!(state.exit_code(), *code, "{name}: {line}");
+        assert!(
+            line.starts_with(start),
+            "{name}:\n{line}\nwant start\n{start}"
+        );
+        for p in *parts {
+            assert!(line.contains(p), "{name}: missing {p:?}\n{line}");
+        }
+        assert!(!line.contains('\n'), "{name}: {line}");
+        assert_eq!(line.matches('|').count(), 1, "{name}: {line}");
+    }
+}
+
+#[test]
+fn nagios_warnings_follow_the_line_on_stdout() {
+    let (_, line) = report_96().render_nagios(LagThresholds::default());
+    let warnings = vec!["config.ini: unreadable | odd; using built-in defaults".to_string()];
+    let out = nagios_output(&line, &warnings);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], line);
+    assert_eq!(
+        lines[1],
+        "warning: config.ini: unreadable / odd; using built-in defaults"
+    );
+    assert_eq!(nagios_output(&line, &[]), format!("{line}\n"));
+}

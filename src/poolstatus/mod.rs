@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::probe::{self, host_port, Endpoint};
 pub use error::ReportError;
 pub use gather::run;
+pub use render::{LagThresholds, PluginState};
 pub use report::{Health, NodeReport, NodeState, RepmgrMeta, Report};
 
 /// Finds the password for (host, port, database, user), e.g. from .pgpass;
@@ -170,6 +171,40 @@ pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
     run_and_print(&Target::from_settings(&settings.poolstatus, &os_user), json)
 }
 
+/// poolstatus `--nagios` for `[poolstatus]` settings: prints the one line
+/// of a Monitoring Plugins check, then the settings' warnings, and returns
+/// its exit code (0, 1, 2). The caller prints nothing to stderr.
+pub fn main_nagios(settings: &crate::config::Settings, limits: LagThresholds) -> u8 {
+    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
+    let report = run(
+        &Target::from_settings(&settings.poolstatus, &os_user),
+        SystemTime::now(),
+    );
+    let (state, line) = report.render_nagios(limits);
+    print_out(&nagios_output(&line, &settings.warnings));
+    state.exit_code()
+}
+
+/// The plugin's output: its line first (all a monitoring server shows and
+/// alerts on), then one `warning: ...` line per settings warning, as the
+/// long text the guidelines allow. Not on stderr: check_by_ssh turns any
+/// remote stderr into "Remote command execution failed" and UNKNOWN.
+pub fn nagios_output(line: &str, warnings: &[String]) -> String {
+    let mut out = format!("{line}\n");
+    for w in warnings {
+        out.push_str(&format!("warning: {}\n", w.replace('|', "/")));
+    }
+    out
+}
+
+/// Writes `text` to stdout; a closed stdout (poolstatus | head) must not
+/// turn into a panic.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+}
+
 /// [`main_with`] for an explicit [`Target`].
 pub fn run_and_print(target: &Target, json: bool) -> u8 {
     let report = run(target, SystemTime::now());
@@ -178,9 +213,6 @@ pub fn run_and_print(target: &Target, json: bool) -> u8 {
     } else {
         report.render_text()
     };
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (poolstatus | head) must not turn into a panic.
-    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
-    let _ = std::io::Write::flush(&mut out);
+    print_out(&text);
     report.status().exit_code()
 }

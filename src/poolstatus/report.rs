@@ -221,4 +221,10 @@ impl Report {
     pub fn render_json(&self) -> String {
         render::json(self).render()
     }
+
+    /// The one line of a Monitoring Plugins check (no newline) and its
+    /// state: the worst of [`Report::assess`] and the lag thresholds.
+    pub fn render_nagios(&self, limits: render::LagThresholds) -> (render::PluginState, String) {
+        render::nagios(self, limits)
+    }
 }

@@ -10,6 +10,7 @@ mod gslb;
 mod haproxy;
 mod layout;
 mod matrix;
+mod nagios;
 mod partition;
 mod poolstatus;
 mod prometheus;

@@ -1,5 +1,5 @@
-//! Turns a [`Report`] into the original's text layout ([`text()`]) or a JSON
-//! document ([`json()`]). Pure: same report, same bytes. This file holds
+//! Turns a [`Report`] into the original's text layout ([`text()`]), a JSON
+//! document ([`json()`]) or a monitoring plugin's line ([`nagios()`]). Pure: same report, same bytes. This file holds
 //! what both share: dates, column order, tables, and which node is the
 //! master and how far a standby lags. Errors become text here, once.
 
@@ -12,9 +12,11 @@ use crate::probe::TextRow;
 use parse::Role;
 
 mod json;
+mod nagios;
 mod text;
 
 pub use json::json;
+pub use nagios::{nagios, LagThresholds, PluginState};
 pub use text::text;
 
 /// `2026-11-26 00:30:00 UTC`.
