@@ -65,12 +65,6 @@ impl fmt::Display for PgpoolHealth {
     }
 }
 
-/// Asks the pgpool of `pgp` (as `os_user`'s .pgpass and TLS files allow).
-pub fn probe_pgpool(pgp: &PgpSettings, os_user: &str) -> Result<PgpoolHealth, PgpoolError> {
-    let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-    backends_health(&probe_pool_nodes(pgp, os_user)?, &at)
-}
-
 /// How long the details of `SHOW pool_nodes` are not asked again after
 /// they timed out (see [`probe_pool_nodes`]).
 const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
@@ -87,8 +81,14 @@ const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
 /// standby closed the gates of both pgpools — an outage. So `pool_nodes` only
 /// adds detail: its failure never decides health, and after it timed out it
 /// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
-/// command (3.6 to 4.0) is judged by `pool_nodes`, as before.
-pub fn probe_pool_nodes(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, PgpoolError> {
+/// command (3.6 to 4.0) is judged by `pool_nodes`, as before. `details`
+/// (the API port is on) asks for `pool_nodes` at all; without it a check is
+/// one session and one query.
+pub fn probe_pool_nodes(
+    pgp: &PgpSettings,
+    os_user: &str,
+    details: bool,
+) -> Result<Vec<Backend>, PgpoolError> {
     let ep = Endpoint {
         host: pgp.pgpool_host.clone(),
         port: pgp.pgpool_port,
@@ -116,7 +116,8 @@ pub fn probe_pool_nodes(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>
             return read_backends(&rows, &at);
         }
     };
-    if !detail_due(&at) {
+    // Health needs only pgpool's own view; the details are for the API.
+    if !details || !detail_due(&at) {
         return Ok(view);
     }
     match pool_nodes() {

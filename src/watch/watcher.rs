@@ -138,7 +138,7 @@ impl Watcher for PgpoolWatcher {
     fn observe(&mut self) -> pgp::PgpObservation {
         let pgp = &self.settings.pgp;
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-        let health = match probe_pool_nodes(pgp, &self.os_user) {
+        let health = match probe_pool_nodes(pgp, &self.os_user, pgp.api_port.is_some()) {
             Ok(backends) => {
                 let h = backends_health(&backends, &at);
                 self.backends = backends;
