@@ -313,6 +313,40 @@ fn stopped_primary_and_promoted_standby_becomes_primary() {
         });
         assert!(ok, "pgpool {a}: node 1 up primary, node 0 down: {last:?}");
     }
+
+    // the old primary comes back as a standby of the new one
+    c.rejoin(1);
+    assert_eq!(
+        c.psql(&c.db_addr(1), "select pg_is_in_recovery()")
+            .as_deref(),
+        Ok("t"),
+        "rejoined db1 is a standby"
+    );
+    let mut upstream = Err(String::new());
+    let streams = eventually(Duration::from_secs(15), || {
+        upstream = c.psql(
+            &c.db_addr(1),
+            "select sender_host from pg_stat_wal_receiver where status = 'streaming'",
+        );
+        upstream.as_deref() == Ok(c.db_addr(2).as_str())
+    });
+    assert!(streams, "rejoined db1 streams from db2: {upstream:?}");
+    for n in 1..=2 {
+        let a = c.pgpool_addr(n);
+        let mut last = Err(String::new());
+        let ok = eventually(Duration::from_secs(15), || {
+            last = pool_nodes(&a);
+            matches!(&last, Ok(r) if r.contains(&row("1", "up", "primary")) && r.contains(&row("0", "up", "standby")))
+        });
+        assert!(
+            ok,
+            "pgpool {a}: node 0 up standby again after rejoin: {last:?}"
+        );
+    }
+    assert!(
+        c.run(&["rejoin", "2"]).is_err(),
+        "rejoin of the running primary is refused"
+    );
 }
 
 #[test]

@@ -231,6 +231,11 @@ impl Cluster {
     pub fn promote(&self, n: u8) {
         self.verb(&["promote", &n.to_string()]);
     }
+    /// The stopped old primary `n` re-cloned as a standby of the running
+    /// primary, registered and attached in every running pgpool.
+    pub fn rejoin(&self, n: u8) {
+        self.verb(&["rejoin", &n.to_string()]);
+    }
     /// db2 promoted with `pg_ctl promote` while db1 stays primary.
     pub fn split_brain(&self) {
         self.verb(&["split-brain"]);
