@@ -26,13 +26,13 @@ const REACTION: Duration = Duration::from_secs(15);
 
 /// An open port that accepts and closes every connection, like a watcher's
 /// open gate; dropping it closes the port (connection refused).
-struct StandInGate {
+pub(crate) struct StandInGate {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl StandInGate {
-    fn open(ip: &str, port: u16) -> StandInGate {
+    pub(crate) fn open(ip: &str, port: u16) -> StandInGate {
         let listener = TcpListener::bind((ip, port)).expect("bind stand-in gate");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
