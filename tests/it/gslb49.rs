@@ -9,9 +9,13 @@
 //! First against stand-in gates, then on a real sandbox cluster (net 23)
 //! with the built `pgpwatch` and `repmgrwatch`.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::gslb::StandInGate;
+use crate::gslb::{
+    gate_open, step, Figure, Recorder, StandInGate, StopRecorder, Topology, WatcherProcess,
+};
+use crate::support::cluster::Cluster;
 use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
 
 const PGP1: &str = "127.24.10.1";
@@ -119,4 +123,165 @@ fn pdns_49_one_name_answers_pgpools_then_the_master_gate_then_every_pgpool() {
     for bad in ["Warning", "Error", "reported:"] {
         assert!(!log.contains(bad), "pdns logged {bad:?}:\n{log}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// The same one name on a real cluster with the real watchers (as the net-7
+// scenario of gslb.rs, which asks two names of 4.7).
+
+/// The net of this scenario's cluster (its own: it promotes).
+const TOPOLOGY_NET: u8 = 23;
+/// The topology's "nothing up" marker (net 24 holds no cluster).
+const TOPOLOGY_NONE_UP: &str = "127.24.0.253";
+
+#[test]
+fn pdns_49_one_name_follows_the_real_topology_as_pgpools_and_primary_fail() {
+    let cluster = Cluster::up(TOPOLOGY_NET);
+    let (p1, p2) = (cluster.pgpool_addr(1), cluster.pgpool_addr(2));
+    let (d1, d2, d3) = (cluster.db_addr(1), cluster.db_addr(2), cluster.db_addr(3));
+    let gates = vec![
+        ("pgp1", p1.clone(), PGP_PORT),
+        ("pgp2", p2.clone(), PGP_PORT),
+        ("db1", d1.clone(), DB_PORT),
+        ("db2", d2.clone(), DB_PORT),
+        ("db3", d3.clone(), DB_PORT),
+    ];
+    for (h, addr, port) in &gates {
+        assert!(
+            !gate_open(addr, *port),
+            "{h}: {addr}:{port} is taken before any watcher runs"
+        );
+    }
+    let gslb = Gslb::start_49(
+        "topology49.test",
+        &[p1.as_str(), p2.as_str()],
+        &[d1.as_str(), d2.as_str(), d3.as_str()],
+        TOPOLOGY_NONE_UP,
+    );
+    let pgp = gslb.pgp_name();
+    let logdir =
+        std::env::temp_dir().join(format!("pgpoolwatch-it-gslb49-watchers-net{TOPOLOGY_NET}"));
+    let _ = std::fs::remove_dir_all(&logdir);
+    std::fs::create_dir_all(&logdir).expect("create watcher log dir");
+    eprintln!(
+        "gslb 4.9 topology: cluster net {TOPOLOGY_NET}, {} at {}, watcher logs in {}",
+        gslb.version(),
+        gslb.server(),
+        logdir.display()
+    );
+    let spawn = |exe: &str, host: &'static str| {
+        let config = cluster.config_path(host);
+        let text = std::fs::read_to_string(&config).expect("read generated config");
+        assert!(
+            text.contains("sendmail = no"),
+            "{}: sendmail must be off",
+            config.display()
+        );
+        WatcherProcess::spawn(exe, host, &config, &logdir)
+    };
+    let mut topo = Topology {
+        watchers: Vec::new(),
+        gates: gates.clone(),
+    };
+    let recorder = Recorder::new();
+    let figures: Vec<Figure> = thread::scope(|scope| {
+        let _stop = StopRecorder(&recorder);
+        scope.spawn(|| recorder.run(&gates, &gslb));
+        let mut figures = Vec::new();
+        let run = |topo: &mut Topology,
+                   what,
+                   change: &dyn Fn(&mut Topology),
+                   want: &[(&str, bool)],
+                   expected: &[&str]| {
+            step(what, change, want, &pgp, expected, topo, &gslb, &recorder)
+        };
+        // Nothing is up yet, so pgp already answers both pgpools (the
+        // all-down answer); the gates prove the watchers opened.
+        figures.push(run(
+            &mut topo,
+            "pgpwatch started, pgpools up",
+            &|topo| {
+                topo.watchers
+                    .push(spawn(env!("CARGO_BIN_EXE_pgpwatch"), "pgp1"));
+                topo.watchers
+                    .push(spawn(env!("CARGO_BIN_EXE_pgpwatch"), "pgp2"));
+            },
+            &[("pgp1", true), ("pgp2", true)],
+            &[&p1, &p2],
+        ));
+        // No database gate opens while a pgpool answers.
+        for host in ["db1", "db2", "db3"] {
+            topo.watchers
+                .push(spawn(env!("CARGO_BIN_EXE_repmgrwatch"), host));
+        }
+        topo.assert_db_gates_stay_closed(3, "both pgpools up");
+        figures.push(run(
+            &mut topo,
+            "pgpool 1 stopped",
+            &|_| cluster.stop_pgpool(1),
+            &[("pgp1", false), ("pgp2", true)],
+            &[&p2],
+        ));
+        topo.assert_db_gates_stay_closed(2, "pgpool 1 stopped, pgpool 2 up");
+        figures.push(run(
+            &mut topo,
+            "pgpool 2 stopped too",
+            &|_| cluster.stop_pgpool(2),
+            &[
+                ("pgp2", false),
+                ("db1", true),
+                ("db2", false),
+                ("db3", false),
+            ],
+            &[&d1],
+        ));
+        figures.push(run(
+            &mut topo,
+            "pgpool 2 started",
+            &|_| cluster.start_pgpool(2),
+            &[("pgp2", true), ("db1", false)],
+            &[&p2],
+        ));
+        topo.assert_db_gates_stay_closed(2, "pgpool 2 back");
+        figures.push(run(
+            &mut topo,
+            "pgpool 2 stopped again",
+            &|_| cluster.stop_pgpool(2),
+            &[("pgp2", false), ("db1", true)],
+            &[&d1],
+        ));
+        figures.push(run(
+            &mut topo,
+            "db1 stopped, db2 promoted",
+            &|_| {
+                cluster.stop_db(1);
+                cluster.promote(2);
+            },
+            &[("db1", false), ("db2", true), ("db3", false)],
+            &[&d2],
+        ));
+        figures.push(run(
+            &mut topo,
+            "pgpool 1 started",
+            &|_| cluster.start_pgpool(1),
+            &[("pgp1", true), ("db2", false)],
+            &[&p1],
+        ));
+        topo.check_alive();
+        figures
+    });
+    eprintln!(
+        "gslb 4.9 topology: measured (verb, verb start -> gate moved, gate moved -> pgp answer):"
+    );
+    for f in &figures {
+        eprintln!(
+            "  {:30} {:>10.2?} {:>10.2?} {:>10.2?}",
+            f.what, f.verb, f.gate, f.dns
+        );
+    }
+    let worst = figures.iter().map(|f| f.dns).max().unwrap_or_default();
+    eprintln!("gslb 4.9 topology: slowest gate -> pgp answer {worst:.2?}");
+    drop(topo); // SIGTERM to the watchers before the cluster goes down
+    drop(gslb);
+    drop(cluster);
 }
