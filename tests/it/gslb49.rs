@@ -18,12 +18,31 @@ use crate::gslb::{
 use crate::support::cluster::Cluster;
 use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
 
-const PGP1: &str = "127.24.10.1";
-const PGP2: &str = "127.24.10.2";
-const DB1: &str = "127.24.20.1";
-const DB2: &str = "127.24.20.2";
-/// Nothing listens here, on any port: the record's "nothing up" marker.
-const NONE_UP: &str = "127.24.0.254";
+/// The addresses of one stand-in scenario (each test its own, so they may
+/// run at once).
+struct StandIns {
+    pgp1: &'static str,
+    pgp2: &'static str,
+    db1: &'static str,
+    db2: &'static str,
+    /// Nothing listens here, on any port: the record's "nothing up" marker.
+    none_up: &'static str,
+}
+
+const ON_49: StandIns = StandIns {
+    pgp1: "127.24.10.1",
+    pgp2: "127.24.10.2",
+    db1: "127.24.20.1",
+    db2: "127.24.20.2",
+    none_up: "127.24.0.254",
+};
+const ON_47: StandIns = StandIns {
+    pgp1: "127.24.11.1",
+    pgp2: "127.24.11.2",
+    db1: "127.24.21.1",
+    db2: "127.24.21.2",
+    none_up: "127.24.0.252",
+};
 /// Generous bound for one reaction (pdns checks every second).
 const REACTION: Duration = Duration::from_secs(15);
 /// Queries that must all give the same answer once it has settled.
@@ -45,80 +64,101 @@ fn settles(gslb: &Gslb, name: &str, expected: &[&str], what: &str) -> Duration {
         let answer = gslb.resolve(name);
         assert_eq!(answer, want, "{what}: query {i} after it settled");
     }
-    eprintln!("gslb 4.9: {what}: {name} -> {expected:?} in {took:?}");
+    eprintln!("gslb one name: {what}: {name} -> {expected:?} in {took:?}");
     took
 }
 
 #[test]
 fn pdns_49_one_name_answers_pgpools_then_the_master_gate_then_every_pgpool() {
-    let gslb = Gslb::start_49("pgpoolwatch49.test", &[PGP1, PGP2], &[DB1, DB2], NONE_UP);
+    let s = &ON_49;
+    let gslb = Gslb::start_49(
+        "pgpoolwatch49.test",
+        &[s.pgp1, s.pgp2],
+        &[s.db1, s.db2],
+        s.none_up,
+    );
+    one_name_scenario(&gslb, s, "PowerDNS Authoritative Server 4.9.");
+}
+
+/// The host's 4.7 (bookworm) runs the same record: its `ifportup` takes one
+/// set, `backupSelector='all'` and a leading `;` are there already.
+#[test]
+fn pdns_47_serves_the_same_one_name_record() {
+    let s = &ON_47;
+    let gslb = Gslb::start_combined_47(
+        "pgpoolwatch47.test",
+        &[s.pgp1, s.pgp2],
+        &[s.db1, s.db2],
+        s.none_up,
+    );
+    one_name_scenario(&gslb, s, "PowerDNS Authoritative Server 4.7.");
+}
+
+/// The stand-in gates open and close; `pgp.<zone>` must follow each step.
+fn one_name_scenario(gslb: &Gslb, s: &StandIns, version_prefix: &str) {
     let version = gslb.version();
     assert!(
-        version.starts_with("PowerDNS Authoritative Server 4.9."),
-        "the trixie root's pdns: {version}"
+        version.starts_with(version_prefix),
+        "expected {version_prefix}x, pdns says: {version}"
     );
     let pgp = gslb.pgp_name();
     eprintln!(
-        "gslb 4.9: {version}, zone {} at {}:\n{}",
+        "gslb one name: {version}, zone {} at {}:\n{}",
         gslb.zone(),
         gslb.server(),
         gslb.zone_file()
     );
+    let (pgps, dbs) = ([s.pgp1, s.pgp2], [s.db1, s.db2]);
 
-    // Nothing up: every pgpool, the same answer on every query (4.7's
-    // ifportup alone answers one random address here).
-    let mut took = vec![settles(&gslb, &pgp, &[PGP1, PGP2], "nothing up")];
+    // Nothing up: every pgpool, the same answer on every query (ifportup
+    // alone with the default backupSelector answers one random address).
+    let mut took = vec![settles(gslb, &pgp, &pgps, "nothing up")];
 
-    let db1 = StandInGate::open(DB1, DB_PORT);
-    took.push(settles(&gslb, &pgp, &[DB1], "no pgpool, db1 gate open"));
+    let db1 = StandInGate::open(s.db1, DB_PORT);
+    took.push(settles(gslb, &pgp, &[s.db1], "no pgpool, db1 gate open"));
 
-    let pgp1 = StandInGate::open(PGP1, PGP_PORT);
+    let pgp1 = StandInGate::open(s.pgp1, PGP_PORT);
     took.push(settles(
-        &gslb,
+        gslb,
         &pgp,
-        &[PGP1],
+        &[s.pgp1],
         "pgpool 1 up, db1 gate still open",
     ));
 
-    let pgp2 = StandInGate::open(PGP2, PGP_PORT);
-    took.push(settles(&gslb, &pgp, &[PGP1, PGP2], "both pgpools up"));
+    let pgp2 = StandInGate::open(s.pgp2, PGP_PORT);
+    took.push(settles(gslb, &pgp, &pgps, "both pgpools up"));
 
     drop(pgp1);
-    took.push(settles(&gslb, &pgp, &[PGP2], "pgpool 1 down"));
+    took.push(settles(gslb, &pgp, &[s.pgp2], "pgpool 1 down"));
 
     drop(pgp2);
     took.push(settles(
-        &gslb,
+        gslb,
         &pgp,
-        &[DB1],
+        &[s.db1],
         "both pgpools down, db1 gate open",
     ));
 
     // The master moves: the new one opens, then the old one closes.
-    let db2 = StandInGate::open(DB2, DB_PORT);
+    let db2 = StandInGate::open(s.db2, DB_PORT);
     drop(db1);
-    took.push(settles(&gslb, &pgp, &[DB2], "master moved to db2"));
+    took.push(settles(gslb, &pgp, &[s.db2], "master moved to db2"));
 
-    let pgp2 = StandInGate::open(PGP2, PGP_PORT);
+    let pgp2 = StandInGate::open(s.pgp2, PGP_PORT);
     took.push(settles(
-        &gslb,
+        gslb,
         &pgp,
-        &[PGP2],
+        &[s.pgp2],
         "pgpool 2 back, db2 gate still open",
     ));
 
     drop((pgp2, db2));
-    took.push(settles(&gslb, &pgp, &[PGP1, PGP2], "everything down again"));
+    took.push(settles(gslb, &pgp, &pgps, "everything down again"));
     // db.<zone> shares the checks' options: all down is every db, not one at random.
-    took.push(settles(
-        &gslb,
-        &gslb.db_name(),
-        &[DB1, DB2],
-        "db record, all down",
-    ));
+    took.push(settles(gslb, &gslb.db_name(), &dbs, "db record, all down"));
 
     let max = took.iter().max().copied().unwrap_or_default();
-    eprintln!("gslb 4.9: slowest reaction {max:?} of {took:?}");
+    eprintln!("gslb one name: slowest reaction {max:?} of {took:?}");
     let log = gslb.log();
     for bad in ["Warning", "Error", "reported:"] {
         assert!(!log.contains(bad), "pdns logged {bad:?}:\n{log}");

@@ -97,20 +97,16 @@ impl Gslb {
     /// on 5559 or 5560 (a connect is refused at once): the record tells
     /// "nothing up" by finding it in pdns's all-down fallback.
     pub fn start_49(zone: &str, pgpools: &[&str], dbs: &[&str], none_up: &str) -> Gslb {
-        let none_up = parse_addresses("none_up", &[none_up])[0];
-        for port in [PGP_PORT, DB_PORT] {
-            let taken = std::net::TcpStream::connect_timeout(
-                &SocketAddr::from((none_up, port)),
-                Duration::from_millis(300),
-            )
-            .is_ok();
-            assert!(
-                !taken,
-                "gslb none_up {none_up}:{port} accepts connections: pick an address where nothing listens"
-            );
-        }
+        let none_up = never_listening(none_up);
         let root = trixie_root();
         Gslb::start_with(Flavour::Trixie { root, none_up }, zone, pgpools, dbs)
+    }
+
+    /// The host's 4.7 serving the same combined `pgp.<zone>` as
+    /// [`Gslb::start_49`] (its `ifportup` takes one set, all this needs).
+    pub fn start_combined_47(zone: &str, pgpools: &[&str], dbs: &[&str], none_up: &str) -> Gslb {
+        let none_up = never_listening(none_up);
+        Gslb::start_with(Flavour::HostCombined { none_up }, zone, pgpools, dbs)
     }
 
     fn start_with(flavour: Flavour, zone: &str, pgpools: &[&str], dbs: &[&str]) -> Gslb {
@@ -131,7 +127,9 @@ impl Gslb {
             instance
         ));
         let ip = match flavour {
-            Flavour::Host => Ipv4Addr::new(127, 0, 53, (instance % 250 + 1) as u8),
+            Flavour::Host | Flavour::HostCombined { .. } => {
+                Ipv4Addr::new(127, 0, 53, (instance % 250 + 1) as u8)
+            }
             Flavour::Trixie { .. } => Ipv4Addr::new(127, 0, 53, 251),
         };
         let mut flavour = Some(flavour);
@@ -323,11 +321,7 @@ impl Gslb {
             .map(|a| format!("TCP/IP {a}:{PGP_PORT} "))
             .chain(dbs.iter().map(|a| format!("TCP/IP {a}:{DB_PORT} ")))
             .collect();
-        let none_up = match self.flavour {
-            Flavour::Trixie { none_up, .. } => Some(none_up),
-            Flavour::Host => None,
-        };
-        if let Some(n) = none_up {
+        if let Some(n) = self.flavour.none_up() {
             checked.push(format!("TCP/IP {n}:{PGP_PORT} DOWN"));
             checked.push(format!("TCP/IP {n}:{DB_PORT} DOWN"));
         }
@@ -376,6 +370,23 @@ impl Drop for Gslb {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// `addr` parsed, after checking that nothing accepts on 5559 or 5560 there.
+fn never_listening(addr: &str) -> Ipv4Addr {
+    let none_up = parse_addresses("none_up", &[addr])[0];
+    for port in [PGP_PORT, DB_PORT] {
+        let taken = std::net::TcpStream::connect_timeout(
+            &SocketAddr::from((none_up, port)),
+            Duration::from_millis(300),
+        )
+        .is_ok();
+        assert!(
+            !taken,
+            "gslb none_up {none_up}:{port} accepts connections: pick an address where nothing listens"
+        );
+    }
+    none_up
 }
 
 fn is_label_byte(b: u8) -> bool {

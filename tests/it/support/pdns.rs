@@ -14,9 +14,21 @@ use super::gslb::{DB_PORT, PGP_PORT};
 pub enum Flavour {
     /// The host's 4.7: `pgp` = `ifportup(5559, pgpools)` alone.
     Host,
+    /// The host's 4.7 with the combined record of [`Flavour::Trixie`].
+    HostCombined { none_up: Ipv4Addr },
     /// 4.9 chrooted in the trixie root: `pgp` = [`combined_pgp_record`],
     /// whose checks include `none_up`, an address never listening.
     Trixie { root: PathBuf, none_up: Ipv4Addr },
+}
+
+impl Flavour {
+    /// The combined record's "nothing up" address, if it has that record.
+    pub fn none_up(&self) -> Option<Ipv4Addr> {
+        match self {
+            Flavour::Host => None,
+            Flavour::HostCombined { none_up } | Flavour::Trixie { none_up, .. } => Some(*none_up),
+        }
+    }
 }
 
 /// `pdns_server --config-dir=DIR`, on the host or chrooted in the trixie
@@ -24,7 +36,7 @@ pub enum Flavour {
 pub fn pdns_command(flavour: &Flavour, dir: &Path) -> Command {
     let config_dir = format!("--config-dir={}", dir.display());
     match flavour {
-        Flavour::Host => {
+        Flavour::Host | Flavour::HostCombined { .. } => {
             let mut c = Command::new(pdns_server());
             c.arg(config_dir);
             c
@@ -156,8 +168,8 @@ api=no
         port = server.port()
     );
     let named = format!("zone \"{zone}\" {{ type master; file \"{d}/zone\"; }};\n");
-    let (pgp, db) = match flavour {
-        Flavour::Host => (
+    let (pgp, db) = match flavour.none_up() {
+        None => (
             format!(
                 "\"ifportup({PGP_PORT}, {}, {{selector='all'}})\"",
                 lua_list(pgpools)
@@ -168,8 +180,8 @@ api=no
             ),
         ),
         // db gets the combined record's options, so both share one check per address
-        Flavour::Trixie { none_up, .. } => (
-            combined_pgp_record(pgpools, dbs, *none_up),
+        Some(none_up) => (
+            combined_pgp_record(pgpools, dbs, none_up),
             format!(
                 "\"ifportup({DB_PORT}, {}, {{selector='all', backupSelector='all'}})\"",
                 lua_list(dbs)
