@@ -5,8 +5,9 @@
 //! pgpool when nothing is up. 4.9 has no `ifportup` over two ports and no
 //! selector that answers nothing, so the record is a multi-statement LUA
 //! snippet over two `ifportup` results, told apart by an address that never
-//! listens (support/gslb.rs `combined_pgp_record`, whose doc says how).
-//! First against stand-in gates, then on a real sandbox cluster (net 23)
+//! listens (support/pdns.rs `combined_pgp_record`, whose doc says how).
+//! First against stand-in gates (net 24), on 4.9 and on the host's 4.7,
+//! which serves the same record; then 4.9 on a real sandbox cluster (net 23)
 //! with the built `pgpwatch` and `repmgrwatch`.
 
 use std::thread;
@@ -35,6 +36,13 @@ const ON_49: StandIns = StandIns {
     db1: "127.24.20.1",
     db2: "127.24.20.2",
     none_up: "127.24.0.254",
+};
+const SETS_49: StandIns = StandIns {
+    pgp1: "127.24.12.1",
+    pgp2: "127.24.12.2",
+    db1: "127.24.22.1",
+    db2: "127.24.22.2",
+    none_up: "127.24.0.251",
 };
 const ON_47: StandIns = StandIns {
     pgp1: "127.24.11.1",
@@ -77,7 +85,36 @@ fn pdns_49_one_name_answers_pgpools_then_the_master_gate_then_every_pgpool() {
         &[s.db1, s.db2],
         s.none_up,
     );
-    one_name_scenario(&gslb, s, "PowerDNS Authoritative Server 4.9.");
+    let all_down = [s.pgp1, s.pgp2];
+    let pgp = gslb.pgp_name();
+    one_name_scenario(
+        &gslb,
+        s,
+        "PowerDNS Authoritative Server 4.9.",
+        &pgp,
+        DB_PORT,
+        &all_down,
+    );
+}
+
+/// 4.9's `ifportup` also takes sets (the first with an address up wins),
+/// but one port for all: it expresses the topology when both watchers open
+/// 5559 (the original's default for both). All down, `backupSelector='all'`
+/// answers every address of every set.
+#[test]
+fn pdns_49_ifportup_over_sets_answers_the_same_when_both_gates_use_5559() {
+    let s = &SETS_49;
+    let gslb = Gslb::start_49("sets49.test", &[s.pgp1, s.pgp2], &[s.db1, s.db2], s.none_up);
+    let all_down = [s.pgp1, s.pgp2, s.db1, s.db2];
+    let sets = gslb.sets_name();
+    one_name_scenario(
+        &gslb,
+        s,
+        "PowerDNS Authoritative Server 4.9.",
+        &sets,
+        PGP_PORT,
+        &all_down,
+    );
 }
 
 /// The host's 4.7 (bookworm) runs the same record: its `ifportup` takes one
@@ -91,17 +128,33 @@ fn pdns_47_serves_the_same_one_name_record() {
         &[s.db1, s.db2],
         s.none_up,
     );
-    one_name_scenario(&gslb, s, "PowerDNS Authoritative Server 4.7.");
+    let all_down = [s.pgp1, s.pgp2];
+    let pgp = gslb.pgp_name();
+    one_name_scenario(
+        &gslb,
+        s,
+        "PowerDNS Authoritative Server 4.7.",
+        &pgp,
+        DB_PORT,
+        &all_down,
+    );
 }
 
-/// The stand-in gates open and close; `pgp.<zone>` must follow each step.
-fn one_name_scenario(gslb: &Gslb, s: &StandIns, version_prefix: &str) {
+/// The stand-in gates (pgpools on 5559, databases on `db_port`) open and
+/// close; `name` must follow each step, answering `all_down` with nothing up.
+fn one_name_scenario(
+    gslb: &Gslb,
+    s: &StandIns,
+    version_prefix: &str,
+    name: &str,
+    db_port: u16,
+    all_down: &[&str],
+) {
     let version = gslb.version();
     assert!(
         version.starts_with(version_prefix),
         "expected {version_prefix}x, pdns says: {version}"
     );
-    let pgp = gslb.pgp_name();
     eprintln!(
         "gslb one name: {version}, zone {} at {}:\n{}",
         gslb.zone(),
@@ -112,48 +165,48 @@ fn one_name_scenario(gslb: &Gslb, s: &StandIns, version_prefix: &str) {
 
     // Nothing up: every pgpool, the same answer on every query (ifportup
     // alone with the default backupSelector answers one random address).
-    let mut took = vec![settles(gslb, &pgp, &pgps, "nothing up")];
+    let mut took = vec![settles(gslb, name, all_down, "nothing up")];
 
-    let db1 = StandInGate::open(s.db1, DB_PORT);
-    took.push(settles(gslb, &pgp, &[s.db1], "no pgpool, db1 gate open"));
+    let db1 = StandInGate::open(s.db1, db_port);
+    took.push(settles(gslb, name, &[s.db1], "no pgpool, db1 gate open"));
 
     let pgp1 = StandInGate::open(s.pgp1, PGP_PORT);
     took.push(settles(
         gslb,
-        &pgp,
+        name,
         &[s.pgp1],
         "pgpool 1 up, db1 gate still open",
     ));
 
     let pgp2 = StandInGate::open(s.pgp2, PGP_PORT);
-    took.push(settles(gslb, &pgp, &pgps, "both pgpools up"));
+    took.push(settles(gslb, name, &pgps, "both pgpools up"));
 
     drop(pgp1);
-    took.push(settles(gslb, &pgp, &[s.pgp2], "pgpool 1 down"));
+    took.push(settles(gslb, name, &[s.pgp2], "pgpool 1 down"));
 
     drop(pgp2);
     took.push(settles(
         gslb,
-        &pgp,
+        name,
         &[s.db1],
         "both pgpools down, db1 gate open",
     ));
 
     // The master moves: the new one opens, then the old one closes.
-    let db2 = StandInGate::open(s.db2, DB_PORT);
+    let db2 = StandInGate::open(s.db2, db_port);
     drop(db1);
-    took.push(settles(gslb, &pgp, &[s.db2], "master moved to db2"));
+    took.push(settles(gslb, name, &[s.db2], "master moved to db2"));
 
     let pgp2 = StandInGate::open(s.pgp2, PGP_PORT);
     took.push(settles(
         gslb,
-        &pgp,
+        name,
         &[s.pgp2],
         "pgpool 2 back, db2 gate still open",
     ));
 
     drop((pgp2, db2));
-    took.push(settles(gslb, &pgp, &pgps, "everything down again"));
+    took.push(settles(gslb, name, all_down, "everything down again"));
     // db.<zone> shares the checks' options: all down is every db, not one at random.
     took.push(settles(gslb, &gslb.db_name(), &dbs, "db record, all down"));
 

@@ -220,6 +220,12 @@ impl Gslb {
         fs::read_to_string(self.dir.join("zone")).unwrap_or_default()
     }
 
+    /// `sets.<zone>` (4.9 only): `ifportup(5559, {pgpools, dbs})`, the
+    /// first set with an address up, for gates that all use 5559.
+    pub fn sets_name(&self) -> String {
+        format!("sets.{}", self.zone)
+    }
+
     /// pdns's log so far (stdout and stderr), for failure messages.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("pdns.log")).unwrap_or_default()
@@ -321,6 +327,10 @@ impl Gslb {
             .map(|a| format!("TCP/IP {a}:{PGP_PORT} "))
             .chain(dbs.iter().map(|a| format!("TCP/IP {a}:{DB_PORT} ")))
             .collect();
+        let has_sets = matches!(self.flavour, Flavour::Trixie { .. });
+        if has_sets {
+            checked.extend(dbs.iter().map(|a| format!("TCP/IP {a}:{PGP_PORT} ")));
+        }
         if let Some(n) = self.flavour.none_up() {
             checked.push(format!("TCP/IP {n}:{PGP_PORT} DOWN"));
             checked.push(format!("TCP/IP {n}:{DB_PORT} DOWN"));
@@ -330,6 +340,9 @@ impl Gslb {
             // each is always logged ("declaring TCP/IP a:p UP!" or "DOWN:").
             let _ = self.try_resolve(&self.pgp_name());
             let _ = self.try_resolve(&self.db_name());
+            if has_sets {
+                let _ = self.try_resolve(&self.sets_name());
+            }
             let log = self.log();
             if checked.iter().all(|c| log.contains(c.as_str())) {
                 return Ok(());

@@ -188,6 +188,16 @@ api=no
             ),
         ),
     };
+    // 4.9 only (4.7's ifportup takes one set): both gates on 5559, the
+    // original's default for both watchers, in one call over two sets.
+    let sets = match flavour {
+        Flavour::Trixie { .. } => format!(
+            "sets IN LUA A \"ifportup({PGP_PORT}, {{{}, {}}}, {{selector='all', backupSelector='all'}})\"\n",
+            lua_list(pgpools),
+            lua_list(dbs)
+        ),
+        Flavour::Host | Flavour::HostCombined { .. } => String::new(),
+    };
     let records = format!(
         "$TTL 1
 @ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 1
@@ -195,7 +205,7 @@ api=no
 ns1 IN A {ip}
 pgp IN LUA A {pgp}
 db IN LUA A {db}
-",
+{sets}",
         ip = server.ip(),
     );
     for (name, text) in [
