@@ -2,13 +2,17 @@
 //! answering the original README's topology with ONE name (issue 10 item 3):
 //! `pgp.<zone>` answers the pgpools whose gate (5559) is open while one is,
 //! the open database gate (5560, the master's) when no pgpool is, and every
-//! pgpool when nothing is up. 4.9 has no `ifportup` over two ports and no
-//! selector that answers nothing, so the record is a multi-statement LUA
-//! snippet over two `ifportup` results, told apart by an address that never
-//! listens (support/pdns.rs `combined_pgp_record`, whose doc says how).
-//! First against stand-in gates (net 24), on 4.9 and on the host's 4.7,
-//! which serves the same record; then 4.9 on a real sandbox cluster (net 23)
-//! with the built `pgpwatch` and `repmgrwatch`.
+//! pgpool when nothing is up. 4.9's `ifportup` takes sets of addresses but
+//! one port for all, and no selector answers nothing, so with two ports the
+//! record is a multi-statement LUA snippet over two `ifportup` results, told
+//! apart by an address that never listens (support/pdns.rs
+//! `combined_pgp_record`, whose doc says how). With both gates on 5559 (the
+//! original's default) one `ifportup` over two sets does it (`sets.<zone>`).
+//!
+//! Against stand-in gates (net 24): the snippet on 4.9 and on the host's
+//! 4.7 (which serves it too), the sets form on 4.9. Then the snippet on 4.9
+//! with a real sandbox cluster (net 23), the built `pgpwatch` and
+//! `repmgrwatch`, reaction times printed.
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -34,7 +34,8 @@
 //! else every pgpool (support/pdns.rs `combined_pgp_record` says how). All
 //! its checks use `{selector='all', backupSelector='all'}` (`db.<zone>` too,
 //! so each address:port has one check), so every answer is deterministic:
-//! "all down" is the full list, never a random pick.
+//! "all down" is the full list, never a random pick. Its zone also has
+//! `sets.<zone>` = `ifportup(5559, {pgpools, dbs})`, for gates all on 5559.
 //!
 //! [`Gslb::wait_for_answer`] only accepts an answer that stays identical for
 //! longer than one check interval, so the random fallback cannot pass for
