@@ -26,13 +26,13 @@ const REACTION: Duration = Duration::from_secs(15);
 
 /// An open port that accepts and closes every connection, like a watcher's
 /// open gate; dropping it closes the port (connection refused).
-struct StandInGate {
+pub(crate) struct StandInGate {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl StandInGate {
-    fn open(ip: &str, port: u16) -> StandInGate {
+    pub(crate) fn open(ip: &str, port: u16) -> StandInGate {
         let listener = TcpListener::bind((ip, port)).expect("bind stand-in gate");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
@@ -147,14 +147,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// One watcher process (the built binary with the sandbox's config for its
 /// host); SIGTERM by pid on drop, SIGKILL if it does not exit in 10 s.
-struct WatcherProcess {
+pub(crate) struct WatcherProcess {
     host: &'static str,
     child: std::process::Child,
     log: std::path::PathBuf,
 }
 
 impl WatcherProcess {
-    fn spawn(
+    pub(crate) fn spawn(
         exe: &str,
         host: &'static str,
         config: &std::path::Path,
@@ -229,9 +229,9 @@ impl Drop for WatcherProcess {
 }
 
 /// The five watchers and their gate addresses.
-struct Topology {
-    watchers: Vec<WatcherProcess>,
-    gates: Vec<(&'static str, String, u16)>,
+pub(crate) struct Topology {
+    pub(crate) watchers: Vec<WatcherProcess>,
+    pub(crate) gates: Vec<(&'static str, String, u16)>,
 }
 
 impl Topology {
@@ -242,7 +242,7 @@ impl Topology {
             .expect("known watcher host")
     }
 
-    fn is_open(&self, host: &str) -> bool {
+    pub(crate) fn is_open(&self, host: &str) -> bool {
         let (_, addr, port) = self
             .gates
             .iter()
@@ -253,7 +253,7 @@ impl Topology {
     }
 
     /// `host=OPEN/closed ...` for every gate, for messages.
-    fn gates_line(&self) -> String {
+    pub(crate) fn gates_line(&self) -> String {
         self.gates
             .iter()
             .map(|(h, _, _)| format!("{h}={}", if self.is_open(h) { "OPEN" } else { "closed" }))
@@ -274,7 +274,7 @@ impl Topology {
             .join("\n")
     }
 
-    fn check_alive(&mut self) {
+    pub(crate) fn check_alive(&mut self) {
         for w in &mut self.watchers {
             w.assert_running();
         }
@@ -305,7 +305,7 @@ impl Topology {
     /// Waits until each of `hosts` has logged `n` more decisions, then asserts
     /// every database gate is closed: the gate stayed closed through real
     /// checks, not merely before the first one.
-    fn assert_db_gates_stay_closed(&mut self, n: usize, what: &str) {
+    pub(crate) fn assert_db_gates_stay_closed(&mut self, n: usize, what: &str) {
         let hosts = ["db1", "db2", "db3"];
         let start: Vec<usize> = hosts.iter().map(|h| self.watcher(h).decisions()).collect();
         let begin = Instant::now();
@@ -349,14 +349,14 @@ struct Sample {
 /// Looks at the gates and DNS every 20 ms from its own thread, so the
 /// moment a gate moved is known even when it moved while a `bin/sandbox`
 /// verb was still running, and DNS reaction times are measured from it.
-struct Recorder {
+pub(crate) struct Recorder {
     samples: std::sync::Mutex<Vec<Sample>>,
     stop: AtomicBool,
 }
 
 /// Sets the recorder's stop flag when dropped (also while unwinding), so the
 /// scope that joins its thread never waits forever.
-struct StopRecorder<'a>(&'a Recorder);
+pub(crate) struct StopRecorder<'a>(pub(crate) &'a Recorder);
 
 impl Drop for StopRecorder<'_> {
     fn drop(&mut self) {
@@ -365,7 +365,14 @@ impl Drop for StopRecorder<'_> {
 }
 
 impl Recorder {
-    fn run(&self, gates: &[(&'static str, String, u16)], gslb: &Gslb) {
+    pub(crate) fn new() -> Recorder {
+        Recorder {
+            samples: std::sync::Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn run(&self, gates: &[(&'static str, String, u16)], gslb: &Gslb) {
         let (pgp, db) = (gslb.pgp_name(), gslb.db_name());
         let sorted = |r: Result<Vec<Ipv4Addr>, String>| {
             r.map(|mut a| {
@@ -422,7 +429,7 @@ impl Recorder {
     }
 }
 
-fn gate_open(addr: &str, port: u16) -> bool {
+pub(crate) fn gate_open(addr: &str, port: u16) -> bool {
     match format!("{addr}:{port}").parse::<std::net::SocketAddr>() {
         Ok(sa) => std::net::TcpStream::connect_timeout(&sa, PROBE_TIMEOUT).is_ok(),
         Err(_) => false,
@@ -430,20 +437,20 @@ fn gate_open(addr: &str, port: u16) -> bool {
 }
 
 /// One measured step of the scenario.
-struct Figure {
-    what: &'static str,
+pub(crate) struct Figure {
+    pub(crate) what: &'static str,
     /// How long the `bin/sandbox` verb (or watcher start) took.
-    verb: Duration,
+    pub(crate) verb: Duration,
     /// From the verb's start to the gate's move.
-    gate: Duration,
+    pub(crate) gate: Duration,
     /// From the gate's move to the DNS answer (first of the stable run).
-    dns: Duration,
+    pub(crate) dns: Duration,
 }
 
 /// One step: runs `change`, waits for the gates of `want`, then for DNS to
 /// answer `expected` for `name`; measures both from the recorder's samples.
 #[allow(clippy::too_many_arguments)]
-fn step(
+pub(crate) fn step(
     what: &'static str,
     change: impl FnOnce(&mut Topology),
     want: &[(&str, bool)],
@@ -554,10 +561,7 @@ fn dns_follows_the_original_topology_as_pgpools_and_primary_fail() {
         watchers: Vec::new(),
         gates: gates.clone(),
     };
-    let recorder = Recorder {
-        samples: std::sync::Mutex::new(Vec::new()),
-        stop: AtomicBool::new(false),
-    };
+    let recorder = Recorder::new();
     let figures = thread::scope(|scope| {
         let _stop = StopRecorder(&recorder);
         scope.spawn(|| recorder.run(&gates, &gslb));

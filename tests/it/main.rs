@@ -7,6 +7,7 @@ mod config_cli;
 mod conninfo;
 mod flood;
 mod gslb;
+mod gslb49;
 mod haproxy;
 mod layout;
 mod matrix;

@@ -28,6 +28,15 @@
 //!   they count as unchecked (down) again. A small value would make answers
 //!   flap to the fallback after a quiet spell, not follow ports faster.
 //!
+//! [`Gslb::start_49`] runs PowerDNS 4.9 instead (Debian 13's 4.9.18,
+//! chrooted in the trixie root of bin/roots) with ONE name for the README's
+//! topology: `pgp.<zone>` answers the up pgpools, else the up database gates,
+//! else every pgpool (support/pdns.rs `combined_pgp_record` says how). All
+//! its checks use `{selector='all', backupSelector='all'}` (`db.<zone>` too,
+//! so each address:port has one check), so every answer is deterministic:
+//! "all down" is the full list, never a random pick. Its zone also has
+//! `sets.<zone>` = `ifportup(5559, {pgpools, dbs})`, for gates all on 5559.
+//!
 //! [`Gslb::wait_for_answer`] only accepts an answer that stays identical for
 //! longer than one check interval, so the random fallback cannot pass for
 //! a real answer by luck.
@@ -38,13 +47,15 @@
 //! off; it is no primary, so it sends no NOTIFY) and is killed on drop.
 
 use std::fs;
-use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::dns::{query, rcode_name, TYPE_A, TYPE_SOA};
+use super::pdns::{pdns_command, trixie_root, write_files, Flavour};
 
 /// Port the pgpool watchers (pgpwatch) open; `pgp.<zone>` checks it.
 pub const PGP_PORT: u16 = 5559;
@@ -59,9 +70,6 @@ pub const STABLE_FOR: Duration = Duration::from_millis(CHECK_INTERVAL.as_millis(
 
 const POLL: Duration = Duration::from_millis(25);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-const QUERY_TIMEOUT: Duration = Duration::from_millis(800);
-const TYPE_A: u16 = 1;
-const TYPE_SOA: u16 = 6;
 
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
 
@@ -71,6 +79,7 @@ pub struct Gslb {
     server: SocketAddr,
     dir: PathBuf,
     child: Child,
+    flavour: Flavour,
 }
 
 impl Gslb {
@@ -79,6 +88,29 @@ impl Gslb {
     /// answers the zone's SOA and has checked every address once.
     /// Panics (it is a test helper) with pdns's log when it cannot start.
     pub fn start(zone: &str, pgpools: &[&str], dbs: &[&str]) -> Gslb {
+        Gslb::start_with(Flavour::Host, zone, pgpools, dbs)
+    }
+
+    /// Like [`Gslb::start`] with PowerDNS 4.9 from the Debian 13 root (built
+    /// by `bin/roots ensure trixie` when missing or stale) and the combined
+    /// `pgp.<zone>` record: the up pgpools, else the up database gates,
+    /// else every pgpool. `none_up` must be an address where nothing listens
+    /// on 5559 or 5560 (a connect is refused at once): the record tells
+    /// "nothing up" by finding it in pdns's all-down fallback.
+    pub fn start_49(zone: &str, pgpools: &[&str], dbs: &[&str], none_up: &str) -> Gslb {
+        let none_up = never_listening(none_up);
+        let root = trixie_root();
+        Gslb::start_with(Flavour::Trixie { root, none_up }, zone, pgpools, dbs)
+    }
+
+    /// The host's 4.7 serving the same combined `pgp.<zone>` as
+    /// [`Gslb::start_49`] (its `ifportup` takes one set, all this needs).
+    pub fn start_combined_47(zone: &str, pgpools: &[&str], dbs: &[&str], none_up: &str) -> Gslb {
+        let none_up = never_listening(none_up);
+        Gslb::start_with(Flavour::HostCombined { none_up }, zone, pgpools, dbs)
+    }
+
+    fn start_with(flavour: Flavour, zone: &str, pgpools: &[&str], dbs: &[&str]) -> Gslb {
         let zone = zone.trim_end_matches('.').to_ascii_lowercase();
         assert!(
             !zone.is_empty()
@@ -95,7 +127,13 @@ impl Gslb {
             std::process::id(),
             instance
         ));
-        let ip = Ipv4Addr::new(127, 0, 53, (instance % 250 + 1) as u8);
+        let ip = match flavour {
+            Flavour::Host | Flavour::HostCombined { .. } => {
+                Ipv4Addr::new(127, 0, 53, (instance % 250 + 1) as u8)
+            }
+            Flavour::Trixie { .. } => Ipv4Addr::new(127, 0, 53, 251),
+        };
+        let mut flavour = Some(flavour);
         let mut last_log = String::new();
         // A free port may be taken between our probe and pdns's bind: retry.
         for _attempt in 0..5 {
@@ -104,22 +142,23 @@ impl Gslb {
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir)
                 .unwrap_or_else(|e| panic!("gslb: create {}: {e}", dir.display()));
-            write_files(&dir, &zone, server, &pgpools, &dbs);
+            let kind = flavour
+                .take()
+                .expect("flavour is put back after each attempt");
+            write_files(&dir, &zone, server, &pgpools, &dbs, &kind);
             let log = fs::File::create(dir.join("pdns.log"))
                 .unwrap_or_else(|e| panic!("gslb: create {}/pdns.log: {e}", dir.display()));
             let log2 = log
                 .try_clone()
                 .unwrap_or_else(|e| panic!("gslb: clone log handle: {e}"));
-            let child = Command::new(pdns_server())
-                .arg(format!("--config-dir={}", dir.display()))
+            let child = pdns_command(&kind, &dir)
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(log2)
                 .spawn()
                 .unwrap_or_else(|e| {
                     panic!(
-                        "gslb: spawn {}: {e} (install pdns-server and pdns-backend-bind: bin/install-deps)",
-                        pdns_server()
+                        "gslb: spawn pdns_server: {e} (install pdns-server and pdns-backend-bind: bin/install-deps)"
                     )
                 });
             let mut gslb = Gslb {
@@ -127,12 +166,15 @@ impl Gslb {
                 server,
                 dir: dir.clone(),
                 child,
+                flavour: kind,
             };
             match gslb.wait_ready(&pgpools, &dbs) {
                 Ok(()) => return gslb,
                 Err(e) => {
                     last_log = gslb.log();
                     let bind_race = last_log.contains("Address already in use");
+                    gslb.stop();
+                    flavour = Some(std::mem::replace(&mut gslb.flavour, Flavour::Host));
                     drop(gslb);
                     if !bind_race {
                         panic!("gslb: {e}\n--- pdns log ---\n{last_log}");
@@ -161,6 +203,28 @@ impl Gslb {
     /// `db.<zone>`: the databases whose port 5560 is up.
     pub fn db_name(&self) -> String {
         format!("db.{}", self.zone)
+    }
+
+    /// The `PowerDNS Authoritative Server X.Y.Z` line pdns logged at start.
+    pub fn version(&self) -> String {
+        self.log()
+            .lines()
+            .find_map(|l| {
+                l.find("PowerDNS Authoritative Server ")
+                    .map(|i| l[i..].split(" (").next().unwrap_or(&l[i..]).to_string())
+            })
+            .unwrap_or_else(|| format!("no version line in {}/pdns.log", self.dir.display()))
+    }
+
+    /// The zone file pdns serves (what a DBA would paste, addresses aside).
+    pub fn zone_file(&self) -> String {
+        fs::read_to_string(self.dir.join("zone")).unwrap_or_default()
+    }
+
+    /// `sets.<zone>` (4.9 only): `ifportup(5559, {pgpools, dbs})`, the
+    /// first set with an address up, for gates that all use 5559.
+    pub fn sets_name(&self) -> String {
+        format!("sets.{}", self.zone)
     }
 
     /// pdns's log so far (stdout and stderr), for failure messages.
@@ -259,16 +323,27 @@ impl Gslb {
                 Err(e) => return Err(format!("no SOA after {START_TIMEOUT:?}: {e}")),
             }
         }
-        let checked: Vec<String> = pgpools
+        let mut checked: Vec<String> = pgpools
             .iter()
             .map(|a| format!("TCP/IP {a}:{PGP_PORT} "))
             .chain(dbs.iter().map(|a| format!("TCP/IP {a}:{DB_PORT} ")))
             .collect();
+        let has_sets = matches!(self.flavour, Flavour::Trixie { .. });
+        if has_sets {
+            checked.extend(dbs.iter().map(|a| format!("TCP/IP {a}:{PGP_PORT} ")));
+        }
+        if let Some(n) = self.flavour.none_up() {
+            checked.push(format!("TCP/IP {n}:{PGP_PORT} DOWN"));
+            checked.push(format!("TCP/IP {n}:{DB_PORT} DOWN"));
+        }
         loop {
             // Each query (re)registers the addresses; the first verdict for
             // each is always logged ("declaring TCP/IP a:p UP!" or "DOWN:").
             let _ = self.try_resolve(&self.pgp_name());
             let _ = self.try_resolve(&self.db_name());
+            if has_sets {
+                let _ = self.try_resolve(&self.sets_name());
+            }
             let log = self.log();
             if checked.iter().all(|c| log.contains(c.as_str())) {
                 return Ok(());
@@ -286,16 +361,46 @@ impl Gslb {
     }
 }
 
-impl Drop for Gslb {
-    fn drop(&mut self) {
+impl Gslb {
+    /// Kills pdns (by its pid: `unshare`, `bin/roots enter` and `chroot`
+    /// exec it in place) and removes the mount point the root got.
+    fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Flavour::Trixie { root, .. } = &self.flavour {
+            if let Ok(inside) = self.dir.strip_prefix("/") {
+                let _ = fs::remove_dir(root.join(inside));
+            }
+        }
+    }
+}
+
+impl Drop for Gslb {
+    fn drop(&mut self) {
+        self.stop();
         if thread::panicking() {
             eprintln!("gslb: keeping {} for inspection", self.dir.display());
         } else {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// `addr` parsed, after checking that nothing accepts on 5559 or 5560 there.
+fn never_listening(addr: &str) -> Ipv4Addr {
+    let none_up = parse_addresses("none_up", &[addr])[0];
+    for port in [PGP_PORT, DB_PORT] {
+        let taken = std::net::TcpStream::connect_timeout(
+            &SocketAddr::from((none_up, port)),
+            Duration::from_millis(300),
+        )
+        .is_ok();
+        assert!(
+            !taken,
+            "gslb none_up {none_up}:{port} accepts connections: pick an address where nothing listens"
+        );
+    }
+    none_up
 }
 
 fn is_label_byte(b: u8) -> bool {
@@ -312,14 +417,6 @@ fn parse_addresses(what: &str, addrs: &[&str]) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-fn pdns_server() -> &'static str {
-    if Path::new("/usr/sbin/pdns_server").exists() {
-        "/usr/sbin/pdns_server"
-    } else {
-        "pdns_server"
-    }
-}
-
 /// A port free for both UDP and TCP on `ip` right now.
 fn free_port(ip: Ipv4Addr) -> u16 {
     for _ in 0..50 {
@@ -333,179 +430,4 @@ fn free_port(ip: Ipv4Addr) -> u16 {
         }
     }
     panic!("gslb: no port free for both UDP and TCP on {ip}");
-}
-
-fn lua_list(addrs: &[Ipv4Addr]) -> String {
-    let quoted: Vec<String> = addrs.iter().map(|a| format!("'{a}'")).collect();
-    format!("{{{}}}", quoted.join(","))
-}
-
-fn write_files(dir: &Path, zone: &str, server: SocketAddr, pgpools: &[Ipv4Addr], dbs: &[Ipv4Addr]) {
-    let d = dir.display();
-    let conf = format!(
-        "# private PowerDNS for the pgpoolwatch tests (tests/it/support/gslb.rs)
-launch=bind
-bind-config={d}/named.conf
-enable-lua-records=yes
-local-address={ip}
-local-port={port}
-socket-dir={d}
-daemon=no
-guardian=no
-write-pid=no
-disable-syslog=yes
-loglevel=6
-# checks every second; expiry stays long (see the module doc)
-lua-health-checks-interval=1
-lua-health-checks-expire-delay=3600
-cache-ttl=0
-query-cache-ttl=0
-negquery-cache-ttl=0
-# no query to the outside world, no listener besides DNS
-security-poll-suffix=
-primary=no
-secondary=no
-webserver=no
-api=no
-",
-        ip = server.ip(),
-        port = server.port()
-    );
-    let named = format!("zone \"{zone}\" {{ type master; file \"{d}/zone\"; }};\n");
-    let records = format!(
-        "$TTL 1
-@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 1
-@ IN NS ns1.{zone}.
-ns1 IN A {ip}
-pgp IN LUA A \"ifportup({PGP_PORT}, {pgp}, {{selector='all'}})\"
-db IN LUA A \"ifportup({DB_PORT}, {db}, {{selector='all'}})\"
-",
-        ip = server.ip(),
-        pgp = lua_list(pgpools),
-        db = lua_list(dbs)
-    );
-    for (name, text) in [
-        ("pdns.conf", conf),
-        ("named.conf", named),
-        ("zone", records),
-    ] {
-        let path = dir.join(name);
-        fs::write(&path, text).unwrap_or_else(|e| panic!("gslb: write {}: {e}", path.display()));
-    }
-}
-
-/// A parsed DNS response: its rcode and answer records (type, rdata).
-struct Answer {
-    rcode: u8,
-    records: Vec<(u16, Vec<u8>)>,
-}
-
-fn rcode_name(rcode: u8) -> String {
-    match rcode {
-        0 => "NOERROR".to_string(),
-        1 => "FORMERR".to_string(),
-        2 => "SERVFAIL".to_string(),
-        3 => "NXDOMAIN".to_string(),
-        4 => "NOTIMP".to_string(),
-        5 => "REFUSED".to_string(),
-        n => format!("rcode {n}"),
-    }
-}
-
-static QUERY_IDS: AtomicU32 = AtomicU32::new(1);
-
-/// One DNS question over UDP (RFC 1035), no recursion wanted.
-fn query(server: SocketAddr, name: &str, qtype: u16) -> Result<Answer, String> {
-    let ctx = |e: std::io::Error| format!("{name} @{server}: {e}");
-    let id = (QUERY_IDS.fetch_add(1, Ordering::SeqCst) ^ std::process::id()) as u16;
-    let mut packet = Vec::with_capacity(64);
-    packet.extend_from_slice(&id.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]); // flags 0, 1 question
-    for label in name.trim_end_matches('.').split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return Err(format!("{name}: bad DNS name"));
-        }
-        packet.push(label.len() as u8);
-        packet.extend_from_slice(label.as_bytes());
-    }
-    packet.push(0);
-    packet.extend_from_slice(&qtype.to_be_bytes());
-    packet.extend_from_slice(&1u16.to_be_bytes()); // class IN
-    let socket = UdpSocket::bind(("127.0.0.1", 0)).map_err(ctx)?;
-    socket.set_read_timeout(Some(QUERY_TIMEOUT)).map_err(ctx)?;
-    socket.send_to(&packet, server).map_err(ctx)?;
-    let until = Instant::now() + QUERY_TIMEOUT;
-    let mut buf = [0u8; 4096];
-    loop {
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!(
-                    "{name} @{server}: no answer within {QUERY_TIMEOUT:?}"
-                ))
-            }
-            Err(e) => return Err(ctx(e)),
-        };
-        let reply = &buf[..len];
-        if from == server && reply.len() >= 2 && reply[..2] == id.to_be_bytes() {
-            return parse_reply(reply).map_err(|e| format!("{name} @{server}: {e}"));
-        }
-        if Instant::now() >= until {
-            return Err(format!(
-                "{name} @{server}: no matching answer within {QUERY_TIMEOUT:?}"
-            ));
-        }
-    }
-}
-
-fn parse_reply(msg: &[u8]) -> Result<Answer, String> {
-    let u16_at = |pos: usize| -> Result<u16, String> {
-        msg.get(pos..pos + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-            .ok_or_else(|| format!("reply truncated at byte {pos}"))
-    };
-    let flags = u16_at(2)?;
-    if flags & 0x8000 == 0 {
-        return Err("reply is not a response".to_string());
-    }
-    if flags & 0x0200 != 0 {
-        return Err("reply truncated (TC set)".to_string());
-    }
-    let questions = u16_at(4)?;
-    let answers = u16_at(6)?;
-    let mut pos = 12;
-    for _ in 0..questions {
-        pos = skip_name(msg, pos)? + 4;
-    }
-    let mut records = Vec::new();
-    for _ in 0..answers {
-        pos = skip_name(msg, pos)?;
-        let rtype = u16_at(pos)?;
-        let rdlen = usize::from(u16_at(pos + 8)?);
-        let start = pos + 10;
-        let rdata = msg
-            .get(start..start + rdlen)
-            .ok_or_else(|| format!("record data truncated at byte {start}"))?;
-        records.push((rtype, rdata.to_vec()));
-        pos = start + rdlen;
-    }
-    Ok(Answer {
-        rcode: (flags & 0x000f) as u8,
-        records,
-    })
-}
-
-/// Position just after the (possibly compressed) name starting at `pos`.
-fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, String> {
-    loop {
-        let len = *msg
-            .get(pos)
-            .ok_or_else(|| format!("name truncated at byte {pos}"))?;
-        match len {
-            0 => return Ok(pos + 1),
-            l if l & 0xc0 == 0xc0 => return Ok(pos + 2),
-            l if l & 0xc0 == 0 => pos += 1 + usize::from(l),
-            l => return Err(format!("bad label byte {l:#x} at {pos}")),
-        }
-    }
 }

@@ -1,5 +1,7 @@
 //! Shared test helpers.
 pub mod cluster;
+pub mod dns;
 pub mod gslb;
 pub mod mailbox;
+pub mod pdns;
 pub mod watchers;
