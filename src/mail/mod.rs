@@ -24,7 +24,6 @@ use std::time::Duration;
 pub mod body;
 pub mod error;
 pub mod options;
-mod tlscache;
 pub mod transport;
 
 pub use body::compose_body;
