@@ -27,6 +27,34 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
+/// The certificates a context would check a server against.
+fn trusted(c: &SslConnector) -> usize {
+    c.context().cert_store().all_certificates().len()
+}
+
+#[test]
+fn contexts_keep_no_system_ca_bundle_in_memory() {
+    // OpenSSL's default bundle exists here (ca-certificates), so a context
+    // that kept it would hold its ~144 certificates.
+    for mode in [SslMode::Prefer, SslMode::Require, SslMode::Allow] {
+        let t = TlsSettings {
+            mode,
+            home: Some(tmp("no-home")),
+            ..TlsSettings::default()
+        };
+        let (c, verifies) = t.build_context().expect("context");
+        assert!(
+            !verifies,
+            "{mode:?} without a root does not check the server"
+        );
+        assert_eq!(
+            trusted(&c),
+            0,
+            "sslmode {mode:?}: the system bundle stayed loaded"
+        );
+    }
+}
+
 #[test]
 fn the_openssl_context_is_built_once_per_settings_and_file_date() {
     // A private root file so no other test shares these settings.
@@ -58,6 +86,7 @@ fn the_openssl_context_is_built_once_per_settings_and_file_date() {
     // The same OpenSSL context (one C object) for every connection.
     let (first, verifies) = t.cached_context().expect("context");
     assert!(verifies, "a root certificate means the server is checked");
+    assert_eq!(trusted(&first), 1, "only sslrootcert is trusted");
     for _ in 0..4 {
         let (again, _) = t.cached_context().expect("context");
         assert!(
