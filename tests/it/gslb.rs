@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::support::cluster::Cluster;
 use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
 
 const PGP1: &str = "127.3.10.1";
@@ -144,6 +145,42 @@ const GATE_DEADLINE: Duration = Duration::from_secs(20);
 const DNS_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a gate probe may take; a refused connect returns at once.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// The five gates of a sandbox cluster, each asserted closed before any
+/// watcher runs (both topology scenarios start from here).
+pub(crate) fn closed_gates(cluster: &Cluster) -> Vec<(&'static str, String, u16)> {
+    let gates = vec![
+        ("pgp1", cluster.pgpool_addr(1), PGP_PORT),
+        ("pgp2", cluster.pgpool_addr(2), PGP_PORT),
+        ("db1", cluster.db_addr(1), DB_PORT),
+        ("db2", cluster.db_addr(2), DB_PORT),
+        ("db3", cluster.db_addr(3), DB_PORT),
+    ];
+    for (h, addr, port) in &gates {
+        assert!(
+            !gate_open(addr, *port),
+            "{h}: {addr}:{port} is taken before any watcher runs"
+        );
+    }
+    gates
+}
+
+/// Starts `exe` for `host` with the config.ini the sandbox generated for it
+/// (asserted to have mail off), logging into `logdir`.
+pub(crate) fn spawn_sandbox_watcher(
+    cluster: &Cluster,
+    exe: &str,
+    host: &'static str,
+    logdir: &std::path::Path,
+) -> WatcherProcess {
+    let config = cluster.config_path(host);
+    let text = std::fs::read_to_string(&config).expect("read generated config");
+    assert!(
+        text.contains("sendmail = no"),
+        "{}: sendmail must be off",
+        config.display()
+    );
+    WatcherProcess::spawn(exe, host, &config, logdir)
+}
 
 /// One watcher process (the built binary with the sandbox's config for its
 /// host); SIGTERM by pid on drop, SIGKILL if it does not exit in 10 s.
@@ -512,23 +549,11 @@ pub(crate) fn step(
 
 #[test]
 fn dns_follows_the_original_topology_as_pgpools_and_primary_fail() {
-    let cluster = crate::support::cluster::Cluster::up(TOPOLOGY_NET);
+    let cluster = Cluster::up(TOPOLOGY_NET);
     let pgp = |n: u8| cluster.pgpool_addr(n);
     let db = |n: u8| cluster.db_addr(n);
     let (p1, p2, d1, d2, d3) = (pgp(1), pgp(2), db(1), db(2), db(3));
-    let gates = vec![
-        ("pgp1", p1.clone(), PGP_PORT),
-        ("pgp2", p2.clone(), PGP_PORT),
-        ("db1", d1.clone(), DB_PORT),
-        ("db2", d2.clone(), DB_PORT),
-        ("db3", d3.clone(), DB_PORT),
-    ];
-    for (h, addr, port) in &gates {
-        assert!(
-            !gate_open(addr, *port),
-            "{h}: {addr}:{port} is taken before any watcher runs"
-        );
-    }
+    let gates = closed_gates(&cluster);
     // The GSLB first: it sees every port closed, then follows the watchers.
     let gslb = Gslb::start(
         "topology.test",
@@ -547,16 +572,7 @@ fn dns_follows_the_original_topology_as_pgpools_and_primary_fail() {
         gslb.server(),
         logdir.display()
     );
-    let spawn = |exe: &str, host: &'static str| {
-        let config = cluster.config_path(host);
-        let text = std::fs::read_to_string(&config).expect("read generated config");
-        assert!(
-            text.contains("sendmail = no"),
-            "{}: sendmail must be off",
-            config.display()
-        );
-        WatcherProcess::spawn(exe, host, &config, &logdir)
-    };
+    let spawn = |exe: &str, host: &'static str| spawn_sandbox_watcher(&cluster, exe, host, &logdir);
     let mut topo = Topology {
         watchers: Vec::new(),
         gates: gates.clone(),

@@ -18,7 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::gslb::{
-    gate_open, step, Figure, Recorder, StandInGate, StopRecorder, Topology, WatcherProcess,
+    closed_gates, spawn_sandbox_watcher, step, Figure, Recorder, StandInGate, StopRecorder,
+    Topology,
 };
 use crate::support::cluster::Cluster;
 use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
@@ -236,19 +237,7 @@ fn pdns_49_one_name_follows_the_real_topology_as_pgpools_and_primary_fail() {
     let cluster = Cluster::up(TOPOLOGY_NET);
     let (p1, p2) = (cluster.pgpool_addr(1), cluster.pgpool_addr(2));
     let (d1, d2, d3) = (cluster.db_addr(1), cluster.db_addr(2), cluster.db_addr(3));
-    let gates = vec![
-        ("pgp1", p1.clone(), PGP_PORT),
-        ("pgp2", p2.clone(), PGP_PORT),
-        ("db1", d1.clone(), DB_PORT),
-        ("db2", d2.clone(), DB_PORT),
-        ("db3", d3.clone(), DB_PORT),
-    ];
-    for (h, addr, port) in &gates {
-        assert!(
-            !gate_open(addr, *port),
-            "{h}: {addr}:{port} is taken before any watcher runs"
-        );
-    }
+    let gates = closed_gates(&cluster);
     let gslb = Gslb::start_49(
         "topology49.test",
         &[p1.as_str(), p2.as_str()],
@@ -266,16 +255,7 @@ fn pdns_49_one_name_follows_the_real_topology_as_pgpools_and_primary_fail() {
         gslb.server(),
         logdir.display()
     );
-    let spawn = |exe: &str, host: &'static str| {
-        let config = cluster.config_path(host);
-        let text = std::fs::read_to_string(&config).expect("read generated config");
-        assert!(
-            text.contains("sendmail = no"),
-            "{}: sendmail must be off",
-            config.display()
-        );
-        WatcherProcess::spawn(exe, host, &config, &logdir)
-    };
+    let spawn = |exe: &str, host: &'static str| spawn_sandbox_watcher(&cluster, exe, host, &logdir);
     let mut topo = Topology {
         watchers: Vec::new(),
         gates: gates.clone(),
