@@ -10,6 +10,7 @@ mod gslb;
 mod gslb49;
 mod haproxy;
 mod layout;
+mod legacy;
 mod matrix;
 mod nagios;
 mod partition;

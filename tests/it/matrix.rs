@@ -6,6 +6,10 @@
 //!
 //! - bullseye (Debian 11): PostgreSQL 13, repmgr 5.2, pgpool-II 4.1, net 19
 //! - trixie (Debian 13): PostgreSQL 17, repmgr 5.5, pgpool-II 4.6, net 20
+//! - legacy (the original's own 2017 stack, issue 16): PostgreSQL 9.6.10,
+//!   repmgr 3.2.1, pgpool-II 3.6.28 built from source by bin/legacy and run
+//!   on the host, net 24 (its witness, report and failover checks:
+//!   tests/it/legacy.rs)
 //!
 //! bookworm (the host's PostgreSQL 15, repmgr 5.3, pgpool-II 4.3) is covered
 //! by the poolstatus and watchers suites. Each test checks first that the
@@ -25,7 +29,7 @@ use crate::support::watchers::{Tuning, Watcher, SLACK};
 const START: Duration = Duration::from_secs(20);
 
 /// What one release must be running.
-struct Release {
+pub(crate) struct Release {
     distro: &'static str,
     net: u8,
     /// `select version()` starts with this.
@@ -34,6 +38,9 @@ struct Release {
     pgpool: &'static str,
     /// `repmgr --version` says this.
     repmgr: &'static str,
+    /// The healthy primary's row of the report's repmgr section holds this
+    /// (repmgr 3 calls it the master).
+    primary_row: &'static str,
 }
 
 #[test]
@@ -44,6 +51,7 @@ fn bullseye_postgresql_13_pgpool_4_1_repmgr_5_2_core_scenarios() {
         postgres: "PostgreSQL 13.",
         pgpool: "4.1.",
         repmgr: "repmgr 5.2.",
+        primary_row: "* running",
     });
 }
 
@@ -55,8 +63,24 @@ fn trixie_postgresql_17_pgpool_4_6_repmgr_5_5_core_scenarios() {
         postgres: "PostgreSQL 17.",
         pgpool: "4.6.",
         repmgr: "repmgr 5.5.",
+        primary_row: "* running",
     });
 }
+
+#[test]
+fn legacy_postgresql_9_6_pgpool_3_6_repmgr_3_2_core_scenarios() {
+    core_scenarios(&LEGACY);
+}
+
+/// The original's own stack (SANDBOX_DISTRO=legacy).
+pub(crate) const LEGACY: Release = Release {
+    distro: "legacy",
+    net: 24,
+    postgres: "PostgreSQL 9.6.10",
+    pgpool: "3.6.28",
+    repmgr: "repmgr 3.2.1",
+    primary_row: "master",
+};
 
 /// The file the timing lines also go to, for bin/test to print after the
 /// suite (libtest swallows a passing test's output).
@@ -65,7 +89,7 @@ fn times_file() -> std::path::PathBuf {
 }
 
 /// Prints `line` and appends it to [`times_file`].
-fn record(line: &str) {
+pub(crate) fn record(line: &str) {
     use std::io::Write;
     println!("{line}");
     let path = times_file();
@@ -92,7 +116,7 @@ fn phase(r: &Release, what: &str, since: Instant) -> Instant {
 /// Runs `verb`, then waits until `w`'s gate is `open`; asserts it moved within
 /// `periods` reaction bounds (one check period + one connect timeout each)
 /// + slack after the verb returned.
-fn gate_follows(
+pub(crate) fn gate_follows(
     r: &Release,
     w: &Watcher,
     what: &str,
@@ -150,7 +174,7 @@ fn core_scenarios(r: &Release) {
 }
 
 /// The servers answering are the release's, not the host's.
-fn versions_are_the_releases(r: &Release, cluster: &Cluster) {
+pub(crate) fn versions_are_the_releases(r: &Release, cluster: &Cluster) {
     let said = cluster.verb(&["versions"]);
     println!("{}", said.trim());
     assert!(said.contains(r.repmgr), "{}: {said}", r.distro);
@@ -168,7 +192,7 @@ fn versions_are_the_releases(r: &Release, cluster: &Cluster) {
     }
 }
 
-fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
+pub(crate) fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
     let config = cluster.config_path("pgp1");
     let net = format!("127.{}.", r.net);
 
@@ -184,7 +208,7 @@ fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
     assert!(
         repmgr
             .iter()
-            .any(|l| l.contains("db1") && l.contains("* running")),
+            .any(|l| l.contains("db1") && l.contains(r.primary_row)),
         "{}: db1 the running primary\n{text}",
         r.distro
     );
@@ -204,6 +228,7 @@ fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
         r.distro,
         ok.took.as_secs_f64()
     );
+    other_formats_agree(r, &config, 0, "OK", "POOLSTATUS OK - 3/3 backends up");
 
     // standby down
     cluster.stop_db(3);
@@ -221,6 +246,13 @@ fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
             .any(|l| l.contains("db3") && l.contains("? unreachable")),
         "{}: db3 unreachable\n{text}",
         r.distro
+    );
+    other_formats_agree(
+        r,
+        &config,
+        1,
+        "DEGRADED",
+        "POOLSTATUS WARNING - 2/3 backends up",
     );
     cluster.start_db(3);
     let back = poolstatus_until(&config, Duration::from_secs(30), |p| p.code == 0);
@@ -247,7 +279,38 @@ fn poolstatus_scenarios(r: &Release, cluster: &Cluster) {
         "{}\n{text}",
         r.distro
     );
+    other_formats_agree(r, &config, 2, "CRITICAL", "POOLSTATUS CRITICAL - ");
     cluster.start_pgpool(1);
+}
+
+/// `--json` and `--nagios` say what the text report said: the same exit
+/// code, the JSON status word, the Nagios line's state and summary.
+fn other_formats_agree(
+    r: &Release,
+    config: &std::path::Path,
+    code: i32,
+    status: &str,
+    nagios: &str,
+) {
+    let json = poolstatus(config, &["--json"]);
+    let text = show(&json);
+    assert_eq!(json.code, code, "{}: --json exit code\n{text}", r.distro);
+    assert!(
+        json.stdout.contains(&format!("\"status\":\"{status}\"")),
+        "{}: --json status {status}\n{text}",
+        r.distro
+    );
+    let n = poolstatus(config, &["--nagios"]);
+    let text = show(&n);
+    assert_eq!(n.code, code, "{}: --nagios exit code\n{text}", r.distro);
+    assert!(
+        n.stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with(nagios)),
+        "{}: --nagios first line starts with {nagios:?}\n{text}",
+        r.distro
+    );
 }
 
 fn pgpwatch_scenarios(r: &Release, cluster: &Cluster) {
@@ -264,7 +327,7 @@ fn pgpwatch_scenarios(r: &Release, cluster: &Cluster) {
     w.stop();
 }
 
-fn db_watchers(cluster: &Cluster, tuning: &Tuning) -> Vec<Watcher> {
+pub(crate) fn db_watchers(cluster: &Cluster, tuning: &Tuning) -> Vec<Watcher> {
     ["db1", "db2", "db3"]
         .iter()
         .map(|h| Watcher::repmgrwatch(cluster, h, None, tuning))

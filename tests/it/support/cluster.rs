@@ -64,6 +64,14 @@ impl Cluster {
         cluster
     }
 
+    /// [`Cluster::up_distro`] plus a repmgr witness (`SANDBOX_WITNESS=on`).
+    pub fn up_distro_with_witness(net: u8, distro: &str) -> Cluster {
+        Cluster::build(
+            net,
+            &[("SANDBOX_DISTRO", distro), ("SANDBOX_WITNESS", "on")],
+        )
+    }
+
     /// What [`Cluster::up_distro`]'s `up` said of the release: the root's
     /// build (`roots: ...`, when it built one), the versions, `up took`.
     pub fn up_report(&self) -> &str {
