@@ -120,8 +120,12 @@ fn legacy_report_after_failover_shows_the_old_master_failed_never_a_slave() {
     );
     assert!(
         !out.lines()
-            .any(|l| l.starts_with("- xlog_location (slave)") && l.contains("db1")),
+            .any(|l| l.starts_with("- ") && l.contains("(slave)") && l.contains("db1")),
         "legacy: the old master is no slave in the WAL rows\n{text}"
+    );
+    assert!(
+        !out.contains("no walsender for db1"),
+        "legacy: no walsender is expected for the failed old master\n{text}"
     );
     assert!(
         !out.lines()
