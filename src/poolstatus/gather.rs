@@ -153,6 +153,7 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
             });
             n.name = entry.map(|r| r.name.clone());
             n.role = entry.map(|r| r.role.clone());
+            n.inactive = entry.is_some_and(|r| !r.active);
         }
     }
     report.nodes = nodes;
@@ -220,6 +221,7 @@ fn probe_nodes(
                 port,
                 name: None,
                 role: None,
+                inactive: false,
                 state,
                 disk,
             });
@@ -334,7 +336,7 @@ fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError>
         .and_then(|r| parse::event_counts(&r).map_err(ReportError::Counts));
     Ok(RepmgrMeta {
         source,
-        table: schema.nodes_table(),
+        schema,
         nodes,
         events,
     })
