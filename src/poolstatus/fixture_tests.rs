@@ -1195,3 +1195,39 @@ fn json_has_schema_iso_times_and_numbers() {
         assert!(json.contains(part), "missing {part}\n{json}");
     }
 }
+
+#[test]
+fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
+    use crate::probe::pgpool::{backends_health, split_brain};
+    let at = "127.2.10.1:5432";
+    // pgpool 3.6 just started: primary up, standbys waiting.
+    let b = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    let h = backends_health(&b, at).unwrap();
+    assert!(!h.primary_waiting);
+    assert_eq!(
+        h.to_string(),
+        "primary 127.2.20.1:5432 up, 1 of 3 backend(s) up, 2 waiting"
+    );
+    assert_eq!(split_brain(&b, at), None, "3.6 has no pg_role");
+    // The primary itself waiting: pgpool routes to it, pgpwatch serves.
+    let b = parse::pool_nodes(&rows("pool_nodes_3.6_primary_waiting.txt")).unwrap();
+    let h = backends_health(&b, at).unwrap();
+    assert!(h.primary_waiting);
+    assert_eq!(
+        h.to_string(),
+        "primary 127.2.20.1:5432 waiting (not checked by pgpool yet), 0 of 3 backend(s) up, 2 waiting"
+    );
+    // pgpool 4.3: the old primary, detached (down, role standby), restarted
+    // and running as primary by its pg_role.
+    let b = parse::pool_nodes(&rows("pool_nodes_4.3_split_brain.txt")).unwrap();
+    assert!(backends_health(&b, at).is_ok(), "pgpool itself is healthy");
+    let sb = split_brain(&b, at).expect("split brain");
+    assert_eq!(
+        sb.to_string(),
+        "split brain seen through pgpool 127.2.10.1:5432: its primary is 127.2.20.2:5432 (role) \
+         but 127.2.20.1:5432 also runs as primary (pg_role)"
+    );
+    // The healthy 4.3 layout: role and pg_role agree.
+    let b = parse::pool_nodes(&rows("pool_nodes_4.3.txt")).unwrap();
+    assert_eq!(split_brain(&b, at), None);
+}
