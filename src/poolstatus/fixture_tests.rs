@@ -126,6 +126,11 @@ fn repmgr3_metadata_is_detected_and_read() {
         parse::event_counts(&rows("repmgr3_events.txt")[0]).unwrap(),
         (68, 12)
     );
+    assert_eq!(
+        parse::last_event_epoch(&rows("repmgr3_events.txt")[0]),
+        Some(1_501_349_600.123_456)
+    );
+    assert!(schema.events_sql().contains("max(event_timestamp)"));
 }
 
 #[test]
@@ -268,6 +273,7 @@ fn report_96() -> Report {
         },
         nodes: parse::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap(),
         events: parse::event_counts(&rows("repmgr3_events.txt")[0]).map_err(ReportError::Counts),
+        last_event: parse::last_event_epoch(&rows("repmgr3_events.txt")[0]),
     };
     Report {
         generated_at: UNIX_EPOCH + Duration::from_secs(1_501_349_634),
@@ -840,6 +846,7 @@ fn meta(fixture_name: &str, schema: parse::RepmgrSchema) -> RepmgrMeta {
         schema,
         nodes: parse::repmgr_nodes(&rows(fixture_name)).unwrap(),
         events: Ok((9, 9)),
+        last_event: None,
     }
 }
 
@@ -1230,4 +1237,67 @@ fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
     // The healthy 4.3 layout: role and pg_role agree.
     let b = parse::pool_nodes(&rows("pool_nodes_4.3.txt")).unwrap();
     assert_eq!(split_brain(&b, at), None);
+}
+
+/// A healthy legacy cluster (pgpool 3.6, repmgr 3.2, PostgreSQL 9.6): db1
+/// master, db2 and db3 standbys streaming from it.
+fn healthy_legacy() -> Report {
+    let mut backends = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    for b in backends.iter_mut() {
+        b.status = "up".into();
+        b.row.insert("status".into(), "up".into());
+    }
+    let mut meta = meta("repmgr3_repl_nodes_failover.txt", v3());
+    // Before any failover: db1 the active master, db2 and db3 its standbys.
+    meta.nodes[0].active = true;
+    meta.nodes[1].role = Role::Standby;
+    meta.nodes[1].upstream_node_id = Some("1".into());
+    meta.nodes[2].upstream_node_id = Some("1".into());
+    meta.source = "127.2.20.1:5432".into();
+    let mut db1 = primary_state("0/801FBC8", Some("db3"));
+    if let Ok(s) = &mut db1 {
+        let mut second = s.senders[0].clone();
+        second.application_name = "db2".into();
+        second.client_addr = "127.2.20.2".into();
+        second.row.insert("application_name".into(), "db2".into());
+        second.row.insert("client_addr".into(), "127.2.20.2".into());
+        s.senders.insert(0, second);
+    }
+    Report {
+        generated_at: UNIX_EPOCH + Duration::from_secs(1_501_349_634),
+        pgpool: "127.2.10.1:5432".into(),
+        pool_nodes: Ok(backends),
+        nodes: vec![
+            node_at("db1", Role::Primary, false, db1),
+            node_at(
+                "db2",
+                Role::Standby,
+                false,
+                standby_state("127.2.20.1:5432"),
+            ),
+            node_at(
+                "db3",
+                Role::Standby,
+                false,
+                standby_state("127.2.20.1:5432"),
+            ),
+        ],
+        repmgr: Ok(meta),
+        disk_path: "/".into(),
+    }
+}
+
+#[test]
+fn healthy_legacy_report_golden() {
+    // tests/it/support/original_report.rs checks this file against the
+    // original README's sample (no cluster needed).
+    let r = healthy_legacy();
+    assert_eq!(r.status(), Health::Ok, "{:?}", r.assess().1);
+    let text = r.render_text();
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/poolstatus/report_legacy_healthy.txt");
+    if std::env::var_os("POOLSTATUS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&p, &text).unwrap();
+    }
+    assert_eq!(text, fixture("report_legacy_healthy.txt"));
 }

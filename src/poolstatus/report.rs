@@ -52,6 +52,9 @@ pub struct RepmgrMeta {
     pub nodes: Vec<RepmgrNode>,
     /// Event counts (all, last 24 h), or why they could not be read.
     pub events: Result<(u64, u64), ReportError>,
+    /// When its newest event was written (Unix seconds): with two nodes
+    /// running as primary, the newer copy of the metadata is the one shown.
+    pub last_event: Option<f64>,
 }
 
 impl RepmgrMeta {

@@ -20,8 +20,8 @@ pub use replication::{
     WalNames, STAT_REPLICATION_COLUMNS,
 };
 pub use repmgr::{
-    event_counts, master_candidates, repmgr_nodes, repmgr_schema, Candidacy, RepmgrNode,
-    RepmgrSchema, DETECT_SCHEMA_SQL,
+    event_counts, last_event_epoch, master_candidates, repmgr_nodes, repmgr_schema, Candidacy,
+    RepmgrNode, RepmgrSchema, DETECT_SCHEMA_SQL,
 };
 
 /// The role pgpool or repmgr gives a node.
