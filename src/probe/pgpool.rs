@@ -125,8 +125,9 @@ const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
 /// adds detail: its failure never decides health, and after it timed out it
 /// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
 /// command (3.6 to 4.0) is judged by `pool_nodes`, as before. `details`
-/// (the API port is on) asks for `pool_nodes` at all; without it a check is
-/// one session and one query.
+/// asks for `pool_nodes` at all (pgpwatch always does: its `pg_role`, pgpool
+/// 4.2+, is how a split brain shows, see [`split_brain`]); without it a
+/// check is one session and one query.
 pub fn probe_pool_nodes(
     pgp: &PgpSettings,
     os_user: &str,
