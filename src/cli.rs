@@ -91,6 +91,9 @@ pub struct PgpwatchArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepmgrwatchArgs {
     pub common: CommonArgs,
+    /// `--run-once`: one check; prints the decision and what a running
+    /// repmgrwatch would do; no port, no mail.
+    pub run_once: bool,
 }
 
 /// poolstatus's command line.
@@ -135,6 +138,7 @@ const REPMGRWATCH_OPTIONS: &[Opt] = &[
     Opt::flag("--check-config"),
     Opt::flag("--help"),
     Opt::flag("--version"),
+    Opt::flag("--run-once"),
 ];
 /// poolstatus's.
 const POOLSTATUS_OPTIONS: &[Opt] = &[
@@ -264,8 +268,9 @@ pub fn parse_repmgrwatch(os_args: Vec<OsString>) -> Result<Parsed<RepmgrwatchArg
         return Ok(early);
     }
     let common = p.common()?;
+    let run_once = p.flag("--run-once");
     p.finish()?;
-    Ok(Parsed::Args(RepmgrwatchArgs { common }))
+    Ok(Parsed::Args(RepmgrwatchArgs { common, run_once }))
 }
 
 /// Parses poolstatus's arguments (program name excluded).

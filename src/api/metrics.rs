@@ -151,6 +151,12 @@ pub fn render(snap: &Snapshot) -> String {
                 r.masters.len() as f64,
             );
             o.one(
+                "split_brain",
+                "gauge",
+                "Whether a split brain is seen (1): several active nodes, or a node repmgr's metadata marks inactive, answer as master.",
+                b(r.split_brain()),
+            );
+            o.one(
                 "healthy",
                 "gauge",
                 "Whether the local PostgreSQL answered (1) or not (0).",
@@ -199,6 +205,12 @@ pub fn render(snap: &Snapshot) -> String {
                 "Whether pgpool answered with a primary up (1) or not (0).",
                 b(p.error.is_none()),
             );
+            o.one(
+                "split_brain",
+                "gauge",
+                "Whether a split brain is seen through pgpool (1): its role and pg_role disagree about the primary (pgpool 4.2+).",
+                b(p.split_brain()),
+            );
             let labels: Vec<[(&'static str, String); 4]> = p
                 .backends
                 .iter()
@@ -228,7 +240,7 @@ pub fn render(snap: &Snapshot) -> String {
                 "pgpool's status of a backend: 1 up or waiting, 0 otherwise.",
             );
             for (be, l) in p.backends.iter().zip(&labels) {
-                o.sample("pgpool_backend_status", &refs(l), b(be.is_up()));
+                o.sample("pgpool_backend_status", &refs(l), b(be.is_routed()));
             }
             o.family(
                 "pgpool_backend_pg_status",

@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::plumbing::json::Json;
+use crate::plumbing::json::{number_or_text, Json, SCHEMA};
+use crate::plumbing::localtime::iso8601_utc;
 use crate::poolstatus::parse::Backend;
 use crate::probe::repmgr::{NodeAnswer, WalReceiver};
 
@@ -125,6 +126,7 @@ impl Snapshot {
     /// The full JSON of `/` and `/status` at `now`.
     pub fn to_json(&self, now: Instant) -> Json {
         let mut j = Json::object()
+            .with("schema", SCHEMA)
             .with("program", self.program)
             .with("state", self.state())
             .with("reason", self.reason.as_str())
@@ -138,6 +140,7 @@ impl Snapshot {
             Some(l) => Json::object()
                 .with("check", l.n)
                 .with("finished_unix", l.finished_unix)
+                .with("finished_at", unix_iso8601(l.finished_unix))
                 .with("seconds", l.seconds)
                 .with("age_seconds", self.since_check(now).as_secs_f64()),
             None => Json::Null,
@@ -146,6 +149,12 @@ impl Snapshot {
             .with("alive", self.alive(now))
             .with("liveness_bound_seconds", self.liveness_bound.as_secs_f64())
     }
+}
+
+/// Seconds since the Unix epoch as an ISO-8601 UTC time.
+fn unix_iso8601(unix: f64) -> String {
+    let since = std::time::Duration::try_from_secs_f64(unix.max(0.0)).unwrap_or_default();
+    iso8601_utc(std::time::UNIX_EPOCH + since)
 }
 
 /// What the last check saw, per watcher.
@@ -170,6 +179,9 @@ pub struct RepmgrView {
     pub masters_error: Option<String>,
     /// My own answer (`None`: I am not an active node of the metadata).
     pub me: Option<NodeAnswer>,
+    /// Nodes the metadata marks inactive that answer as primary (stale
+    /// primaries: split brain).
+    pub stale_primaries: Vec<String>,
     /// The lone master's current LSN (none, or several masters: `None`).
     pub master_lsn: Option<u64>,
     /// The lone master's `host:port` as its conninfo says.
@@ -185,15 +197,20 @@ impl RepmgrView {
         nodes: &Result<Vec<NodeAnswer>, String>,
         pgpool_gates: Vec<(String, bool)>,
     ) -> RepmgrView {
-        let (masters, masters_error, me, master) = match nodes {
+        let (masters, masters_error, me, master, stale_primaries) = match nodes {
             Ok(nodes) => {
-                let masters: Vec<&NodeAnswer> = nodes.iter().filter(|n| n.is_master()).collect();
-                let me = nodes.iter().find(|n| n.name == node_name).cloned();
+                let masters: Vec<&NodeAnswer> =
+                    nodes.iter().filter(|n| n.active && n.is_master()).collect();
+                let me = nodes
+                    .iter()
+                    .find(|n| n.active && n.name == node_name)
+                    .cloned();
                 let lone = (masters.len() == 1).then(|| masters[0].clone());
                 let names = masters.iter().map(|n| n.name.clone()).collect();
-                (names, None, me, lone)
+                let stale = crate::probe::repmgr::stale_primaries_of(nodes);
+                (names, None, me, lone, stale)
             }
-            Err(e) => (Vec::new(), Some(e.clone()), None, None),
+            Err(e) => (Vec::new(), Some(e.clone()), None, None, Vec::new()),
         };
         let master_lsn = master
             .as_ref()
@@ -205,10 +222,17 @@ impl RepmgrView {
             masters,
             masters_error,
             me,
+            stale_primaries,
             master_lsn,
             master_at,
             pgpool_gates,
         }
+    }
+
+    /// Whether a split brain is seen: several active nodes, or an
+    /// inactive one, answer as master.
+    pub fn split_brain(&self) -> bool {
+        self.masters.len() > 1 || !self.stale_primaries.is_empty()
     }
 
     /// Whether my PostgreSQL answered.
@@ -335,6 +359,16 @@ impl RepmgrView {
                 "masters_error",
                 self.masters_error.clone().map_or(Json::Null, Json::from),
             )
+            .with(
+                "stale_primaries",
+                Json::Array(
+                    self.stale_primaries
+                        .iter()
+                        .map(|m| Json::from(m.as_str()))
+                        .collect(),
+                ),
+            )
+            .with("split_brain", self.split_brain())
             .with("lsn", lsn(self.my_lsn()))
             .with("lsn_bytes", opt(self.my_lsn()))
             .with("master_lsn", lsn(self.master_lsn))
@@ -363,6 +397,12 @@ pub struct PgpoolView {
 }
 
 impl PgpoolView {
+    /// Whether pgpool's role and pg_role disagree about the primary
+    /// ([`crate::probe::pgpool::split_brain`]).
+    pub fn split_brain(&self) -> bool {
+        crate::probe::pgpool::split_brain(&self.backends, "").is_some()
+    }
+
     fn add_json(&self, j: Json) -> Json {
         let col = |b: &Backend, c: &str| b.row.get(c).map_or(Json::Null, |v| Json::from(v.trim()));
         let backends = self
@@ -370,18 +410,24 @@ impl PgpoolView {
             .iter()
             .map(|b| {
                 Json::object()
-                    .with("id", b.node_id.as_str())
+                    .with("id", number_or_text(&b.node_id))
                     .with("host", b.hostname.as_str())
                     .with("port", u64::from(b.port))
                     .with("status", b.status.as_str())
                     .with("pg_status", col(b, "pg_status"))
                     .with("role", col(b, "role"))
                     .with("pg_role", col(b, "pg_role"))
-                    .with("replication_delay", col(b, "replication_delay"))
+                    .with(
+                        "replication_delay",
+                        b.row
+                            .get("replication_delay")
+                            .map_or(Json::Null, |v| number_or_text(v)),
+                    )
             })
             .collect();
         j.with("health", self.error.is_none())
             .with("error", self.error.clone().map_or(Json::Null, Json::from))
+            .with("split_brain", self.split_brain())
             .with("backends", Json::Array(backends))
     }
 }

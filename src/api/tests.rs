@@ -14,6 +14,7 @@ const MB: u64 = 1 << 20;
 fn node(name: &str, host: &str, status: Result<NodeStatus, String>) -> NodeAnswer {
     NodeAnswer {
         name: name.into(),
+        active: true,
         host: Some(host.into()),
         port: Some(5432),
         answer: status,
@@ -454,7 +455,17 @@ fn pgpwatch_paths_and_metrics() {
         }
     }
     let status = answer(&healthy, "/status", now).body;
-    assert!(status.contains(r#"{"id":"1","host":"127.0.20.2","port":5432,"status":"down","pg_status":"up","role":"standby","pg_role":"standby","replication_delay":"4096"}"#), "{status}");
+    // JSON schema 2: numbers as numbers, ISO-8601 times.
+    assert!(status.contains(r#"{"id":1,"host":"127.0.20.2","port":5432,"status":"down","pg_status":"up","role":"standby","pg_role":"standby","replication_delay":4096}"#), "{status}");
+    assert!(
+        status.starts_with(r#"{"schema":2,"program":"pgpwatch","#),
+        "{status}"
+    );
+    assert!(
+        status.contains(r#""finished_unix":1800000000,"finished_at":"2027-01-15T08:00:00.000Z","#),
+        "{status}"
+    );
+    assert!(status.contains(r#""split_brain":false"#), "{status}");
     let m = answer(&healthy, "/metrics", now).body;
     for line in [
         "pgpoolwatch_gate_open 1\n",
@@ -465,6 +476,7 @@ fn pgpwatch_paths_and_metrics() {
         "pgpoolwatch_pgpool_backend_replication_delay{node_id=\"1\",hostname=\"127.0.20.2\",port=\"5432\",role=\"standby\"} 4096\n",
         "pgpoolwatch_check_duration_seconds_bucket{le=\"+Inf\"} 0\n",
         "pgpoolwatch_last_check_timestamp_seconds 1800000000\n",
+        "pgpoolwatch_split_brain 0\n",
     ] {
         assert!(m.contains(line), "{line} in\n{m}");
     }
@@ -567,4 +579,60 @@ fn api_keys_read_a_port_or_off() {
         "{e}"
     );
     assert!(parse("agent_port = 0\n").is_err(), "port 0 is refused");
+}
+
+#[test]
+fn split_brain_shows_on_metrics_and_status_of_both_watchers() {
+    let now = Instant::now();
+    // pgpwatch: the down standby runs as primary by its pg_role.
+    let mut b = backends();
+    b[1].row.insert("pg_role".into(), "primary".into());
+    let split = snap(
+        "pgpwatch",
+        NodeView::Pgpool(PgpoolView {
+            error: Some("split brain seen through pgpool".into()),
+            backends: b,
+        }),
+        false,
+        now,
+    );
+    let m = answer(&split, "/metrics", now).body;
+    assert!(m.contains("pgpoolwatch_split_brain 1\n"), "{m}");
+    assert!(m.contains("# TYPE pgpoolwatch_split_brain gauge\n"), "{m}");
+    assert!(answer(&split, "/status", now)
+        .body
+        .contains(r#""split_brain":true"#));
+
+    // repmgrwatch on the master db1: db3, inactive in the metadata, answers
+    // as primary; it is no master (db1 stays the single master).
+    let mut nodes = cluster(standby(100 * MB, "streaming", "127.0.0.1")).expect("nodes");
+    nodes.push(NodeAnswer {
+        active: false,
+        ..node("db4", "127.0.0.4", master(90 * MB))
+    });
+    let s = repmgr("db1", Ok(nodes), now);
+    let m = answer(&s, "/metrics", now).body;
+    for line in [
+        "pgpoolwatch_split_brain 1\n",
+        "pgpoolwatch_masters_seen 1\n",
+        "pgpoolwatch_is_primary 1\n",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+    let status = answer(&s, "/status", now).body;
+    assert!(
+        status.contains(r#""stale_primaries":["db4"],"split_brain":true"#),
+        "{status}"
+    );
+    assert_eq!(answer(&s, "/primary", now).status, 200, "db1 is the master");
+
+    // No stale primary: no split brain.
+    let s = repmgr(
+        "db1",
+        cluster(standby(100 * MB, "streaming", "127.0.0.1")),
+        now,
+    );
+    assert!(answer(&s, "/metrics", now)
+        .body
+        .contains("pgpoolwatch_split_brain 0\n"));
 }

@@ -14,12 +14,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<u8, CliError> {
     let args = std::env::args_os().skip(1).collect();
-    let (_args, settings) = match cli::start_repmgrwatch(args, &mut std::io::stdout())? {
+    let (args, settings) = match cli::start_repmgrwatch(args, &mut std::io::stdout())? {
         Start::Done(code) => return Ok(code),
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Repmgrwatch, &settings);
     cli::init_logging();
     pgpoolwatch::gate::raise_fd_limit();
-    Ok(pgpoolwatch::watch::run_repmgrwatch(settings))
+    Ok(pgpoolwatch::watch::run_repmgrwatch(settings, args.run_once))
 }

@@ -20,11 +20,14 @@ pub(super) fn help(program: Program) -> String {
             "  --check-period SECS  seconds between checks (overrides [pgp] check_period)
   --success-period N   Status OK mail every N-th check (overrides [pgp] success_period)
   --mail-on-success    send Status OK mails (overrides [pgp] mail_on_success)
-  --run-once           check once, send the mails, do not open the port\n",
+  --run-once           check once, print the decision and what a running pgpwatch
+                       would do, send the mails, do not open the port\n",
         ),
         Program::Repmgrwatch => (
             "Opens [repmgr] open_port on the lone repmgr master while no pgpool answers (or force_open).",
-            "",
+            "  --run-once         check once, print the decision and what a running repmgrwatch
+                     would do (port, mails); no port, no mail; exit 0 on the healthy
+                     path (one master, no alarm), else 1\n",
         ),
         Program::Poolstatus => (
             "Prints pgpool's nodes, repmgr's cluster, replication and disk use.",

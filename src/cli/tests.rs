@@ -139,11 +139,21 @@ fn usage_errors_name_the_flag() {
         assert!(e.to_string().contains(want), "{args:?}: {e}");
         assert_eq!(e.exit_code(), 2, "{args:?}");
     }
-    let e = parse_repmgrwatch(os(&["--run-once"])).unwrap_err();
+    // repmgrwatch has --run-once (issue 18); other pgpwatch flags stay unknown to it.
+    let e = parse_repmgrwatch(os(&["--mail-on-success"])).unwrap_err();
     assert!(
-        e.to_string().contains("unknown argument \"--run-once\""),
+        e.to_string()
+            .contains("unknown argument \"--mail-on-success\""),
         "{e}"
     );
+    match parse_repmgrwatch(os(&["--run-once"])) {
+        Ok(Parsed::Args(a)) => assert!(a.run_once),
+        other => panic!("repmgrwatch --run-once: {other:?}"),
+    }
+    match parse_repmgrwatch(os(&[])) {
+        Ok(Parsed::Args(a)) => assert!(!a.run_once),
+        other => panic!("repmgrwatch: {other:?}"),
+    }
     let e = parse_poolstatus(os(&["--check-period", "1"])).unwrap_err();
     assert!(e.to_string().contains("--check-period"), "{e}");
 }

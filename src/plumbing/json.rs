@@ -4,6 +4,14 @@
 
 use std::fmt::Write;
 
+/// The version of the JSON documents we write for machines to read
+/// (`poolstatus --json`, the API's `/` and `/status`), as their `schema`
+/// field. Documents without that field are version 1. Version 2: the
+/// `schema` field; times as ISO-8601 UTC strings (`generated_at`,
+/// `last_check.finished_at`); ids, counts and other numeric columns as JSON
+/// numbers. README ("JSON documents") lists the fields that changed.
+pub const SCHEMA: u32 = 2;
+
 /// A JSON value to be written out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -74,6 +82,23 @@ impl Json {
                 out.push('}');
             }
         }
+    }
+}
+
+/// A column's text as a JSON number when it is one (an integer exactly,
+/// else a finite decimal), else as the text itself.
+pub fn number_or_text(text: &str) -> Json {
+    let t = text.trim();
+    if let Ok(i) = t.parse::<i128>() {
+        return Json::Int(i);
+    }
+    let decimal = !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        && t.chars().any(|c| c.is_ascii_digit());
+    match t.parse::<f64>() {
+        Ok(f) if decimal && f.is_finite() => Json::Float(f),
+        _ => Json::Str(text.to_string()),
     }
 }
 
@@ -150,6 +175,18 @@ mod tests {
             j.render(),
             r#"{"host":"db\"1\"\n","lag":18446744073709551615,"up":true,"none":null,"list":[1,2]}"#
         );
+    }
+
+    #[test]
+    fn numbers_in_text_become_numbers_and_the_rest_stays_text() {
+        assert_eq!(number_or_text("0"), Json::Int(0));
+        assert_eq!(number_or_text(" 4468 "), Json::Int(4468));
+        assert_eq!(number_or_text("-3"), Json::Int(-3));
+        assert_eq!(number_or_text("0.500000"), Json::Float(0.5));
+        assert_eq!(number_or_text("0.500000").render(), "0.5");
+        for text in ["", "0/801FBC8", "inf", "NaN", "0 second", "up", "1e999"] {
+            assert_eq!(number_or_text(text), Json::Str(text.into()), "{text:?}");
+        }
     }
 
     #[test]

@@ -73,6 +73,29 @@ pub fn now_string() -> String {
     LocalDateTime::now().to_string()
 }
 
+/// `t` as an ISO-8601 / RFC 3339 UTC time with milliseconds:
+/// `2017-07-29T17:33:54.419Z` (the JSON documents' times).
+pub fn iso8601_utc(t: SystemTime) -> String {
+    let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_millis(),
+        ),
+        Err(_) => (0, 0),
+    };
+    let (y, mo, d, h, mi, s) = utc_fields(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+}
+
+/// `t` as `2017-07-29 17:33:54 UTC` (the text report's times).
+pub fn utc_text(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let (y, mo, d, h, mi, s) = utc_fields(secs);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
 type Fields = (i64, u32, u32, u32, u32, u32);
 
 fn local_fields(secs: i64) -> Option<Fields> {
@@ -145,6 +168,19 @@ mod tests {
         assert_eq!(utc_fields(1_501_349_634), (2017, 7, 29, 17, 33, 54));
         assert_eq!(utc_fields(951_782_400), (2000, 2, 29, 0, 0, 0));
         assert_eq!(utc_fields(-1), (1969, 12, 31, 23, 59, 59));
+    }
+
+    #[test]
+    fn iso8601_and_text_utc() {
+        use std::time::Duration;
+        let t = UNIX_EPOCH + Duration::from_millis(1_501_349_634_419);
+        assert_eq!(iso8601_utc(t), "2017-07-29T17:33:54.419Z");
+        assert_eq!(utc_text(t), "2017-07-29 17:33:54 UTC");
+        assert_eq!(iso8601_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            utc_text(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29 00:00:00 UTC"
+        );
     }
 
     #[test]

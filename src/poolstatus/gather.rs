@@ -153,6 +153,7 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
             });
             n.name = entry.map(|r| r.name.clone());
             n.role = entry.map(|r| r.role.clone());
+            n.inactive = entry.is_some_and(|r| !r.active);
         }
     }
     report.nodes = nodes;
@@ -220,6 +221,7 @@ fn probe_nodes(
                 port,
                 name: None,
                 role: None,
+                inactive: false,
                 state,
                 disk,
             });
@@ -228,8 +230,10 @@ fn probe_nodes(
     })
 }
 
-/// The metadata of the live primary, else of pgpool's primary, else of any
-/// node that had it; else the first reason.
+/// The metadata of the live primary (of several, the newest copy: a
+/// restarted old primary still holds the metadata from before its
+/// failover), else of pgpool's primary, else of any node that had it; else
+/// the first reason.
 fn pick_meta(
     nodes: &[NodeReport],
     metas: &[Result<RepmgrMeta, ReportError>],
@@ -237,6 +241,17 @@ fn pick_meta(
 ) -> Result<RepmgrMeta, ReportError> {
     let pairs: Vec<(&NodeReport, &Result<RepmgrMeta, ReportError>)> =
         nodes.iter().zip(metas).collect();
+    let newest_live = pairs
+        .iter()
+        .filter(|(n, _)| n.is_live_primary())
+        .filter_map(|(_, m)| m.as_ref().ok())
+        .max_by(|a, b| {
+            let t = |m: &RepmgrMeta| m.last_event.unwrap_or(f64::MIN);
+            t(a).total_cmp(&t(b))
+        });
+    if let Some(m) = newest_live {
+        return Ok(m.clone());
+    }
     let is_pool_primary = |n: &NodeReport| {
         backends
             .iter()
@@ -244,8 +259,7 @@ fn pick_meta(
     };
     let ranked = pairs
         .iter()
-        .filter(|(n, _)| n.is_live_primary())
-        .chain(pairs.iter().filter(|(n, _)| is_pool_primary(n)))
+        .filter(|(n, _)| is_pool_primary(n))
         .chain(pairs.iter());
     let mut first_err = None;
     for (_, m) in ranked {
@@ -328,14 +342,86 @@ fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError>
         source: source.clone(),
         error,
     })?;
-    let events = s
-        .row(&schema.events_sql())
-        .map_err(ReportError::from)
-        .and_then(|r| parse::event_counts(&r).map_err(ReportError::Counts));
+    let row = s.row(&schema.events_sql()).map_err(ReportError::from);
+    let last_event = row.as_ref().ok().and_then(parse::last_event_epoch);
+    let events = row.and_then(|r| parse::event_counts(&r).map_err(ReportError::Counts));
     Ok(RepmgrMeta {
         source,
-        table: schema.nodes_table(),
+        schema,
         nodes,
         events,
+        last_event,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poolstatus::parse::RepmgrSchema;
+
+    fn node(host: &str, in_recovery: bool) -> NodeReport {
+        NodeReport {
+            host: host.into(),
+            port: 5432,
+            name: None,
+            role: None,
+            inactive: false,
+            state: Ok(NodeState {
+                server_version_num: 150_000,
+                in_recovery,
+                current_lsn: None,
+                receive_lsn: None,
+                replay_lsn: None,
+                senders: vec![],
+                receiver: None,
+            }),
+            disk: Err(ReportError::NoNode),
+        }
+    }
+
+    fn meta(source: &str, last_event: Option<f64>) -> Result<RepmgrMeta, ReportError> {
+        Ok(RepmgrMeta {
+            source: source.into(),
+            schema: RepmgrSchema::V4,
+            nodes: vec![],
+            events: Ok((1, 1)),
+            last_event,
+        })
+    }
+
+    #[test]
+    fn with_two_live_primaries_the_newest_metadata_wins() {
+        // db1, the old primary restarted after db2's promotion, holds the
+        // metadata from before it; db2's copy has the promotion's event.
+        let nodes = [node("db1", false), node("db2", false), node("db3", true)];
+        let metas = [
+            meta("db1", Some(1_000.0)),
+            meta("db2", Some(2_000.0)),
+            meta("db3", Some(2_000.0)),
+        ];
+        assert_eq!(
+            pick_meta(&nodes, &metas, &[]).map(|m| m.source),
+            Ok("db2".into())
+        );
+        let metas = [
+            meta("db1", Some(3_000.0)),
+            meta("db2", None),
+            meta("db3", None),
+        ];
+        assert_eq!(
+            pick_meta(&nodes, &metas, &[]).map(|m| m.source),
+            Ok("db1".into())
+        );
+        // One live primary: its metadata, whatever the others hold.
+        let nodes = [node("db1", true), node("db2", false), node("db3", true)];
+        let metas = [
+            meta("db1", Some(9_000.0)),
+            meta("db2", Some(1.0)),
+            meta("db3", None),
+        ];
+        assert_eq!(
+            pick_meta(&nodes, &metas, &[]).map(|m| m.source),
+            Ok("db2".into())
+        );
+    }
 }

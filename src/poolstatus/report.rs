@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::parse::{Backend, DiskUse, Receiver, RepmgrNode, Role, Sender};
+use super::parse::{Backend, DiskUse, Receiver, RepmgrNode, RepmgrSchema, Role, Sender};
 use super::{render, ReportError};
 use crate::probe::host_port;
 
@@ -16,7 +16,8 @@ pub enum Health {
     /// pgpool answers with a primary up, but a backend is down or a section
     /// failed.
     Degraded,
-    /// pgpool unreachable, or no primary up.
+    /// pgpool unreachable, no primary up, or more than one node runs as
+    /// primary (split brain).
     Critical,
 }
 
@@ -45,11 +46,22 @@ impl Health {
 pub struct RepmgrMeta {
     /// `host:port` it was read from.
     pub source: String,
-    /// `repmgr.nodes` or `repmgr_<cluster>.repl_nodes`.
-    pub table: String,
+    /// Which layout it was read from: repmgr 4+ (`repmgr.nodes`) or 3.x
+    /// (`repmgr_<cluster>.repl_nodes`); the report speaks that repmgr's words.
+    pub schema: RepmgrSchema,
     pub nodes: Vec<RepmgrNode>,
     /// Event counts (all, last 24 h), or why they could not be read.
     pub events: Result<(u64, u64), ReportError>,
+    /// When its newest event was written (Unix seconds): with two nodes
+    /// running as primary, the newer copy of the metadata is the one shown.
+    pub last_event: Option<f64>,
+}
+
+impl RepmgrMeta {
+    /// `repmgr.nodes` or `repmgr_<cluster>.repl_nodes`.
+    pub fn table(&self) -> String {
+        self.schema.nodes_table()
+    }
 }
 
 /// What one database node told us.
@@ -78,6 +90,10 @@ pub struct NodeReport {
     /// repmgr's type of this host:port (`primary`, `standby`, `witness`),
     /// when the metadata names it.
     pub role: Option<Role>,
+    /// The metadata marks this host:port inactive (`active = f`): repmgr
+    /// set it so when another node was promoted (the old primary after a
+    /// failover), or the node failed.
+    pub inactive: bool,
     pub state: Result<NodeState, ReportError>,
     pub disk: Result<DiskUse, ReportError>,
 }
@@ -97,6 +113,17 @@ impl NodeReport {
     /// its own, outside the replication).
     pub(super) fn is_live_primary(&self) -> bool {
         !self.is_witness() && matches!(&self.state, Ok(s) if !s.in_recovery)
+    }
+
+    /// Failed as repmgr means it: the metadata marks it inactive and it
+    /// does not answer as a standby — unreachable, or still running as a
+    /// primary after another node was promoted (split brain). repmgr 3's
+    /// `cluster show` prints such a node `FAILED` (when unreachable),
+    /// repmgr 5's `- failed` / `! running`. It is never a standby of the
+    /// report (no slave rows); an inactive node that streams as a standby
+    /// (rejoined, not yet registered again) is one.
+    pub fn is_failed(&self) -> bool {
+        self.inactive && !self.is_witness() && !matches!(&self.state, Ok(s) if s.in_recovery)
     }
 }
 
@@ -120,22 +147,34 @@ impl Report {
             Ok(b) => b,
         };
         let mut reasons = Vec::new();
+        // A backend pgpool has not checked yet (`waiting`) counts as up
+        // only when it answered our own probe.
+        let answers = |b: &Backend| {
+            self.nodes
+                .iter()
+                .any(|n| n.host == b.hostname && n.port == b.port && n.state.is_ok())
+        };
+        let counts_up = |b: &Backend| b.is_up() || (b.is_waiting() && answers(b));
         let primary_up = backends
             .iter()
-            .any(|b| b.role == Role::Primary && b.is_up());
+            .any(|b| b.role == Role::Primary && counts_up(b));
         if !primary_up {
             reasons.push(format!(
                 "no primary up in show pool_nodes of pgpool {}",
                 self.pgpool
             ));
         }
-        for b in backends.iter().filter(|b| !b.is_up()) {
+        for b in backends.iter().filter(|b| !counts_up(b)) {
+            let what = if b.is_waiting() {
+                "waiting in pgpool (not checked by pgpool yet) and does not answer".to_string()
+            } else {
+                format!("{} in pgpool", b.status)
+            };
             reasons.push(format!(
-                "backend {} {} ({}) is {} in pgpool",
+                "backend {} {} ({}) is {what}",
                 b.node_id,
                 host_port(&b.hostname, b.port),
                 b.role.as_str(),
-                b.status
             ));
         }
         for n in &self.nodes {
@@ -167,9 +206,18 @@ impl Report {
         }
         let live: Vec<&NodeReport> = self.nodes.iter().filter(|n| n.is_live_primary()).collect();
         if live.len() > 1 {
-            let names: Vec<&str> = live.iter().map(|n| n.label()).collect();
+            let names: Vec<String> = live
+                .iter()
+                .map(|n| {
+                    if n.is_failed() {
+                        format!("{} (inactive in repmgr's metadata)", n.label())
+                    } else {
+                        n.label().to_string()
+                    }
+                })
+                .collect();
             reasons.push(format!(
-                "{} nodes run as primary: {}",
+                "{} nodes run as primary (split brain): {}",
                 live.len(),
                 names.join(", ")
             ));
@@ -177,7 +225,7 @@ impl Report {
         if let [only] = live.as_slice() {
             let pool_primary = backends
                 .iter()
-                .find(|b| b.role == Role::Primary && b.is_up());
+                .find(|b| b.role == Role::Primary && counts_up(b));
             if let Some(b) = pool_primary {
                 if (b.hostname.as_str(), b.port) != (only.host.as_str(), only.port) {
                     reasons.push(format!(
@@ -196,7 +244,7 @@ impl Report {
                 }
             }
         }
-        let health = if !primary_up {
+        let health = if !primary_up || live.len() > 1 {
             Health::Critical
         } else if reasons.is_empty() {
             Health::Ok

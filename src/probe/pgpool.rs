@@ -1,7 +1,10 @@
 //! pgpwatch's health probe: pgpool's view of its backends through the local pgpool,
 //! within `connect_timeout`. pgpool is healthy when a backend with role
-//! primary (pgpool 3.x: master) is up (or waiting). The rows are read with
-//! poolstatus's `pool_nodes` reader, so both agree on every pgpool layout.
+//! primary (pgpool 3.x: master) is up or waiting (see
+//! [`crate::watch::pgp`] for why a waiting primary counts). The rows are
+//! read with poolstatus's `pool_nodes` reader, so both agree on every
+//! pgpool layout. [`split_brain`] reads pgpool 4.2+'s `pg_role` against its
+//! `role`.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -49,18 +52,58 @@ impl std::error::Error for PgpoolError {}
 /// What a healthy pgpool reported: the primary and how many backends are up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgpoolHealth {
-    /// `host:port` of the primary that is up.
+    /// `host:port` of the primary pgpool routes to.
     pub primary: String,
+    /// That primary is `waiting` (pgpool has not checked it yet since it
+    /// started), not `up`.
+    pub primary_waiting: bool,
+    /// Backends up (checked by pgpool).
     pub backends_up: usize,
+    /// Backends waiting (not checked by pgpool yet).
+    pub backends_waiting: usize,
     pub backends: usize,
 }
 
 impl fmt::Display for PgpoolHealth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.primary_waiting {
+            "waiting (not checked by pgpool yet)"
+        } else {
+            "up"
+        };
         write!(
             f,
-            "primary {} up, {} of {} backend(s) up",
+            "primary {} {state}, {} of {} backend(s) up",
             self.primary, self.backends_up, self.backends
+        )?;
+        if self.backends_waiting > 0 {
+            write!(f, ", {} waiting", self.backends_waiting)?;
+        }
+        Ok(())
+    }
+}
+
+/// A split brain seen through pgpool (4.2+): a backend that pgpool does
+/// not route writes to runs as a primary by its own word (`pg_role`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgpoolSplitBrain {
+    /// `host:port` of the pgpool that showed it.
+    pub at: String,
+    /// `host:port` of pgpool's primary (`role`).
+    pub primary: String,
+    /// `host:port` of each other backend whose `pg_role` is primary.
+    pub others: Vec<String>,
+}
+
+impl fmt::Display for PgpoolSplitBrain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "split brain seen through pgpool {}: its primary is {} (role) but {} also run{} as primary (pg_role)",
+            self.at,
+            self.primary,
+            self.others.join(", "),
+            if self.others.len() == 1 { "s" } else { "" }
         )
     }
 }
@@ -82,8 +125,9 @@ const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
 /// adds detail: its failure never decides health, and after it timed out it
 /// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
 /// command (3.6 to 4.0) is judged by `pool_nodes`, as before. `details`
-/// (the API port is on) asks for `pool_nodes` at all; without it a check is
-/// one session and one query.
+/// asks for `pool_nodes` at all (pgpwatch always does: its `pg_role`, pgpool
+/// 4.2+, is how a split brain shows, see [`split_brain`]); without it a
+/// check is one session and one query.
 pub fn probe_pool_nodes(
     pgp: &PgpSettings,
     os_user: &str,
@@ -166,13 +210,19 @@ pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, Pgp
     backends_health(&read_backends(rows, at)?, at)
 }
 
-/// Judges the backends pgpool at `at` listed: healthy with a primary up.
+/// Judges the backends pgpool at `at` listed: healthy with a primary up
+/// or waiting (an `up` one is named first).
 pub fn backends_health(backends: &[Backend], at: &str) -> Result<PgpoolHealth, PgpoolError> {
-    let up = |b: &&Backend| b.is_up();
-    match backends.iter().filter(up).find(|b| b.role == Role::Primary) {
+    let primaries = || backends.iter().filter(|b| b.role == Role::Primary);
+    let primary = primaries()
+        .find(|b| b.is_up())
+        .or_else(|| primaries().find(|b| b.is_waiting()));
+    match primary {
         Some(p) => Ok(PgpoolHealth {
             primary: host_port(&p.hostname, p.port),
-            backends_up: backends.iter().filter(up).count(),
+            primary_waiting: !p.is_up(),
+            backends_up: backends.iter().filter(|b| b.is_up()).count(),
+            backends_waiting: backends.iter().filter(|b| b.is_waiting()).count(),
             backends: backends.len(),
         }),
         None if backends.is_empty() => Err(PgpoolError::NoBackends { at: at.to_string() }),
@@ -181,6 +231,30 @@ pub fn backends_health(backends: &[Backend], at: &str) -> Result<PgpoolHealth, P
             backends: backends.len(),
         }),
     }
+}
+
+/// A split brain in the backends pgpool at `at` listed: pgpool routes
+/// writes to its `role` primary while another backend's `pg_role` (what
+/// PostgreSQL answered pgpool, 4.2+) is primary — typically an old primary
+/// restarted after a failover, which pgpool detached. `None` without a
+/// `pg_role` column (pgpool before 4.2, or only `SHOW
+/// pool_health_check_stats` answered), or without a primary by `role`
+/// (that pgpool is unhealthy anyway).
+pub fn split_brain(backends: &[Backend], at: &str) -> Option<PgpoolSplitBrain> {
+    let primary = backends
+        .iter()
+        .filter(|b| b.role == Role::Primary && b.is_routed())
+        .min_by_key(|b| !b.is_up())?;
+    let others: Vec<String> = backends
+        .iter()
+        .filter(|b| b.role != Role::Primary && b.pg_role() == Some(Role::Primary))
+        .map(|b| host_port(&b.hostname, b.port))
+        .collect();
+    (!others.is_empty()).then(|| PgpoolSplitBrain {
+        at: at.to_string(),
+        primary: host_port(&primary.hostname, primary.port),
+        others,
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! repmgrwatch's masters probe: the active primary/standby nodes in repmgr's
 //! metadata at `repmgr_host` (repmgr 4/5 `repmgr.nodes`, else 3.x
 //! `repmgr_*.repl_nodes`), each asked `pg_is_in_recovery()` in parallel
-//! within `connect_timeout`; the masters are the nodes answering false. A
-//! witness (or a node of an unknown type) is never a candidate: it is
-//! writable by design and would count as a second master.
+//! within `connect_timeout`; the masters are the active nodes answering
+//! false. A witness (or a node of an unknown type) is never a candidate: it
+//! is writable by design and would count as a second master. The inactive
+//! primary/standby nodes (an old primary after a failover) are asked too,
+//! in the same parallel round, never to count them as masters but to see
+//! a stale one that answers as primary ([`stale_primaries_of`]).
 //!
 //! The same session reads what the API port shows ([`probe_nodes`]): the
 //! node's WAL position (the current LSN on a master, the replay LSN on a
@@ -81,6 +84,9 @@ pub struct WalReceiver {
 pub struct NodeAnswer {
     /// Its `node_name`.
     pub name: String,
+    /// Whether the metadata marks it active (`false`: failed over or
+    /// failed; never a master).
+    pub active: bool,
     /// Where it was asked (from its conninfo); `None` when the conninfo
     /// could not be read.
     pub host: Option<String>,
@@ -96,21 +102,31 @@ impl NodeAnswer {
     }
 }
 
-/// The names of the nodes answering `pg_is_in_recovery() = false`.
+/// The names of the active nodes answering `pg_is_in_recovery() = false`.
 pub fn masters_of(nodes: &[NodeAnswer]) -> Vec<String> {
-    for n in nodes {
+    for n in nodes.iter().filter(|n| n.active) {
         if let Err(e) = &n.answer {
             log::debug!("repmgrwatch: node {} does not answer: {e}", n.name);
         }
     }
     nodes
         .iter()
-        .filter(|n| n.is_master())
+        .filter(|n| n.active && n.is_master())
         .map(|n| n.name.clone())
         .collect()
 }
 
-/// The names of the nodes answering `pg_is_in_recovery() = false`.
+/// The names of the nodes the metadata marks inactive that answer
+/// `pg_is_in_recovery() = false`: stale primaries (split brain).
+pub fn stale_primaries_of(nodes: &[NodeAnswer]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| !n.active && n.is_master())
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// The names of the active nodes answering `pg_is_in_recovery() = false`.
 pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
     probe_nodes(settings).map(|nodes| masters_of(&nodes))
 }
@@ -153,8 +169,9 @@ fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
     })
 }
 
-/// Every active primary/standby node of repmgr's metadata, each asked its
-/// status in parallel within `connect_timeout`.
+/// Every primary/standby node of repmgr's metadata (the active ones, which
+/// can be the master, and the inactive ones, which are watched for a stale
+/// primary), each asked its status in parallel within `connect_timeout`.
 pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError> {
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
@@ -186,16 +203,23 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         at: at.clone(),
         detail: detail.to_string(),
     })?;
-    let (nodes, unknown) = parse::master_candidates(nodes);
+    let inactive: Vec<parse::RepmgrNode> = nodes
+        .iter()
+        .filter(|n| !n.active && matches!(n.role, parse::Role::Primary | parse::Role::Standby))
+        .cloned()
+        .collect();
+    let (mut nodes, unknown) = parse::master_candidates(nodes);
     warn_unknown_once(unknown, &at);
     if nodes.is_empty() {
         return Err(MastersError::NoCandidates { at });
     }
+    nodes.extend(inactive);
     let answers: Vec<NodeAnswer> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| {
                 let name = node.name.clone();
+                let active = node.active;
                 // Either libpq form; a conninfo that cannot be read is this
                 // node's error, never a guess at its address.
                 let ep = crate::conninfo::parse(&node.conninfo)
@@ -243,6 +267,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
                     });
                     NodeAnswer {
                         name,
+                        active,
                         host,
                         port,
                         answer,

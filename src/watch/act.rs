@@ -193,7 +193,9 @@ impl<W: Watcher> Watch<W> {
         let name = self.name();
         let was_open = self.gate.is_open();
         // Said before the port moves, so the log never lags the port.
-        if was_open != d.port_open || !d.mails.is_empty() {
+        if d.warn {
+            log::warn!("{name}: {}", d.reason);
+        } else if was_open != d.port_open || !d.mails.is_empty() {
             log::info!("{name}: {}", d.reason);
         } else {
             log::debug!("{name}: {}", d.reason);
@@ -327,6 +329,7 @@ pub fn run<W: Watcher>(watcher: W) -> u8 {
     if let Err(e) = crate::plumbing::signals::install() {
         log::warn!("{name}: {e}; stop it with SIGKILL");
     }
+    log::info!("{}", super::watcher::start_line(&watcher));
     let stop = Stop::watching(&[&crate::plumbing::signals::STOP]);
     run_watch(Watch::new(watcher), &stop);
     0
@@ -400,6 +403,7 @@ mod tests {
             sendmail: true,
             hostname: "pgp1".into(),
             open_port: 0,
+            dry_run: false,
         };
         let (tx, rx) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);

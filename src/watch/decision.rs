@@ -113,6 +113,9 @@ pub struct Decision {
     pub mails: Vec<Mail>,
     /// One sentence saying why, for the log and the gate's JSON.
     pub reason: String,
+    /// An alarm starts at this check (a split brain): the reason is logged
+    /// at WARN rather than INFO.
+    pub warn: bool,
 }
 
 impl Decision {
@@ -146,6 +149,7 @@ mod tests {
             port_open: true,
             mails: vec![],
             reason: "pgpool is healthy.".into(),
+            warn: false,
         };
         assert_eq!(
             d.to_json("pgpwatch").render(),

@@ -34,28 +34,96 @@ use crate::config::{Override, Settings};
 
 /// pgpwatch: checks pgpool every check_period and moves the gate; with
 /// `run_once`, one check and its mails, no port. Returns the exit code
-/// (0; `run_once`: 1 when pgpool is unhealthy). `overrides` are the
-/// command-line flags standing in for keys; a SIGHUP reload keeps them.
+/// (0; `run_once`: 1 when pgpool does not serve or shows a split brain).
+/// `overrides` are the command-line flags standing in for keys; a SIGHUP
+/// reload keeps them.
 pub fn run_pgpwatch(settings: Settings, overrides: Vec<Override>, run_once: bool) -> u8 {
-    let mut watcher = PgpoolWatcher::new(settings, overrides);
+    let watcher = PgpoolWatcher::new(settings, overrides);
     if !run_once {
         return act::run(watcher);
     }
+    let mut watcher = watcher.for_run_once();
     let obs = watcher.observe();
     let (_, d) = watcher.decide(&Default::default(), &obs);
-    log::info!("pgpwatch: {}", d.reason);
-    println!("{}", d.reason);
+    let text = run_once_text("pgpwatch", &d, true);
+    log::info!("{}", text.trim_end().replace('\n', "; "));
+    print!("{text}");
     let mail = MailSide::new("pgpwatch", watcher.settings(), watcher.report_target());
     mail.send(&d.mails);
     mail.finish(Instant::now() + SHUTDOWN_FLUSH);
-    match obs {
-        pgp::PgpObservation::Healthy => 0,
-        pgp::PgpObservation::Unhealthy(_) => 1,
+    if obs.is_serving() {
+        0
+    } else {
+        1
     }
 }
 
 /// repmgrwatch: every check_period, reads the masters and the pgpools'
-/// check_port and moves the gate. Returns the exit code.
-pub fn run_repmgrwatch(settings: Settings) -> u8 {
-    act::run(RepmgrWatcher::new(settings))
+/// check_port and moves the gate. With `run_once`: one check, no start-up
+/// grace, no port and no mail; it prints the decision, what a running
+/// repmgrwatch would do and which mails it would send, and returns 0 on the
+/// healthy path (one master, no alarm), else 1.
+pub fn run_repmgrwatch(settings: Settings, run_once: bool) -> u8 {
+    let watcher = RepmgrWatcher::new(settings);
+    if !run_once {
+        return act::run(watcher);
+    }
+    let mut watcher = watcher.for_run_once();
+    let obs = watcher.observe();
+    let (next, d) = watcher.decide(&Default::default(), &obs);
+    let text = run_once_text("repmgrwatch", &d, false);
+    log::info!("{}", text.trim_end().replace('\n', "; "));
+    print!("{text}");
+    if next.healthy_path() {
+        0
+    } else {
+        1
+    }
+}
+
+/// What `--run-once` prints: the decision's reason (which says what a
+/// running watcher would do with the port), and the mails — sent
+/// (pgpwatch, as the original's run-once did) or only named.
+pub fn run_once_text(program: &str, d: &Decision, mails_sent: bool) -> String {
+    let mut out = format!("{program} --run-once: {}\n", d.reason);
+    let subjects: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
+    if subjects.is_empty() {
+        out.push_str("mails: none\n");
+    } else if mails_sent {
+        out.push_str(&format!("mails sent: {}\n", subjects.join("; ")));
+    } else {
+        out.push_str(&format!(
+            "would mail: {} (--run-once sends none)\n",
+            subjects.join("; ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_once_text_says_what_would_happen_and_which_mails() {
+        let d = Decision {
+            port_open: true,
+            mails: vec![Mail::new(MailKind::RepmgrUpBad, "b".into())],
+            reason: "this node is the master and no pgpool answers; a running repmgrwatch would open port 5560 (--run-once opens none).".into(),
+            warn: false,
+        };
+        assert_eq!(
+            run_once_text("repmgrwatch", &d, false),
+            "repmgrwatch --run-once: this node is the master and no pgpool answers; \
+             a running repmgrwatch would open port 5560 (--run-once opens none).\n\
+             would mail: PGPWATCH - Repmgr - UP (This is bad) (--run-once sends none)\n"
+        );
+        let sent = run_once_text("pgpwatch", &d, true);
+        assert!(
+            sent.ends_with("\nmails sent: PGPWATCH - Repmgr - UP (This is bad)\n"),
+            "{sent}"
+        );
+        let none = Decision { mails: vec![], ..d };
+        assert!(run_once_text("pgpwatch", &none, true).ends_with("\nmails: none\n"));
+    }
 }

@@ -17,9 +17,27 @@
 //!   whatever their outcome: checks 1, 1+p, 1+2p, ...).
 //! - No mail at all unless `[general] sendmail` is on (the original sent the
 //!   status-change mails regardless).
+//! - A primary that pgpool shows `waiting` (status 1: not checked since
+//!   pgpool started, pgpool 3.6 to 4.x) counts as serving, as the original
+//!   counted it: pgpool routes sessions to a waiting backend, the first
+//!   session (our own check's is one) makes pgpool connect to it, and pgpool
+//!   fails it over if that fails; closing the port for it would flap the
+//!   gate and mail "PGP Down" after every pgpool restart while pgpool
+//!   serves. (poolstatus, which judges the cluster rather than this pgpool,
+//!   does not count it as up: its direct probe of the node decides.)
+//! - Split brain seen through pgpool (4.2+: a backend whose `pg_role` is
+//!   primary while pgpool's `role` primary is another) closes the port like
+//!   a failed check: two pgpools each routing writes to a different primary
+//!   is the divergence to prevent, and with every pgpool gate closed the
+//!   real master's repmgrwatch serves writes alone. It is an alarm: the
+//!   reason names both nodes and is logged at WARN when it starts, one
+//!   Error mail goes out when it starts (no reminders), and `/metrics`
+//!   shows `pgpoolwatch_split_brain 1` while it lasts.
+//! - With `dry_run` (`--run-once`) the reasons say what a running pgpwatch
+//!   would do with the port, since nothing is opened or closed.
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
-use crate::probe::pgpool::PgpoolError;
+use crate::probe::pgpool::{PgpoolError, PgpoolSplitBrain};
 
 /// The settings the decisions depend on, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +56,9 @@ pub struct PgpRules {
     pub hostname: String,
     /// `[pgp] open_port`, named in the PGP Down mail.
     pub open_port: u16,
+    /// `--run-once`: no port moves, so the reasons say what a running
+    /// pgpwatch would do.
+    pub dry_run: bool,
 }
 
 /// What one check of the pgpool saw. The poolstatus report that the Error
@@ -47,8 +68,51 @@ pub struct PgpRules {
 pub enum PgpObservation {
     /// The pgpool answered with a primary backend up.
     Healthy,
+    /// The pgpool answered with its primary `waiting` (not checked by
+    /// pgpool since it started): serving, as when healthy.
+    PrimaryWaiting {
+        /// `host:port` of that primary.
+        primary: String,
+    },
+    /// The pgpool answered with a primary, but another backend runs as
+    /// primary by its own `pg_role` (pgpool 4.2+).
+    SplitBrain(PgpoolSplitBrain),
     /// It did not, and why.
     Unhealthy(PgpoolError),
+}
+
+impl PgpObservation {
+    /// Whether this pgpool serves: healthy, or its primary waiting.
+    pub fn is_serving(&self) -> bool {
+        matches!(
+            self,
+            PgpObservation::Healthy | PgpObservation::PrimaryWaiting { .. }
+        )
+    }
+}
+
+/// How the port moves, in a reason sentence.
+#[derive(Debug, Clone, Copy)]
+enum PortMove {
+    StaysOpen,
+    Opens,
+    Closes,
+    StaysClosed,
+}
+
+/// The end of a reason: what happens to the port, or with `dry_run` what a
+/// running pgpwatch would do.
+fn port_phrase(rules: &PgpRules, m: PortMove) -> &'static str {
+    match (rules.dry_run, m) {
+        (false, PortMove::StaysOpen) => "the port stays open",
+        (false, PortMove::Opens) => "opening the port",
+        (false, PortMove::Closes) => "closing the port",
+        (false, PortMove::StaysClosed) => "the port stays closed",
+        (true, PortMove::StaysOpen) => "a running pgpwatch would keep the port open",
+        (true, PortMove::Opens) => "a running pgpwatch would open the port (--run-once opens none)",
+        (true, PortMove::Closes) => "a running pgpwatch would close the port",
+        (true, PortMove::StaysClosed) => "a running pgpwatch would keep the port closed",
+    }
 }
 
 /// What the decisions remember between checks.
@@ -62,6 +126,8 @@ pub struct PgpState {
     pub healthy_streak: u32,
     /// Consecutive failed checks up to now (the current failure episode).
     pub failed_streak: u64,
+    /// The last check saw a split brain (its alarm is on).
+    pub split_brain: bool,
 }
 
 /// Decides one check. Pure: same inputs, same outputs.
@@ -74,20 +140,34 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
     let first = state.checks == 0;
     let mut mails = Vec::new();
     let reason;
-    match obs {
-        PgpObservation::Healthy => {
+    let healthy_what = match obs {
+        PgpObservation::PrimaryWaiting { primary } => Some(format!(
+            "pgpool's primary {primary} is waiting (not checked by pgpool since it started; \
+             pgpool routes sessions to it), so pgpool counts as healthy"
+        )),
+        PgpObservation::Healthy => Some("pgpool is healthy".to_string()),
+        PgpObservation::SplitBrain(_) | PgpObservation::Unhealthy(_) => None,
+    };
+    next.split_brain = matches!(obs, PgpObservation::SplitBrain(_));
+    let alarm_starts = next.split_brain && !state.split_brain;
+    match (obs, healthy_what) {
+        (_, Some(what)) => {
             next.healthy_streak = state.healthy_streak.saturating_add(1);
             next.failed_streak = 0;
             if state.port_open {
-                reason = "pgpool is healthy; the port stays open.".to_string();
+                reason = format!("{what}; {}.", port_phrase(rules, PortMove::StaysOpen));
             } else if first {
                 next.port_open = true;
-                reason = "pgpool is healthy at the first check; opening the port.".to_string();
+                reason = format!(
+                    "{what} at the first check; {}.",
+                    port_phrase(rules, PortMove::Opens)
+                );
             } else if next.healthy_streak >= rise {
                 next.port_open = true;
                 reason = format!(
-                    "pgpool is healthy for {} consecutive check(s) (rise {rise}); opening the port.",
-                    next.healthy_streak
+                    "{what} for {} consecutive check(s) (rise {rise}); {}.",
+                    next.healthy_streak,
+                    port_phrase(rules, PortMove::Opens)
                 );
                 mails.push(Mail::new(
                     MailKind::PgpUp,
@@ -98,8 +178,9 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                 ));
             } else {
                 reason = format!(
-                    "pgpool is healthy for {} of {rise} check(s) needed; the port stays closed.",
-                    next.healthy_streak
+                    "{what} for {} of {rise} check(s) needed; {}.",
+                    next.healthy_streak,
+                    port_phrase(rules, PortMove::StaysClosed)
                 );
             }
             if rules.mail_on_success && state.checks % period == 0 {
@@ -115,15 +196,21 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                 );
             }
         }
-        PgpObservation::Unhealthy(error) => {
-            let why = error.to_string();
+        (obs, None) => {
+            let why = match obs {
+                PgpObservation::SplitBrain(sb) => sb.to_string(),
+                PgpObservation::Unhealthy(e) => e.to_string(),
+                // Serving observations took the branch above.
+                PgpObservation::Healthy | PgpObservation::PrimaryWaiting { .. } => String::new(),
+            };
             next.healthy_streak = 0;
             next.failed_streak = state.failed_streak.saturating_add(1);
             if state.port_open && next.failed_streak >= fall {
                 next.port_open = false;
                 reason = format!(
-                    "pgpool failed {} consecutive check(s) (fall {fall}): {why}; closing the port.",
-                    next.failed_streak
+                    "pgpool failed {} consecutive check(s) (fall {fall}): {why}; {}.",
+                    next.failed_streak,
+                    port_phrase(rules, PortMove::Closes)
                 );
                 mails.push(Mail::new(
                     MailKind::PgpDown,
@@ -134,14 +221,24 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                 ));
             } else if state.port_open {
                 reason = format!(
-                    "pgpool failed {} of {fall} check(s) needed to close: {why}; the port stays open.",
-                    next.failed_streak
+                    "pgpool failed {} of {fall} check(s) needed to close: {why}; {}.",
+                    next.failed_streak,
+                    port_phrase(rules, PortMove::StaysOpen)
                 );
             } else {
-                reason = format!("pgpool failed: {why}; the port stays closed.");
+                reason = format!(
+                    "pgpool failed: {why}; {}.",
+                    port_phrase(rules, PortMove::StaysClosed)
+                );
             }
-            // Once per episode, then a reminder every `period` failed checks.
-            if (next.failed_streak - 1) % period == 0 {
+            // Once per episode, then a reminder every `period` failed
+            // checks; a split brain mails once, when it starts.
+            let error_mail = if next.split_brain {
+                alarm_starts
+            } else {
+                (next.failed_streak - 1) % period == 0
+            };
+            if error_mail {
                 mails.push(
                     Mail::new(
                         MailKind::PgpError,
@@ -163,280 +260,10 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
         port_open: next.port_open,
         mails,
         reason,
+        warn: alarm_starts,
     };
     (next, decision)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::probe::ProbeError;
-
-    fn rules() -> PgpRules {
-        PgpRules {
-            rise: 1,
-            fall: 1,
-            success_period: 3,
-            mail_on_success: true,
-            sendmail: true,
-            hostname: "pgp1".into(),
-            open_port: 5559,
-        }
-    }
-
-    fn ok() -> PgpObservation {
-        PgpObservation::Healthy
-    }
-
-    fn bad() -> PgpObservation {
-        PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
-            "127.0.0.1",
-            9999,
-            "connect",
-            "refused",
-        )))
-    }
-
-    const UP: &str = "PGPWATCH - Status Change - PGP Up";
-    const DOWN: &str = "PGPWATCH - Status Change - PGP Down";
-    const ERR: &str = "PGPWATCH - Error";
-    const OK: &str = "PGPWATCH - Status OK";
-
-    /// A step: healthy?, expected port after it, expected mail subjects.
-    type Step = (bool, bool, &'static [&'static str]);
-
-    struct Row {
-        name: &'static str,
-        rules: PgpRules,
-        steps: Vec<Step>,
-    }
-
-    fn table() -> Vec<Row> {
-        let r = rules();
-        vec![
-            Row {
-                name: "first check healthy: open, no status-change mail, Status OK",
-                rules: r.clone(),
-                steps: vec![(true, true, &[OK])],
-            },
-            Row {
-                name: "first check failed: stays closed, one Error mail",
-                rules: r.clone(),
-                steps: vec![(false, false, &[ERR])],
-            },
-            Row {
-                name: "open -> closed: PGP Down and Error",
-                rules: r.clone(),
-                steps: vec![(true, true, &[OK]), (false, false, &[DOWN, ERR])],
-            },
-            Row {
-                name: "closed -> open: PGP Up",
-                rules: r.clone(),
-                steps: vec![(false, false, &[ERR]), (true, true, &[UP])],
-            },
-            Row {
-                name: "Error once per episode, reminder every success_period failed checks",
-                rules: PgpRules {
-                    mail_on_success: false,
-                    ..r.clone()
-                },
-                steps: vec![
-                    (true, true, &[]),
-                    (false, false, &[DOWN, ERR]),
-                    (false, false, &[]),
-                    (false, false, &[]),
-                    (false, false, &[ERR]),
-                    (false, false, &[]),
-                    (true, true, &[UP]),
-                    (false, false, &[DOWN, ERR]),
-                ],
-            },
-            Row {
-                name: "Status OK on the first and every success_period-th check",
-                rules: r.clone(),
-                steps: vec![
-                    (true, true, &[OK]),
-                    (true, true, &[]),
-                    (true, true, &[]),
-                    (true, true, &[OK]),
-                    (true, true, &[]),
-                    (true, true, &[]),
-                    (true, true, &[OK]),
-                ],
-            },
-            Row {
-                name: "Status OK counts checks, not successes (failed slot skipped)",
-                rules: r.clone(),
-                steps: vec![
-                    (true, true, &[OK]),
-                    (true, true, &[]),
-                    (true, true, &[]),
-                    (false, false, &[DOWN, ERR]),
-                    (true, true, &[UP]),
-                    (true, true, &[]),
-                    (true, true, &[OK]),
-                ],
-            },
-            Row {
-                name: "mail_on_success off: no Status OK",
-                rules: PgpRules {
-                    mail_on_success: false,
-                    ..r.clone()
-                },
-                steps: vec![(true, true, &[]), (true, true, &[]), (true, true, &[])],
-            },
-            Row {
-                name: "sendmail off: port moves, no mail at all",
-                rules: PgpRules {
-                    sendmail: false,
-                    ..r.clone()
-                },
-                steps: vec![(true, true, &[]), (false, false, &[]), (true, true, &[])],
-            },
-            Row {
-                name: "rise 2: opens after two healthy checks (not the first check rule)",
-                rules: PgpRules {
-                    rise: 2,
-                    mail_on_success: false,
-                    ..r.clone()
-                },
-                steps: vec![
-                    (false, false, &[ERR]),
-                    (true, false, &[]),
-                    (true, true, &[UP]),
-                ],
-            },
-            Row {
-                name: "rise 2: first healthy check still opens",
-                rules: PgpRules {
-                    rise: 2,
-                    mail_on_success: false,
-                    ..r.clone()
-                },
-                steps: vec![(true, true, &[])],
-            },
-            Row {
-                name: "fall 3: closes after three failed checks, Error at the first",
-                rules: PgpRules {
-                    fall: 3,
-                    mail_on_success: false,
-                    success_period: 10,
-                    ..r.clone()
-                },
-                steps: vec![
-                    (true, true, &[]),
-                    (false, true, &[ERR]),
-                    (true, true, &[]),
-                    (false, true, &[ERR]),
-                    (false, true, &[]),
-                    (false, false, &[DOWN]),
-                ],
-            },
-            Row {
-                name: "success_period 0 acts as 1",
-                rules: PgpRules {
-                    success_period: 0,
-                    ..r.clone()
-                },
-                steps: vec![
-                    (true, true, &[OK]),
-                    (true, true, &[OK]),
-                    (false, false, &[DOWN, ERR]),
-                    (false, false, &[ERR]),
-                ],
-            },
-        ]
-    }
-
-    #[test]
-    fn rules_table() {
-        for row in table() {
-            let mut state = PgpState::default();
-            for (i, (healthy, open, subjects)) in row.steps.iter().enumerate() {
-                let obs = if *healthy { ok() } else { bad() };
-                let (next, d) = decide(&state, &obs, &row.rules);
-                let got: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
-                assert_eq!(
-                    d.port_open,
-                    *open,
-                    "{} step {}: port ({})",
-                    row.name,
-                    i + 1,
-                    d.reason
-                );
-                assert_eq!(
-                    next.port_open,
-                    d.port_open,
-                    "{} step {}: state port",
-                    row.name,
-                    i + 1
-                );
-                assert_eq!(
-                    &got[..],
-                    *subjects,
-                    "{} step {}: mails ({})",
-                    row.name,
-                    i + 1,
-                    d.reason
-                );
-                assert!(
-                    d.reason.ends_with('.') && !d.reason.contains('\n'),
-                    "{} step {}: reason must be one sentence: {:?}",
-                    row.name,
-                    i + 1,
-                    d.reason
-                );
-                state = next;
-            }
-        }
-    }
-
-    #[test]
-    fn bodies_match_the_original_exactly() {
-        let r = rules();
-        let (s, d) = decide(&PgpState::default(), &ok(), &r);
-        assert_eq!(
-            d.mails[0].body, "This is the pgp1. The pgpwatch script returned fine.<br><br>",
-            "Status OK body (the report is appended after the gate moved)"
-        );
-        assert!(d.mails[0].with_report, "Status OK carries the report");
-        let (s, d) = decide(&s, &bad(), &r);
-        assert_eq!(
-            d.mails[0].body,
-            "This is the pgp1.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port 5559 for GSLB.",
-            "PGP Down body"
-        );
-        assert_eq!(
-            d.mails[1].body,
-            "This is the pgp1.<br>The pgpwatch script <b>failed!</b><br><br>connect 127.0.0.1:9999: refused",
-            "Error body (the report is appended after the gate moved)"
-        );
-        assert!(d.mails[1].with_report, "Error carries the report");
-        assert!(!d.mails[0].with_report, "PGP Down has no report");
-        let (_, d) = decide(&s, &ok(), &r);
-        assert_eq!(
-            d.mails[0].body,
-            "This is the pgp1.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
-            "PGP Up body"
-        );
-    }
-
-    #[test]
-    fn error_mail_without_report_carries_the_reason() {
-        let obs = PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::Timeout {
-            host: "127.0.0.1".into(),
-            port: 9999,
-            step: "connect".into(),
-            after: std::time::Duration::from_secs(5),
-        }));
-        let (_, d) = decide(&PgpState::default(), &obs, &rules());
-        assert!(
-            d.mails[0]
-                .body
-                .ends_with("<br><br>connect 127.0.0.1:9999: timed out after 5s"),
-            "{:?}",
-            d.mails[0].body
-        );
-        assert!(d.reason.contains("timed out after 5s"), "{}", d.reason);
-    }
-}
+mod tests;

@@ -29,6 +29,21 @@
 //!
 //! Bodies are the original's (COMPAT.md lists them), followed by one
 //! paragraph with this check's reason.
+//!
+//! A stale primary: a node that repmgr's metadata marks inactive (an old
+//! primary after a failover, restarted without being rejoined) yet answers
+//! as primary. It is never counted as a master (the metadata says who the
+//! master is), so the master's port follows the rule above: the stale
+//! node's own repmgrwatch keeps its port closed (it is not the registered
+//! master), and closing the master's port too would leave writes no route
+//! at all while the pgpools are down. The master's watcher raises the
+//! alarm: the reason names both nodes, it is logged at WARN when it
+//! starts, the Multiple Masters mail (the original's mail for a second
+//! master, which its `cluster show` parsing would have counted) goes out
+//! once when it starts, and `/metrics` shows `pgpoolwatch_split_brain 1`.
+//!
+//! With `dry_run` (`--run-once`) the reasons say what a running
+//! repmgrwatch would do with the port, since nothing is opened or closed.
 
 use std::time::Duration;
 
@@ -55,6 +70,9 @@ pub struct RepmgrRules {
     pub hostname: String,
     /// `[repmgr] open_port`, named in the bodies.
     pub open_port: u16,
+    /// `--run-once`: no port moves, so the reasons say what a running
+    /// repmgrwatch would do.
+    pub dry_run: bool,
 }
 
 /// What one cycle saw.
@@ -67,6 +85,9 @@ pub struct RepmgrObservation {
     pub pgpools_up: (bool, bool),
     /// What is left of the start-up grace ([`Duration::ZERO`]: over).
     pub startup_grace_left: Duration,
+    /// Names of the nodes repmgr's metadata marks inactive that answer
+    /// `pg_is_in_recovery() = false` (stale primaries: split brain).
+    pub stale_primaries: Vec<String>,
 }
 
 /// The cluster situation as this node sees it.
@@ -102,6 +123,54 @@ pub struct RepmgrState {
     pub pending: u32,
     /// The previous cycle's situation.
     pub last: Option<Situation>,
+    /// The stale-primary alarm is on (this master saw one last cycle).
+    pub stale_alarm: bool,
+}
+
+impl RepmgrState {
+    /// Whether the last cycle ended on the healthy path: the masters were
+    /// read, exactly one answers, and no alarm is on (`--run-once`'s exit
+    /// code 0).
+    pub fn healthy_path(&self) -> bool {
+        matches!(
+            self.last,
+            Some(
+                Situation::Standby
+                    | Situation::MasterAlone
+                    | Situation::MasterForced
+                    | Situation::MasterBehindPgpool
+            )
+        ) && !self.stale_alarm
+    }
+}
+
+/// How the port moves, in a reason sentence.
+#[derive(Debug, Clone, Copy)]
+enum PortMove {
+    StaysOpen,
+    Opens,
+    Closes,
+    StaysClosed,
+}
+
+/// What happens to the port, or with `dry_run` what a running repmgrwatch
+/// would do.
+fn port_phrase(rules: &RepmgrRules, m: PortMove) -> String {
+    let port = rules.open_port;
+    match (rules.dry_run, m) {
+        (false, PortMove::StaysOpen) => format!("port {port} stays open"),
+        (false, PortMove::Opens) => format!("opening port {port}"),
+        (false, PortMove::Closes) => format!("closing port {port}"),
+        (false, PortMove::StaysClosed) => format!("port {port} stays closed"),
+        (true, PortMove::StaysOpen) => format!("a running repmgrwatch would keep port {port} open"),
+        (true, PortMove::Opens) => {
+            format!("a running repmgrwatch would open port {port} (--run-once opens none)")
+        }
+        (true, PortMove::Closes) => format!("a running repmgrwatch would close port {port}"),
+        (true, PortMove::StaysClosed) => {
+            format!("a running repmgrwatch would keep port {port} closed")
+        }
+    }
 }
 
 /// The original's mail bodies (COMPAT.md), `{host}` and `{port}` filled in.
@@ -178,6 +247,28 @@ pub fn decide(
             "this node is the master and a pgpool answers".to_string(),
         ),
     };
+    let master_here = matches!(
+        situation,
+        Situation::MasterAlone | Situation::MasterForced | Situation::MasterBehindPgpool
+    );
+    let stale = &obs.stale_primaries;
+    let stale_note = if stale.is_empty() {
+        String::new()
+    } else {
+        let (list, verb) = match stale.as_slice() {
+            [one] => (one.clone(), "answers"),
+            many => (many.join(", "), "answer"),
+        };
+        let beside = if master_here {
+            format!(" beside this master {}", rules.node_name)
+        } else {
+            String::new()
+        };
+        format!(
+            "; but {list}, marked inactive in repmgr's metadata, {verb} as primary{beside} \
+             (split brain: stop it, or rejoin it as a standby)"
+        )
+    };
     // The start-up grace holds a closed port closed while no pgpool has
     // answered yet: their pgpwatches may still be on their first check.
     let in_grace = situation == Situation::MasterAlone
@@ -194,8 +285,9 @@ pub fn decide(
     };
     let mut next = state.clone();
     next.last = Some(situation);
+    next.stale_alarm = master_here && !stale.is_empty();
+    let alarm_starts = next.stale_alarm && !state.stale_alarm;
     let mut mails = Vec::new();
-    let port = rules.open_port;
 
     // Error situations mail on entry, whatever the port does.
     if state.last != Some(situation) {
@@ -203,44 +295,61 @@ pub fn decide(
             Situation::NoMasters => mails.push(mail(
                 MailKind::RepmgrCouldntGetMasters,
                 rules,
-                &format!("{why}."),
+                &format!("{why}{stale_note}."),
             )),
             Situation::MultipleMasters => mails.push(mail(
                 MailKind::RepmgrMultipleMasters,
                 rules,
-                &format!("{why}."),
+                &format!("{why}{stale_note}."),
             )),
             _ => {}
         }
+    }
+    if alarm_starts {
+        mails.push(mail(
+            MailKind::RepmgrMultipleMasters,
+            rules,
+            &format!("{why}{stale_note}."),
+        ));
     }
 
     let reason = if in_grace {
         next.pending = 0;
         format!(
-            "{why} yet; start-up grace ({:.1}s left) for the pgpools' gates: port {port} stays closed.",
-            obs.startup_grace_left.as_secs_f64()
+            "{why} yet{stale_note}; start-up grace ({:.1}s left) for the pgpools' gates: {}.",
+            obs.startup_grace_left.as_secs_f64(),
+            port_phrase(rules, PortMove::StaysClosed)
         )
     } else if want == state.port_open {
         next.pending = 0;
-        let pos = if want { "stays open" } else { "stays closed" };
-        format!("{why}; port {port} {pos}.")
+        let pos = if want {
+            PortMove::StaysOpen
+        } else {
+            PortMove::StaysClosed
+        };
+        format!("{why}{stale_note}; {}.", port_phrase(rules, pos))
     } else {
         next.pending = state.pending.saturating_add(1);
         if next.pending < needed {
             let (pos, what) = if state.port_open {
-                ("stays open", "fall")
+                (PortMove::StaysOpen, "fall")
             } else {
-                ("stays closed", "rise")
+                (PortMove::StaysClosed, "rise")
             };
             format!(
-                "{why}; port {port} {pos} ({} of {needed} cycles, {what} {needed}).",
+                "{why}{stale_note}; {} ({} of {needed} cycles, {what} {needed}).",
+                port_phrase(rules, pos),
                 next.pending
             )
         } else {
             next.pending = 0;
             next.port_open = want;
-            let verb = if want { "opening" } else { "closing" };
-            let reason = format!("{why}; {verb} port {port}.");
+            let verb = if want {
+                PortMove::Opens
+            } else {
+                PortMove::Closes
+            };
+            let reason = format!("{why}{stale_note}; {}.", port_phrase(rules, verb));
             let kind = match situation {
                 Situation::MasterAlone => Some(MailKind::RepmgrUpBad),
                 Situation::MasterForced => Some(MailKind::RepmgrUpForceopen),
@@ -262,6 +371,7 @@ pub fn decide(
         port_open: next.port_open,
         mails,
         reason,
+        warn: alarm_starts,
     };
     (next, decision)
 }

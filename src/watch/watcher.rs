@@ -14,8 +14,8 @@ use crate::config::{credentials_user, this_hostname, Override, Program, Settings
 use crate::poolstatus::parse::Backend;
 use crate::poolstatus::Target;
 use crate::probe::host_port;
-use crate::probe::pgpool::{backends_health, probe_pool_nodes};
-use crate::probe::repmgr::{masters_of, probe_nodes, NodeAnswer};
+use crate::probe::pgpool::{backends_health, probe_pool_nodes, split_brain};
+use crate::probe::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
 use crate::probe::tcp_port_answers;
 
 /// What the loop needs of a watcher.
@@ -61,6 +61,32 @@ pub trait Watcher {
     fn liveness_bound(&self) -> Duration {
         self.period().saturating_mul(2)
     }
+    /// What it watches, for the start line (`pgpool 127.0.0.1:5432 as
+    /// pgpool/postgres every 2s`).
+    fn watching(&self) -> String {
+        format!("every {}s", self.period().as_secs_f64())
+    }
+}
+
+/// The one INFO line a watcher logs when it starts: version, config file,
+/// what it watches, where its gate listens and that it starts closed (the
+/// first check decides), and the API ports.
+pub fn start_line<W: Watcher>(w: &W) -> String {
+    let name = w.program().name();
+    let api = match w.api_binds() {
+        (None, None) => "API off".to_string(),
+        (api, agent) => {
+            let show = |a: Option<SocketAddr>| a.map_or("off".to_string(), |a| a.to_string());
+            format!("API {}, agent-check {}", show(api), show(agent))
+        }
+    };
+    format!(
+        "{name} {} starting: config {}; watching {}; gate {} starts closed (the first check decides); {api}",
+        crate::cli::VERSION,
+        w.settings().source.display(),
+        w.watching(),
+        w.bind(),
+    )
 }
 
 fn api_binds(
@@ -115,7 +141,15 @@ impl PgpoolWatcher {
             sendmail: s.general.sendmail,
             hostname: hostname.to_string(),
             open_port: s.pgp.open_port,
+            dry_run: false,
         }
+    }
+
+    /// The same watcher for `--run-once`: its reasons say what a running
+    /// pgpwatch would do with the port.
+    pub fn for_run_once(mut self) -> PgpoolWatcher {
+        self.rules.dry_run = true;
+        self
     }
 }
 
@@ -138,7 +172,9 @@ impl Watcher for PgpoolWatcher {
     fn observe(&mut self) -> pgp::PgpObservation {
         let pgp = &self.settings.pgp;
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-        let health = match probe_pool_nodes(pgp, &self.os_user, pgp.api_port.is_some()) {
+        // The details of `SHOW pool_nodes` are always asked for: pgpool
+        // 4.2+'s pg_role there is how a split brain shows.
+        let health = match probe_pool_nodes(pgp, &self.os_user, true) {
             Ok(backends) => {
                 let h = backends_health(&backends, &at);
                 self.backends = backends;
@@ -152,7 +188,15 @@ impl Watcher for PgpoolWatcher {
         match health {
             Ok(health) => {
                 log::debug!("pgpwatch: {health}");
-                pgp::PgpObservation::Healthy
+                if let Some(sb) = split_brain(&self.backends, &at) {
+                    pgp::PgpObservation::SplitBrain(sb)
+                } else if health.primary_waiting {
+                    pgp::PgpObservation::PrimaryWaiting {
+                        primary: health.primary,
+                    }
+                } else {
+                    pgp::PgpObservation::Healthy
+                }
             }
             Err(e) => pgp::PgpObservation::Unhealthy(e),
         }
@@ -190,7 +234,8 @@ impl Watcher for PgpoolWatcher {
     fn view(&self, obs: &pgp::PgpObservation) -> Option<NodeView> {
         Some(NodeView::Pgpool(PgpoolView {
             error: match obs {
-                pgp::PgpObservation::Healthy => None,
+                pgp::PgpObservation::Healthy | pgp::PgpObservation::PrimaryWaiting { .. } => None,
+                pgp::PgpObservation::SplitBrain(sb) => Some(sb.to_string()),
                 pgp::PgpObservation::Unhealthy(e) => Some(e.to_string()),
             },
             backends: self.backends.clone(),
@@ -208,6 +253,20 @@ impl Watcher for PgpoolWatcher {
             .saturating_mul(2)
             .saturating_add(p.connect_timeout)
     }
+
+    fn watching(&self) -> String {
+        let p = &self.settings.pgp;
+        format!(
+            "pgpool {} as {}/{} every {}s (connect_timeout {}s, rise {}, fall {})",
+            host_port(&p.pgpool_host, p.pgpool_port),
+            p.pgpool_user,
+            p.pgpool_database,
+            p.check_period.as_secs_f64(),
+            p.connect_timeout.as_secs_f64(),
+            p.rise,
+            p.fall
+        )
+    }
 }
 
 /// repmgrwatch: beside each database node, opens `[repmgr] open_port` on
@@ -222,6 +281,8 @@ pub struct RepmgrWatcher {
     nodes: Result<Vec<NodeAnswer>, String>,
     /// The pgpool gates the last check probed.
     gates: Vec<(String, bool)>,
+    /// `--run-once`: no start-up grace.
+    run_once: bool,
 }
 
 impl RepmgrWatcher {
@@ -235,6 +296,7 @@ impl RepmgrWatcher {
             started: Instant::now(),
             nodes: Ok(Vec::new()),
             gates: Vec::new(),
+            run_once: false,
         }
     }
 
@@ -249,7 +311,17 @@ impl RepmgrWatcher {
             sendmail: s.general.sendmail,
             hostname: hostname.to_string(),
             open_port: r.open_port,
+            dry_run: false,
         }
+    }
+
+    /// The same watcher for `--run-once`: no start-up grace (the question
+    /// is what it decides once running) and reasons that say what a
+    /// running repmgrwatch would do with the port.
+    pub fn for_run_once(mut self) -> RepmgrWatcher {
+        self.rules.dry_run = true;
+        self.run_once = true;
+        self
     }
 }
 
@@ -268,7 +340,11 @@ impl Watcher for RepmgrWatcher {
     fn observe(&mut self) -> repmgr::RepmgrObservation {
         let s = &self.settings;
         let r = &s.repmgr;
-        let startup_grace_left = r.grace().saturating_sub(self.started.elapsed());
+        let startup_grace_left = if self.run_once {
+            Duration::ZERO
+        } else {
+            r.grace().saturating_sub(self.started.elapsed())
+        };
         let (t, port) = (r.connect_timeout, r.check_port);
         // The two gates and the masters are asked at once.
         let (one, two, nodes) = std::thread::scope(|scope| {
@@ -284,6 +360,10 @@ impl Watcher for RepmgrWatcher {
             (one, two, nodes)
         });
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
+        let stale_primaries = nodes
+            .as_ref()
+            .map(|n| stale_primaries_of(n))
+            .unwrap_or_default();
         self.nodes = nodes.map_err(|e| e.to_string());
         self.gates = vec![(r.pgp_server_1.clone(), one)];
         if r.pgp_server_2 != r.pgp_server_1 {
@@ -293,6 +373,7 @@ impl Watcher for RepmgrWatcher {
             masters,
             pgpools_up: (one, two),
             startup_grace_left,
+            stale_primaries,
         }
     }
 
@@ -338,5 +419,71 @@ impl Watcher for RepmgrWatcher {
         r.check_period
             .saturating_mul(2)
             .saturating_add(r.connect_timeout)
+    }
+
+    fn watching(&self) -> String {
+        let r = &self.settings.repmgr;
+        let gates = if r.pgp_server_1 == r.pgp_server_2 {
+            host_port(&r.pgp_server_1, r.check_port)
+        } else {
+            format!(
+                "{} and {}",
+                host_port(&r.pgp_server_1, r.check_port),
+                host_port(&r.pgp_server_2, r.check_port)
+            )
+        };
+        format!(
+            "repmgr's metadata at {} as node {} and the pgpool gates {gates} every {}s \
+             (connect_timeout {}s, force_open {}, rise {}, fall {})",
+            host_port(&r.repmgr_host, r.repmgr_port),
+            r.node_name,
+            r.check_period.as_secs_f64(),
+            r.connect_timeout.as_secs_f64(),
+            if r.force_open { "yes" } else { "no" },
+            r.rise,
+            r.fall
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_lines_name_version_config_what_is_watched_and_the_gate() {
+        let mut s = Settings::defaults(Program::Pgpwatch);
+        s.source = "/etc/pgpoolwatch/config.ini".into();
+        let line = start_line(&PgpoolWatcher::new(s, vec![]));
+        let want = format!(
+            "pgpwatch {} starting: config /etc/pgpoolwatch/config.ini; watching pgpool ",
+            crate::cli::VERSION
+        );
+        assert!(line.starts_with(&want), "{line}");
+        for part in [
+            " every ",
+            "rise 1, fall 1",
+            "; gate 0.0.0.0:5559 starts closed (the first check decides); API off",
+        ] {
+            assert!(line.contains(part), "{part:?} in {line}");
+        }
+        let mut s = Settings::defaults(Program::Repmgrwatch);
+        s.source = "/root/pgpoolwatch/config.ini".into();
+        let line = start_line(&RepmgrWatcher::new(s));
+        assert!(
+            line.starts_with(&format!(
+                "repmgrwatch {} starting: config /root/pgpoolwatch/config.ini; watching repmgr's metadata at ",
+                crate::cli::VERSION
+            )),
+            "{line}"
+        );
+        for part in [
+            " as node ",
+            " and the pgpool gates ",
+            "force_open no",
+            "; gate 0.0.0.0:5559 starts closed",
+        ] {
+            assert!(line.contains(part), "{part:?} in {line}");
+        }
     }
 }

@@ -19,6 +19,7 @@ mod prometheus;
 mod recut;
 mod sandbox;
 mod sendmail;
+mod split_brain;
 mod tls;
 mod units;
 mod watchers;

@@ -238,7 +238,8 @@ fn tls_verify_full_with_a_wrong_ca_fails_with_one_line_naming_host_port_and_prob
         assert_eq!(r.code, 1, "{mode}: pgpwatch\n{}", r.out);
         assert!(
             r.out.contains(&format!(
-                "pgpool failed: {}; the port stays closed.\n",
+                // --run-once says what a running pgpwatch would do.
+                "pgpool failed: {}; a running pgpwatch would keep the port closed.\n",
                 line(PGP1, mode)
             )),
             "{mode}: pgpwatch names host, port and the certificate problem\n{}",

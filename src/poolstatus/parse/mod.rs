@@ -16,12 +16,12 @@ pub use crate::conninfo::ConninfoError;
 pub use df::{df, DiskUse};
 pub use pool_nodes::{pool_nodes, Backend, POOL_NODES_COLUMNS};
 pub use replication::{
-    lsn_lag, parse_lsn, receiver, senders, wal_names, Receiver, Sender, WalNames,
-    STAT_REPLICATION_COLUMNS,
+    lsn_lag, parse_lsn, receiver, senders, stat_replication_columns, wal_names, Receiver, Sender,
+    WalNames, STAT_REPLICATION_COLUMNS,
 };
 pub use repmgr::{
-    event_counts, master_candidates, repmgr_nodes, repmgr_schema, Candidacy, RepmgrNode,
-    RepmgrSchema, DETECT_SCHEMA_SQL,
+    event_counts, last_event_epoch, master_candidates, repmgr_nodes, repmgr_schema, Candidacy,
+    RepmgrNode, RepmgrSchema, DETECT_SCHEMA_SQL,
 };
 
 /// The role pgpool or repmgr gives a node.

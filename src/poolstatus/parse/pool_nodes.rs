@@ -37,11 +37,32 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// True when pgpool can use this backend: `up` or `waiting`, or the
-    /// digits older pgpools printed (`1` up without connections, `2` up
-    /// with pooled connections; `3` is down).
+    /// True when pgpool has checked this backend and uses it: `up`, or the
+    /// digit older pgpools printed for it (`2`, up with pooled
+    /// connections).
     pub fn is_up(&self) -> bool {
-        matches!(self.status.as_str(), "up" | "waiting" | "1" | "2")
+        matches!(self.status.as_str(), "up" | "2")
+    }
+
+    /// True when pgpool has not checked this backend yet since it started:
+    /// `waiting` (pgpool 3.6 to 4.x), or the digit `1` older pgpools
+    /// printed for it (CON_CONNECT_WAIT). pgpool still sends sessions to
+    /// it; whether it answers is for a direct probe to say.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.status.as_str(), "waiting" | "1")
+    }
+
+    /// True when pgpool routes sessions to this backend: up or waiting.
+    pub fn is_routed(&self) -> bool {
+        self.is_up() || self.is_waiting()
+    }
+
+    /// What PostgreSQL itself says this backend is (`pg_role`, pgpool
+    /// 4.2+): `Some(Primary)` or `Some(Standby)`; `None` where pgpool has
+    /// no such column or could not ask (`unknown`).
+    pub fn pg_role(&self) -> Option<Role> {
+        let role = Role::parse(self.row.get("pg_role")?);
+        matches!(role, Role::Primary | Role::Standby).then_some(role)
     }
 }
 

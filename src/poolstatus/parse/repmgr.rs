@@ -72,7 +72,8 @@ impl RepmgrSchema {
         }
     }
 
-    /// The query counting events, all and of the last 24 hours.
+    /// The query counting events, all and of the last 24 hours, and when
+    /// the newest was written (see [`last_event_epoch`]).
     pub fn events_sql(&self) -> String {
         let table = match self {
             RepmgrSchema::V4 => "repmgr.events".to_string(),
@@ -82,7 +83,8 @@ impl RepmgrSchema {
         };
         format!(
             "SELECT count(*) AS events_all, \
-             count(*) FILTER (WHERE event_timestamp > now() - interval '24 hours') AS events_24h \
+             count(*) FILTER (WHERE event_timestamp > now() - interval '24 hours') AS events_24h, \
+             extract(epoch FROM max(event_timestamp))::text AS last_event_epoch \
              FROM {table}"
         )
     }
@@ -169,4 +171,16 @@ pub fn event_counts(row: &TextRow) -> Result<(u64, u64), ParseError> {
             })
     };
     Ok((num("events_all")?, num("events_24h")?))
+}
+
+/// When the newest event of [`RepmgrSchema::events_sql`] was written, in
+/// Unix seconds (`None`: no event, or unreadable). Two nodes that both run
+/// as primary hold two copies of the metadata; the copy a promotion wrote
+/// last is the newer one.
+pub fn last_event_epoch(row: &TextRow) -> Option<f64> {
+    row.get("last_event_epoch")?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite())
 }

@@ -1,16 +1,37 @@
 //! The same facts as the text report, as one JSON document (`--json`).
 
-use super::{lag, master_of, ordered_columns, utc_datetime};
-use crate::plumbing::json::Json;
+use super::{lag, master_of, ordered_columns};
+use crate::plumbing::json::{number_or_text, Json, SCHEMA};
+use crate::plumbing::localtime::iso8601_utc;
 use crate::poolstatus::parse::{POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
 use crate::poolstatus::{Report, ReportError};
 use crate::probe::{host_port, TextRow};
+
+/// Columns of pgpool's and PostgreSQL's rows whose values are numbers
+/// (written as JSON numbers; every other column as its text).
+const NUMERIC_COLUMNS: &[&str] = &[
+    "node_id",
+    "port",
+    "lb_weight",
+    "select_cnt",
+    "replication_delay",
+    "pid",
+    "usesysid",
+    "client_port",
+    "backend_xmin",
+    "sync_priority",
+];
 
 fn row_json(row: &TextRow, known: &[&str]) -> Json {
     let cols = ordered_columns(&[row], known);
     let mut j = Json::object();
     for c in cols {
-        j = j.with(&c, row.get(&c).cloned());
+        let v = match row.get(&c) {
+            None => Json::Null,
+            Some(v) if NUMERIC_COLUMNS.contains(&c.as_str()) => number_or_text(v),
+            Some(v) => Json::from(v.as_str()),
+        };
+        j = j.with(&c, v);
     }
     j
 }
@@ -30,12 +51,13 @@ pub fn json(r: &Report) -> Json {
             b.iter()
                 .map(|b| {
                     Json::object()
-                        .with("node_id", b.node_id.as_str())
+                        .with("node_id", number_or_text(&b.node_id))
                         .with("hostname", b.hostname.as_str())
                         .with("port", b.port)
                         .with("status", b.status.as_str())
                         .with("role", b.role.as_str())
                         .with("up", b.is_up())
+                        .with("waiting", b.is_waiting())
                         .with("columns", row_json(&b.row, POOL_NODES_COLUMNS))
                 })
                 .collect(),
@@ -51,7 +73,7 @@ pub fn json(r: &Report) -> Json {
             Json::object()
                 .with("error", Json::Null)
                 .with("source", m.source.as_str())
-                .with("table", m.table.as_str())
+                .with("table", m.table())
                 .with(
                     "nodes",
                     Json::Array(
@@ -59,10 +81,15 @@ pub fn json(r: &Report) -> Json {
                             .iter()
                             .map(|n| {
                                 Json::object()
-                                    .with("node_id", n.node_id.as_str())
+                                    .with("node_id", number_or_text(&n.node_id))
                                     .with("name", n.name.as_str())
                                     .with("role", n.role.as_str())
-                                    .with("upstream_node_id", n.upstream_node_id.clone())
+                                    .with(
+                                        "upstream_node_id",
+                                        n.upstream_node_id
+                                            .as_deref()
+                                            .map_or(Json::Null, number_or_text),
+                                    )
                                     .with("conninfo", n.conninfo.as_str())
                                     .with("active", n.active)
                             })
@@ -85,6 +112,8 @@ pub fn json(r: &Report) -> Json {
                     .with("port", n.port)
                     .with("name", n.name.clone())
                     .with("reachable", n.state.is_ok())
+                    .with("inactive", n.inactive)
+                    .with("failed", n.is_failed())
                     .with("error", result_err(&n.state));
                 if let Ok(s) = &n.state {
                     j = j
@@ -142,7 +171,8 @@ pub fn json(r: &Report) -> Json {
             .collect(),
     );
     Json::object()
-        .with("generated_at", utc_datetime(r.generated_at))
+        .with("schema", SCHEMA)
+        .with("generated_at", iso8601_utc(r.generated_at))
         .with("status", health.as_str())
         .with("exit_code", health.exit_code() as u32)
         .with("reasons", reasons)

@@ -4,7 +4,7 @@
 //! master and how far a standby lags. Errors become text here, once.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::parse;
 use super::{NodeReport, Report};
@@ -19,29 +19,10 @@ pub use json::json;
 pub use nagios::{nagios, LagThresholds, PluginState};
 pub use text::text;
 
-/// `2026-11-26 00:30:00 UTC`.
+/// `2026-11-26 00:30:00 UTC` (the text report; JSON says
+/// [`crate::plumbing::localtime::iso8601_utc`]).
 pub fn utc_datetime(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::plumbing::localtime::utc_text(t)
 }
 
 /// Column names of `rows` in `known` order, unknown ones appended sorted.
@@ -104,8 +85,15 @@ pub(super) fn param(out: &mut String, width: usize, label: &str, cells: &[String
     let _ = writeln!(out, "{}", s.trim_end());
 }
 
+/// The master of the report: the one node that answers as a primary and
+/// is neither a witness nor failed (inactive in repmgr's metadata), else
+/// pgpool's primary (unless failed).
 pub(super) fn master_of(r: &Report) -> Option<&NodeReport> {
-    let live: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_live_primary()).collect();
+    let live: Vec<&NodeReport> = r
+        .nodes
+        .iter()
+        .filter(|n| n.is_live_primary() && !n.is_failed())
+        .collect();
     if let [one] = live.as_slice() {
         return Some(one);
     }
@@ -113,7 +101,26 @@ pub(super) fn master_of(r: &Report) -> Option<&NodeReport> {
     let b = backends.iter().find(|b| b.role == Role::Primary)?;
     r.nodes
         .iter()
-        .find(|n| n.host == b.hostname && n.port == b.port)
+        .find(|n| n.host == b.hostname && n.port == b.port && !n.is_failed())
+}
+
+/// The nodes that should replicate from the master: every node but the
+/// master, the witnesses and the failed ones.
+pub(super) fn standbys_of<'a>(r: &'a Report, master: Option<&NodeReport>) -> Vec<&'a NodeReport> {
+    r.nodes
+        .iter()
+        .filter(|n| !n.is_witness() && !n.is_failed())
+        .filter(|n| master.map_or(true, |m| !std::ptr::eq(*n, m)))
+        .collect()
+}
+
+/// The failed nodes (see [`NodeReport::is_failed`]).
+pub(super) fn failed_of<'a>(r: &'a Report, master: Option<&NodeReport>) -> Vec<&'a NodeReport> {
+    r.nodes
+        .iter()
+        .filter(|n| n.is_failed())
+        .filter(|n| master.map_or(true, |m| !std::ptr::eq(*n, m)))
+        .collect()
 }
 
 pub(super) fn sender_for<'a>(
@@ -136,7 +143,7 @@ pub(super) fn lag(master: &NodeReport, standby: &NodeReport) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn utc_dates() {

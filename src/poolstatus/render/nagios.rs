@@ -74,11 +74,34 @@ pub fn nagios(r: &Report, limits: LagThresholds) -> (PluginState, String) {
     let mut perf: Vec<String> = Vec::new();
 
     let backends = r.pool_nodes.as_ref().ok();
+    // Up as pgpool checked it: a `waiting` backend is not counted (the
+    // direct probe decides the state; see Report::assess).
     let (up, total) = match backends {
         Some(b) => (Some(b.iter().filter(|b| b.is_up()).count()), Some(b.len())),
         None => (None, None),
     };
     perf.push(perfdata("backends_up", count(up), "", None, None, total));
+    let waiting: Vec<&crate::poolstatus::parse::Backend> = backends
+        .map(|b| b.iter().filter(|b| b.is_waiting()).collect())
+        .unwrap_or_default();
+    let waiting_answer = waiting
+        .iter()
+        .filter(|b| {
+            r.nodes
+                .iter()
+                .any(|n| n.host == b.hostname && n.port == b.port && n.state.is_ok())
+        })
+        .count();
+    if !waiting.is_empty() {
+        perf.push(perfdata(
+            "backends_waiting",
+            waiting.len().to_string(),
+            "",
+            None,
+            None,
+            total,
+        ));
+    }
 
     let standbys: Vec<&NodeReport> = r.nodes.iter().filter(|n| is_standby(n)).collect();
     let streaming = standbys
@@ -143,6 +166,13 @@ pub fn nagios(r: &Report, limits: LagThresholds) -> (PluginState, String) {
         (Some(u), Some(t)) => format!("{u}/{t} backends up"),
         _ => "pgpool unreachable".to_string(),
     };
+    if !waiting.is_empty() {
+        let _ = write!(
+            summary,
+            ", {} not yet checked by pgpool ({waiting_answer} answer directly)",
+            waiting.len()
+        );
+    }
     let _ = write!(
         summary,
         ", {streaming}/{} standbys streaming",
@@ -167,9 +197,11 @@ pub fn nagios(r: &Report, limits: LagThresholds) -> (PluginState, String) {
 }
 
 /// A database node that should replicate: in recovery when it answers, or
-/// not known to repmgr as the primary when it does not; never a witness.
+/// not known to repmgr as the primary when it does not; never a witness,
+/// never a failed node (inactive in repmgr's metadata).
 fn is_standby(n: &NodeReport) -> bool {
     !n.is_witness()
+        && !n.is_failed()
         && match &n.state {
             Ok(s) => s.in_recovery,
             Err(_) => n.role != Some(Role::Primary),

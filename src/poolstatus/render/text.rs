@@ -4,9 +4,13 @@
 
 use std::fmt::{self, Write};
 
-use super::{lag, master_of, ordered_columns, param, sender_for, table, utc_datetime};
-use crate::poolstatus::parse::{self, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
-use crate::poolstatus::{NodeReport, Report};
+use super::{
+    failed_of, lag, master_of, ordered_columns, param, sender_for, standbys_of, table, utc_datetime,
+};
+use crate::poolstatus::parse::{
+    self, RepmgrNode, RepmgrSchema, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS,
+};
+use crate::poolstatus::{NodeReport, RepmgrMeta, Report};
 use crate::probe::{host_port, TextRow};
 
 pub fn text(r: &Report) -> String {
@@ -31,6 +35,23 @@ pub fn text(r: &Report) -> String {
             table(&mut out, &cols, &cells);
             let n = backends.len();
             let _ = writeln!(out, "({n} row{})", if n == 1 { "" } else { "s" });
+            for b in backends.iter().filter(|b| b.is_waiting()) {
+                let answers = r
+                    .nodes
+                    .iter()
+                    .any(|x| x.host == b.hostname && x.port == b.port && x.state.is_ok());
+                let _ = writeln!(
+                    out,
+                    "(node {} {}: waiting, not checked by pgpool yet; it {} our direct probe)",
+                    b.node_id,
+                    host_port(&b.hostname, b.port),
+                    if answers {
+                        "answers"
+                    } else {
+                        "does not answer"
+                    }
+                );
+            }
         }
     }
     let _ = writeln!(out, "\n");
@@ -42,66 +63,27 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "error: {e}");
         }
         Ok(m) => {
-            let headers: Vec<String> = [
-                "ID",
-                "Name",
-                "Role",
-                "Status",
-                "Upstream",
-                "Connection string",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let mut notes = Vec::new();
-            let rows: Vec<Vec<String>> = m
-                .nodes
-                .iter()
-                .map(|n| {
-                    let hp = parse::conninfo_host_port(&n.conninfo).ok();
-                    let node = hp
-                        .as_ref()
-                        .and_then(|(h, p)| r.nodes.iter().find(|x| &x.host == h && x.port == *p));
-                    let status = match node.map(|x| &x.state) {
-                        None => "? not probed".to_string(),
-                        Some(Err(e)) => {
-                            notes.push(format!("  {}: {e}", n.name));
-                            if n.active {
-                                "? unreachable".into()
-                            } else {
-                                "- inactive, unreachable".into()
-                            }
-                        }
-                        Some(Ok(s)) => match (&n.role, s.in_recovery) {
-                            (Role::Primary, false) => "* running".into(),
-                            (Role::Standby, true) => "  running".into(),
-                            // repmgr's own `cluster show` marks a witness so
-                            (Role::Witness, false) => "* running".into(),
-                            (_, false) => "! running as primary".into(),
-                            (_, true) => "! running as standby".into(),
-                        },
-                    };
-                    let upstream = n
-                        .upstream_node_id
-                        .as_ref()
-                        .map(|u| {
-                            m.nodes
-                                .iter()
-                                .find(|x| &x.node_id == u)
-                                .map_or(u.clone(), |x| x.name.clone())
-                        })
-                        .unwrap_or_default();
-                    vec![
-                        n.node_id.clone(),
-                        n.name.clone(),
-                        n.role.as_str().to_string(),
-                        status,
-                        upstream,
-                        n.conninfo.clone(),
+            let (rows, notes) = match m.schema {
+                RepmgrSchema::V3 { .. } => repmgr3_rows(r, m),
+                RepmgrSchema::V4 => repmgr5_rows(r, m),
+            };
+            match m.schema {
+                RepmgrSchema::V3 { .. } => repmgr3_table(&mut out, &rows),
+                RepmgrSchema::V4 => {
+                    let headers: Vec<String> = [
+                        "ID",
+                        "Name",
+                        "Role",
+                        "Status",
+                        "Upstream",
+                        "Connection string",
                     ]
-                })
-                .collect();
-            table(&mut out, &headers, &rows);
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                    table(&mut out, &headers, &rows);
+                }
+            }
             for note in notes {
                 let _ = writeln!(out, "{note}");
             }
@@ -111,7 +93,7 @@ pub fn text(r: &Report) -> String {
                         out,
                         "({} nodes in {} on {}; {all} events, {day} in the last 24 h)",
                         m.nodes.len(),
-                        m.table,
+                        m.table(),
                         m.source
                     );
                 }
@@ -120,7 +102,7 @@ pub fn text(r: &Report) -> String {
                         out,
                         "({} nodes in {} on {}; events: {e})",
                         m.nodes.len(),
-                        m.table,
+                        m.table(),
                         m.source
                     );
                 }
@@ -155,7 +137,18 @@ pub fn text(r: &Report) -> String {
                         if i > 0 {
                             let _ = writeln!(out);
                         }
-                        let cols = ordered_columns(&[&snd.row], STAT_REPLICATION_COLUMNS);
+                        // Every column of this version, a NULL as an empty
+                        // value, as the original printed them.
+                        let mut cols: Vec<String> =
+                            parse::stat_replication_columns(s.server_version_num)
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect();
+                        for c in ordered_columns(&[&snd.row], STAT_REPLICATION_COLUMNS) {
+                            if !cols.contains(&c) {
+                                cols.push(c);
+                            }
+                        }
                         let w = cols.iter().map(|c| c.len()).max().unwrap_or(9).max(9);
                         param(&mut out, w, "Parameter", &["Value".into()]);
                         let _ = writeln!(out, "{}", "-".repeat(50));
@@ -184,11 +177,8 @@ pub fn text(r: &Report) -> String {
         "Current Datetime",
         &[utc_datetime(r.generated_at)],
     );
-    let standbys: Vec<&NodeReport> = r
-        .nodes
-        .iter()
-        .filter(|n| !n.is_witness() && master.map_or(true, |m| !std::ptr::eq(*n, m)))
-        .collect();
+    let standbys = standbys_of(r, master);
+    let failed = failed_of(r, master);
     let witnesses: Vec<&NodeReport> = r.nodes.iter().filter(|n| n.is_witness()).collect();
     let err_cell = |e: &dyn fmt::Display| format!("error: {e}");
     match master {
@@ -233,6 +223,25 @@ pub fn text(r: &Report) -> String {
                 &[err_cell(&format!("{}: {e}", sb.label()))],
             ),
         }
+    }
+    for f in &failed {
+        // repmgr's metadata marks it inactive: no slave, whatever it runs as.
+        let cells = match &f.state {
+            Ok(s) => vec![
+                s.current_lsn
+                    .clone()
+                    .or_else(|| s.receive_lsn.clone())
+                    .unwrap_or_else(|| "-".into()),
+                f.label().into(),
+                if s.in_recovery {
+                    "FAILED".into()
+                } else {
+                    "FAILED, RUNNING AS PRIMARY".into()
+                },
+            ],
+            Err(e) => vec!["-".into(), f.label().into(), "FAILED".into(), err_cell(e)],
+        };
+        param(&mut out, W, "xlog_location (failed)", &cells);
     }
     if let Some(m) = master {
         for sb in &standbys {
@@ -306,6 +315,9 @@ pub fn text(r: &Report) -> String {
     for sb in &standbys {
         disk_row(&mut out, "SLAVE", sb);
     }
+    for f in &failed {
+        disk_row(&mut out, "FAILED", f);
+    }
     for w in &witnesses {
         disk_row(&mut out, "WITNESS", w);
     }
@@ -317,4 +329,155 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(out, "Status: {}: {}", health.as_str(), reasons.join("; "));
     }
     out
+}
+
+/// The report's node at the host:port of a metadata row's conninfo.
+fn node_of<'a>(r: &'a Report, n: &RepmgrNode) -> Option<&'a NodeReport> {
+    let (h, p) = parse::conninfo_host_port(&n.conninfo).ok()?;
+    r.nodes.iter().find(|x| x.host == h && x.port == p)
+}
+
+/// The name of a row's upstream node (its id when the metadata has no such
+/// node), empty without one.
+fn upstream_name(m: &RepmgrMeta, n: &RepmgrNode) -> String {
+    n.upstream_node_id
+        .as_ref()
+        .map(|u| {
+            m.nodes
+                .iter()
+                .find(|x| &x.node_id == u)
+                .map_or(u.clone(), |x| x.name.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// repmgr 4/5's `cluster show`: ID, Name, Role, Status (repmgr 5's words:
+/// `* running`, `! running` for an inactive node running as registered,
+/// `! running as primary/standby`, `? unreachable`), Upstream, Connection
+/// string; and one note per node that did not answer.
+fn repmgr5_rows(r: &Report, m: &RepmgrMeta) -> (Vec<Vec<String>>, Vec<String>) {
+    let mut notes = Vec::new();
+    let rows = m
+        .nodes
+        .iter()
+        .map(|n| {
+            let status = match node_of(r, n).map(|x| &x.state) {
+                None => "? not probed".to_string(),
+                Some(Err(e)) => {
+                    notes.push(format!("  {}: {e}", n.name));
+                    if n.active {
+                        "? unreachable".into()
+                    } else {
+                        "- inactive, unreachable".into()
+                    }
+                }
+                Some(Ok(s)) => match (&n.role, s.in_recovery) {
+                    (Role::Primary, false) | (Role::Standby, true) if !n.active => {
+                        "! running".into()
+                    }
+                    (Role::Primary, false) => "* running".into(),
+                    (Role::Standby, true) => "  running".into(),
+                    // repmgr's own `cluster show` marks a witness so
+                    (Role::Witness, false) => "* running".into(),
+                    (_, false) => "! running as primary".into(),
+                    (_, true) => "! running as standby".into(),
+                },
+            };
+            vec![
+                n.node_id.clone(),
+                n.name.clone(),
+                n.role.as_str().to_string(),
+                status,
+                upstream_name(m, n),
+                n.conninfo.clone(),
+            ]
+        })
+        .collect();
+    (rows, notes)
+}
+
+/// repmgr 3.x's `cluster show` rows (Role, Name, Upstream, Connection
+/// String): the role as repmgr 3.2 prints it from a connection to the node
+/// — `  FAILED` when it does not answer, `  witness`, `  standby` when in
+/// recovery, else `* master` — and one note per node that did not answer
+/// or that the metadata marks inactive yet runs.
+fn repmgr3_rows(r: &Report, m: &RepmgrMeta) -> (Vec<Vec<String>>, Vec<String>) {
+    let mut notes = Vec::new();
+    let rows = m
+        .nodes
+        .iter()
+        .map(|n| {
+            let role = match node_of(r, n).map(|x| &x.state) {
+                None => "  unknown".to_string(),
+                Some(Err(e)) => {
+                    notes.push(format!("  {}: {e}", n.name));
+                    "  FAILED".into()
+                }
+                Some(Ok(_)) if n.role == Role::Witness => "  witness".into(),
+                Some(Ok(s)) => {
+                    if !n.active {
+                        notes.push(format!(
+                            "  {}: inactive in {}, yet running as {}",
+                            n.name,
+                            m.table(),
+                            if s.in_recovery { "standby" } else { "master" }
+                        ));
+                    }
+                    if s.in_recovery {
+                        "  standby".into()
+                    } else {
+                        "* master".into()
+                    }
+                }
+            };
+            vec![
+                role,
+                n.name.clone(),
+                upstream_name(m, n),
+                n.conninfo.clone(),
+            ]
+        })
+        .collect();
+    (rows, notes)
+}
+
+/// repmgr 3.2's own layout of `cluster show` (its printf widths): role in
+/// 10 columns, then name, upstream and connection string.
+fn repmgr3_table(out: &mut String, rows: &[Vec<String>]) {
+    let cell = |r: &Vec<String>, i: usize| r.get(i).cloned().unwrap_or_default();
+    let width = |i: usize, header: &str| {
+        rows.iter()
+            .map(|r| cell(r, i).chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (name_w, up_w) = (width(1, "Name"), width(2, "Upstream"));
+    let conn_w = rows
+        .iter()
+        .map(|r| cell(r, 3).chars().count())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "Role      | {:<name_w$} | {:<up_w$} | Connection String",
+        "Name", "Upstream"
+    );
+    let _ = writeln!(
+        out,
+        "----------+-{}-|-{}-|-{}",
+        "-".repeat(name_w),
+        "-".repeat(up_w),
+        "-".repeat(conn_w)
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<10}| {:<name_w$} | {:<up_w$} | {}",
+            cell(r, 0),
+            cell(r, 1),
+            cell(r, 2),
+            cell(r, 3)
+        );
+    }
 }

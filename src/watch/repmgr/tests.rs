@@ -12,6 +12,7 @@ fn rules() -> RepmgrRules {
         sendmail: true,
         hostname: "db1.example".into(),
         open_port: 5560,
+        dry_run: false,
     }
 }
 
@@ -28,6 +29,11 @@ enum O {
     Other,
     /// db1 master, pgpools (a, b)
     Me(bool, bool),
+    /// db1 master, pgpools (a, b), and db3 — inactive in repmgr's
+    /// metadata — answers as primary
+    MeStale(bool, bool),
+    /// db2 master, and db1 (me) — inactive — answers as primary
+    OtherMeStale,
 }
 
 fn obs(o: O) -> RepmgrObservation {
@@ -44,12 +50,19 @@ fn obs(o: O) -> RepmgrObservation {
         O::None => (Ok(vec![]), (false, false)),
         O::Split => (Ok(vec!["db1".into(), "db2".into()]), (false, false)),
         O::Other => (Ok(vec!["db2".into()]), (true, true)),
-        O::Me(a, b) => (Ok(vec!["db1".into()]), (a, b)),
+        O::Me(a, b) | O::MeStale(a, b) => (Ok(vec!["db1".into()]), (a, b)),
+        O::OtherMeStale => (Ok(vec!["db2".into()]), (false, false)),
+    };
+    let stale_primaries = match o {
+        O::MeStale(..) => vec!["db3".to_string()],
+        O::OtherMeStale => vec!["db1".to_string()],
+        _ => vec![],
     };
     RepmgrObservation {
         masters,
         pgpools_up,
         startup_grace_left: Duration::ZERO,
+        stale_primaries,
     }
 }
 
@@ -251,6 +264,28 @@ fn table() -> Vec<Row> {
                 (O::Split, false, &[]),
             ],
         },
+        Row {
+            name: "stale primary seen by the master: alarm (Multiple Masters once), port as without it \
+                   (the metadata names the master; the stale node's own watcher keeps its port closed)",
+            rules: r.clone(),
+            steps: vec![
+                (O::MeStale(false, false), true, &[MUL, BAD]),
+                (O::MeStale(false, false), true, &[]),
+                (O::MeStale(true, false), false, &[GOOD]),
+                (O::MeStale(true, false), false, &[]),
+                (O::Me(true, false), false, &[]),
+                (O::MeStale(true, false), false, &[MUL]),
+            ],
+        },
+        Row {
+            name: "the stale node's own watcher: another node is the master, closed, no alarm mail",
+            rules: r.clone(),
+            steps: vec![
+                (O::Me(false, false), true, &[BAD]),
+                (O::OtherMeStale, false, &[SLAVE]),
+                (O::OtherMeStale, false, &[]),
+            ],
+        },
     ]
 }
 
@@ -280,6 +315,15 @@ fn rules_table() {
             assert!(
                 d.reason.ends_with('.') && !d.reason.contains('\n'),
                 "{} step {}: one-sentence reason: {:?}",
+                row.name,
+                i + 1,
+                d.reason
+            );
+            let alarm_starts = matches!(o, O::MeStale(..)) && !state.stale_alarm;
+            assert_eq!(
+                d.warn,
+                alarm_starts,
+                "{} step {}: WARN when the alarm starts ({})",
                 row.name,
                 i + 1,
                 d.reason
@@ -335,6 +379,69 @@ fn bodies_are_the_originals_followed_by_the_reason() {
         d.mails[0].body,
         "This is the db1.example.<br>Even though one of the pgpool is up, the forceopen state is activated. So we are opening the port 5560 on the master database.<br><br>Reason: this node is the master, a pgpool answers, and force_open is set; opening port 5560."
     );
+}
+
+#[test]
+fn stale_primary_reason_names_both_nodes_and_the_mail_says_so() {
+    let (s, d) = decide(
+        &RepmgrState::default(),
+        &obs(O::MeStale(true, true)),
+        &rules(),
+    );
+    assert_eq!(
+        d.reason,
+        "this node is the master and a pgpool answers; but db3, marked inactive in repmgr's \
+         metadata, answers as primary beside this master db1 (split brain: stop it, or rejoin it \
+         as a standby); port 5560 stays closed."
+    );
+    assert!(d.warn && s.stale_alarm && !s.healthy_path());
+    assert_eq!(
+        d.mails[0].body,
+        "This is the db1.example.<br>There are multiple masters in the cluster.<br>This situation should be fixed!<br><br>Reason: this node is the master and a pgpool answers; but db3, marked inactive in repmgr's metadata, answers as primary beside this master db1 (split brain: stop it, or rejoin it as a standby)."
+    );
+    let (s, _) = decide(&s, &obs(O::Me(true, true)), &rules());
+    assert!(!s.stale_alarm && s.healthy_path(), "alarm over");
+}
+
+#[test]
+fn dry_run_reasons_say_what_a_running_repmgrwatch_would_do() {
+    let dry = RepmgrRules {
+        dry_run: true,
+        ..rules()
+    };
+    let cases = [
+        (
+            O::Me(false, false),
+            "this node is the master and no pgpool answers; a running repmgrwatch would open port 5560 (--run-once opens none).",
+            true,
+        ),
+        (
+            O::Me(true, false),
+            "this node is the master and a pgpool answers; a running repmgrwatch would keep port 5560 closed.",
+            true,
+        ),
+        (
+            O::Other,
+            "db2 is the master, not this node (db1); a running repmgrwatch would keep port 5560 closed.",
+            true,
+        ),
+        (
+            O::Split,
+            "2 nodes answer as master (db1, db2); a running repmgrwatch would keep port 5560 closed.",
+            false,
+        ),
+        (
+            O::Err,
+            "couldn't get the masters: read repmgr nodes: connect 127.0.0.1:5432: timed out after 5s; a running repmgrwatch would keep port 5560 closed.",
+            false,
+        ),
+    ];
+    for (o, want, healthy) in cases {
+        let (next, d) = decide(&RepmgrState::default(), &obs(o), &dry);
+        assert_eq!(d.reason, want);
+        assert_eq!(next.healthy_path(), healthy, "{want}");
+        assert!(!d.reason.contains("opening") && !d.reason.contains("closing"));
+    }
 }
 
 fn in_grace(o: O, left_ms: u64) -> RepmgrObservation {

@@ -3,5 +3,6 @@ pub mod cluster;
 pub mod dns;
 pub mod gslb;
 pub mod mailbox;
+pub mod original_report;
 pub mod pdns;
 pub mod watchers;
