@@ -8,13 +8,14 @@
 //! `repmgr_<cluster>.repl_nodes`), and the report after a failover, where
 //! repmgr 3 keeps the old master's row as `type=master, active=f`.
 //!
-//! Nets: 25 (witness), 26 (failover report).
+//! Nets: 25 (witness), 26 (failover report), 27 (the original's sample).
 
 use std::time::Duration;
 
 use crate::matrix::{record, versions_are_the_releases, LEGACY};
 use crate::poolstatus::{poolstatus_until, show};
 use crate::support::cluster::Cluster;
+use crate::support::original_report::missing_original_parts;
 use crate::support::watchers::{Tuning, Watcher, SLACK};
 
 /// Long enough for a watcher's first check and a cluster verb on a busy machine.
@@ -93,6 +94,39 @@ fn legacy_repmgr_3_witness_is_no_master_both_pgpools_down_opens_the_master_only(
     }
     pgp1.stop();
     pgp2.stop();
+}
+
+/// The report on the original's own stack has every section and every
+/// `- Parameter | Value` row of the original README's "Sample poolstatus
+/// Output", with real values (tests/it/support/original_report.rs).
+#[test]
+fn legacy_report_has_every_section_and_row_of_the_original_sample() {
+    let cluster = Cluster::up_distro(27, "legacy");
+    let run = poolstatus_until(&cluster.config_path("pgp1"), Duration::from_secs(60), |r| {
+        r.code == 0
+    });
+    let text = show(&run);
+    assert_eq!(run.code, 0, "legacy: healthy\n{text}");
+    let missing = missing_original_parts(&run.stdout);
+    assert!(
+        missing.is_empty(),
+        "legacy: missing from the report: {missing:#?}\n{text}"
+    );
+    // repmgr 3's own words in its section
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("* master") && l.contains("db1")),
+        "legacy: db1 is `* master`, as repmgr 3 prints it\n{text}"
+    );
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("  standby"))
+            .count(),
+        2,
+        "legacy: two `  standby` rows\n{text}"
+    );
 }
 
 #[test]
