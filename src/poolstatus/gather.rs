@@ -124,7 +124,19 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         repmgr: Err(ReportError::NoHostKnown),
         disk_path: target.disk_path.clone(),
     };
-    let (Ok(backends), Some((hosts, (mut nodes, mut metas)))) = (&report.pool_nodes, probed) else {
+    // No pgpool answered: the database hosts the configuration names
+    // (repmgrwatch's repmgr_host), and the nodes repmgr knows from there.
+    let probed = match (&report.pool_nodes, probed) {
+        (Err(_), None) if !target.fallback_hosts.is_empty() => {
+            let hosts = dedup(target.fallback_hosts.iter().cloned());
+            let found = probe_nodes(target, &hosts);
+            Some((hosts, found))
+        }
+        (_, probed) => probed,
+    };
+    let no_backends = Vec::new();
+    let backends = report.pool_nodes.as_ref().unwrap_or(&no_backends);
+    let Some((hosts, (mut nodes, mut metas))) = probed else {
         return report;
     };
 

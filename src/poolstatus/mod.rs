@@ -58,6 +58,9 @@ pub struct Target {
     pub password: PasswordLookup,
     /// TLS of every database connection (pgpool and the nodes).
     pub tls: probe::TlsSettings,
+    /// Database hosts to ask when no pgpool answers (a repmgr host's own
+    /// `repmgr_host`); repmgr's metadata there names the others.
+    pub fallback_hosts: Vec<(String, u16)>,
 }
 
 impl fmt::Debug for Target {
@@ -110,6 +113,7 @@ impl Default for Target {
             connect_timeout: Duration::from_secs(5),
             disk_path: "/".into(),
             password: Arc::new(|_, _, _, _| None),
+            fallback_hosts: Vec::new(),
         }
     }
 }
@@ -159,7 +163,20 @@ impl Target {
             disk_path: s.disk_path.clone(),
             password,
             tls,
+            fallback_hosts: Vec::new(),
         }
+    }
+
+    /// [`Target::from_settings`] for a whole configuration: on a repmgr host
+    /// (one whose `[repmgr]` names a pgpool), its `repmgr_host` is asked when
+    /// no pgpool answers.
+    pub fn for_config(settings: &crate::config::Settings, os_user: &str) -> Target {
+        let mut t = Target::from_settings(&settings.poolstatus, os_user);
+        let r = &settings.repmgr;
+        if !r.pgp_server_1.is_empty() {
+            t.fallback_hosts = vec![(r.repmgr_host.clone(), r.repmgr_port)];
+        }
+        t
     }
 }
 
@@ -168,7 +185,7 @@ impl Target {
 /// whole of `poolstatus`'s main once its command line and settings are read.
 pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
-    run_and_print(&Target::from_settings(&settings.poolstatus, &os_user), json)
+    run_and_print(&Target::for_config(settings, &os_user), json)
 }
 
 /// poolstatus `--nagios` for `[poolstatus]` settings: prints the one line
@@ -176,10 +193,7 @@ pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
 /// its exit code (0, 1, 2). The caller prints nothing to stderr.
 pub fn main_nagios(settings: &crate::config::Settings, limits: LagThresholds) -> u8 {
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
-    let report = run(
-        &Target::from_settings(&settings.poolstatus, &os_user),
-        SystemTime::now(),
-    );
+    let report = run(&Target::for_config(settings, &os_user), SystemTime::now());
     let (state, line) = report.render_nagios(limits);
     print_out(&nagios_output(&line, &settings.warnings));
     state.exit_code()

@@ -388,3 +388,39 @@ fn promoted_standby_is_reported_as_new_primary() {
     // db1 is down: not all well.
     assert_ne!(r.code, 0, "{text}");
 }
+
+/// Both pgpools down: on a repmgr host, poolstatus asks the database host
+/// its config names (`repmgr_host`) and the nodes repmgr knows from there,
+/// instead of printing "no database host known" (issue 18 item 5).
+#[test]
+fn both_pgpools_down_a_repmgr_host_reports_the_nodes_from_repmgr_host() {
+    let cluster = crate::support::cluster::Cluster::shared();
+    cluster.stop_pgpool(1);
+    cluster.stop_pgpool(2);
+    let r = poolstatus(&cluster.config_path("db2"), &[]);
+    let text = show(&r);
+    assert_eq!(r.code, 2, "pgpool unreachable stays critical\n{text}");
+    assert!(
+        !r.stdout.contains("no database host known"),
+        "the nodes come from repmgr_host\n{text}"
+    );
+    let rows: Vec<&str> = r.stdout.lines().filter(|l| l.contains("host=")).collect();
+    assert_eq!(rows.len(), 3, "repmgr's three nodes\n{text}");
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("- xlog_location (master)") && l.contains("db1")),
+        "the master's WAL position\n{text}"
+    );
+    let disks = r
+        .stdout
+        .lines()
+        .filter(|l| (l.starts_with("- MASTER") || l.starts_with("- SLAVE")) && l.ends_with('%'))
+        .count();
+    assert_eq!(disks, 3, "disk use of the three hosts\n{text}");
+    // pgpwatch's host has no repmgr_host: as before
+    let p = poolstatus(&cluster.config_path("pgp1"), &[]);
+    assert!(p.stdout.contains("no database host known"), "{}", show(&p));
+    cluster.start_pgpool(1);
+    cluster.start_pgpool(2);
+}
