@@ -25,6 +25,7 @@ pub mod body;
 pub mod error;
 pub mod options;
 pub mod transport;
+pub mod worker;
 
 pub use body::compose_body;
 pub use error::{MailError, WatcherMailError};

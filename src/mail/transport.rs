@@ -8,15 +8,14 @@
 //! error and could not tell a refused login from a refused recipient.
 //!
 //! Timeouts: lettre applies `--timeout` to the TCP connect and, once the
-//! session is up, to every read and write. It does not apply it to the TLS
-//! handshake of implicit TLS (the socket gets its timeouts only after that
-//! handshake), so a server that accepts TCP and then freezes would hang the
-//! caller. The session therefore runs on its own thread
-//! ([`crate::plumbing::deadline::run_within`]) and the caller waits
-//! at most [`OVERALL_FACTOR`] × timeout. If that deadline passes, the caller
-//! gets [`MailError::Timeout`] and the session thread is left behind, blocked
-//! on the dead socket until the server closes it. That can only happen in that
-//! one lettre gap; in every other step lettre's own timeout ends the thread.
+//! session is up, to every read and write. That ends a session against a
+//! server that stops answering, but neither one that trickles (a tarpit
+//! sending a byte every few tenths of a second) nor the TLS handshake of
+//! implicit TLS (the socket gets its timeouts only after it). The session
+//! therefore runs on a bounded worker ([`super::worker`]): the caller
+//! waits at most [`OVERALL_FACTOR`] × timeout, then the worker's socket is
+//! shut down so its thread exits, and at most
+//! [`super::worker::MAX_WORKERS`] sessions run at once.
 
 use std::io;
 use std::path::Path;
@@ -30,8 +29,8 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::Address;
 
+use super::worker::{self, SessionSlot, WorkerError};
 use super::{compose_body, MailError, MailOptions, MailSettings, Message, TlsMode};
-use crate::plumbing::deadline::{run_within, WithinError};
 
 /// The whole delivery is abandoned after this many per-step timeouts.
 pub const OVERALL_FACTOR: u32 = 4;
@@ -62,25 +61,25 @@ pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> 
     };
     let overall = settings.timeout.saturating_mul(OVERALL_FACTOR);
     let (server, port) = (settings.server.clone(), settings.port);
-    match run_within("smtp-send", overall, move || session.run()) {
+    match worker::run(overall, move |slot| session.run(slot)) {
         Ok(result) => result,
-        Err(WithinError::TimedOut(after)) => Err(MailError::Timeout {
+        Err(WorkerError::TimedOut { after, .. }) => Err(MailError::Timeout {
             server,
             port,
             stage: "delivery".into(),
             after,
         }),
-        Err(WithinError::Spawn(e)) => Err(MailError::Failed {
+        Err(e @ (WorkerError::Busy | WorkerError::Spawn(_))) => Err(MailError::Failed {
             server,
             port,
             stage: "start".into(),
-            detail: format!("cannot start the SMTP thread: {e}"),
+            detail: e.to_string(),
         }),
-        Err(WithinError::Panicked) => Err(MailError::Failed {
+        Err(e @ WorkerError::Panicked) => Err(MailError::Failed {
             server,
             port,
             stage: "delivery".into(),
-            detail: "the SMTP thread ended without a result".into(),
+            detail: e.to_string(),
         }),
     }
 }
@@ -184,7 +183,7 @@ struct Session {
 type SmtpError = lettre::transport::smtp::Error;
 
 impl Session {
-    fn run(self) -> Result<(), MailError> {
+    fn run(self, slot: &SessionSlot) -> Result<(), MailError> {
         let hello = ClientId::default();
         let wrapper = match self.mode {
             TlsMode::Implicit => Some(&self.tls),
@@ -202,6 +201,7 @@ impl Session {
                     detail: e.to_string(),
                 },
             })?;
+        slot.connecting_to(&addrs);
         let mut conn =
             SmtpConnection::connect(addrs.as_slice(), Some(self.timeout), &hello, wrapper, None)
                 .map_err(|e| self.connect_error(e, started))?;

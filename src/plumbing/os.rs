@@ -3,8 +3,10 @@
 //! `poll(2)` over a set of descriptors, which the gate uses to watch
 //! thousands of pending connections without reading each one in a loop, the
 //! listen backlog, which std fixes at 128, signal handlers (`sigaction`),
-//! and the C library's local time (`tzset`/`localtime_r`, the only way to
-//! the system's zone rules).
+//! the C library's local time (`tzset`/`localtime_r`, the only way to
+//! the system's zone rules), and the calls that end a stuck SMTP session
+//! from outside its thread (`gettid`, `getpeername`, `shutdown` of a
+//! socket the mail code does not hold; see [`crate::mail::worker`]).
 //!
 //! This is the crate's one module of raw libc calls, hence the small unsafe
 //! exception below (a test in `tests/it/layout.rs` keeps it the only one).
@@ -192,6 +194,77 @@ pub fn raise(sig: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's id of the calling thread (`gettid(2)`), which names its
+/// directory under `/proc/self/task`.
+pub fn thread_id() -> i32 {
+    // SAFETY: gettid takes no argument and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    i32::try_from(tid).unwrap_or(0)
+}
+
+/// The address the socket `fd` is connected to (`getpeername(2)`), or
+/// `None` when `fd` is no connected IPv4/IPv6 socket.
+///
+/// Safe for any `RawFd`: the kernel writes at most `len` bytes into the
+/// local `sockaddr_storage` and fails cleanly for a closed descriptor or
+/// one that is not a socket.
+pub fn socket_peer(fd: RawFd) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).ok()?;
+    // SAFETY: `ss` is ours and `len` says how large it is.
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which
+            // is smaller than sockaddr_storage and needs no more alignment.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Shuts the socket `fd` down both ways (`shutdown(2)`, `SHUT_RDWR`)
+/// without closing the descriptor: a thread blocked reading or writing it
+/// returns at once (end of stream or `EPIPE`), and its owner closes it as
+/// usual. Memory-safe for any `RawFd`; the caller must make sure `fd` is
+/// the socket it means (the mail worker checks [`socket_peer`] first).
+pub fn shutdown_socket(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes a descriptor and a flag and touches no memory.
+    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 extern "C" {
     // In glibc and musl alike; the `libc` crate does not declare it.
     fn tzset();
@@ -235,6 +308,29 @@ mod tests {
         if now.hard != libc::RLIM_INFINITY {
             assert_eq!(after.soft, now.hard, "soft raised to hard: {after:?}");
         }
+    }
+
+    #[test]
+    fn socket_peer_names_the_server_and_shutdown_ends_a_blocked_read() {
+        use std::io::Read;
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let mut c = TcpStream::connect(addr).expect("connect");
+        let (_s, _) = l.accept().expect("accept");
+        assert_eq!(socket_peer(c.as_raw_fd()), Some(addr));
+        assert_eq!(socket_peer(l.as_raw_fd()), None, "a listener has no peer");
+        assert_eq!(socket_peer(-1), None);
+        let fd = c.as_raw_fd();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            shutdown_socket(fd)
+        });
+        let mut buf = [0u8; 8];
+        let n = c.read(&mut buf).expect("read ends");
+        assert_eq!(n, 0, "end of stream after shutdown");
+        t.join().expect("join").expect("shutdown");
+        assert!(thread_id() > 0);
     }
 
     #[test]
