@@ -613,6 +613,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             sendmail_settings_path: "/root/pgpoolwatch/args.txt".into(),
             poolstatus_path: "/var/lib/pgsql/poolstatus.py".into(),
             poolstatus_user: "postgres".into(),
+            state_dir: "/var/lib/pgpoolwatch".into(),
         },
         poolstatus: PoolstatusSettings {
             pgpool_host: "localhost".into(),

@@ -265,6 +265,23 @@ pub fn shutdown_socket(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive advisory lock on `file` (`flock(2)`, `LOCK_EX |
+/// LOCK_NB`): `Ok(false)` when another open file description holds it
+/// (another process using the same spool). The lock lasts while `file` is
+/// open.
+pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
+    // SAFETY: flock takes a descriptor that `file` keeps open for the call,
+    // and a flag; it touches no memory.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Ok(false);
+    }
+    Err(e)
+}
+
 extern "C" {
     // In glibc and musl alike; the `libc` crate does not declare it.
     fn tzset();

@@ -48,7 +48,27 @@ impl<W: Watcher> Watch<W> {
         let name = watcher.program().name();
         let mail = MailSide::new(name, watcher.settings(), watcher.report_target());
         let gate = Gate::new(watcher.bind());
-        Watch::with_parts(watcher, gate, mail, Notifier::from_env(), true)
+        let mut w = Watch::with_parts(watcher, gate, mail, Notifier::from_env(), true);
+        w.resume();
+        w
+    }
+
+    /// Starts from the gate state the last process left in the spool, so
+    /// the first check mails the transition it missed.
+    fn resume(&mut self) {
+        let Some(record) = self.mail.recovered_state() else {
+            return;
+        };
+        let name = self.name();
+        match self.watcher.resume(&record) {
+            Some(state) => {
+                log::info!("{name}: resuming from the gate state the last run left: {record}");
+                self.state = state;
+            }
+            None => log::warn!(
+                "{name}: the gate state the last run left cannot be read ({record:?}); starting afresh"
+            ),
+        }
     }
 
     /// A watch of given parts (tests).
@@ -212,7 +232,8 @@ impl<W: Watcher> Watch<W> {
             self.notifier.status(&d.reason);
         }
         self.notifier.watchdog_tick(Instant::now());
-        self.mail.send(&d.mails);
+        let record = self.watcher.record(&self.state);
+        self.mail.send(&d.mails, record.as_deref());
     }
 
     fn publish(&self, n: u64, d: &Decision, listening: bool, took: Duration) {
@@ -336,10 +357,10 @@ pub fn run<W: Watcher>(watcher: W) -> u8 {
 mod tests {
     use super::*;
     use crate::config::Program;
+    use crate::mail::Message;
     use crate::mailqueue::{MailQueue, QueueConfig};
     use crate::probe::pgpool::PgpoolError;
     use crate::probe::ProbeError;
-    use crate::watch::decision::Mail;
     use crate::watch::pgp::{self, PgpObservation, PgpRules, PgpState};
     use std::collections::VecDeque;
     use std::net::{SocketAddr, TcpStream};
@@ -403,7 +424,7 @@ mod tests {
         };
         let (tx, rx) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
-        let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
+        let queue = MailQueue::start(QueueConfig::default(), move |m: &Message| {
             tx.lock()
                 .map_err(|_| "poisoned".to_string())?
                 .send(m.subject.clone())

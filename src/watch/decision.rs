@@ -125,6 +125,23 @@ impl Decision {
     }
 }
 
+/// The value of `key` in a state record line (`gate=open failing=no`),
+/// the form the decisions persist across restarts.
+pub fn record_field<'a>(record: &'a str, key: &str) -> Option<&'a str> {
+    record
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The `gate=open|closed` of a state record line.
+pub fn record_gate(record: &str) -> Option<bool> {
+    match record_field(record, "gate")? {
+        "open" => Some(true),
+        "closed" => Some(false),
+        _ => None,
+    }
+}
+
 /// A report as the original put it in mails: every line break becomes `<br>`.
 pub fn html_lines(report: &str) -> String {
     report.replace("\r\n", "\n").replace('\n', "<br>")

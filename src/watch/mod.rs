@@ -45,8 +45,8 @@ pub fn run_pgpwatch(settings: Settings, overrides: Vec<Override>, run_once: bool
     let (_, d) = watcher.decide(&Default::default(), &obs);
     log::info!("pgpwatch: {}", d.reason);
     println!("{}", d.reason);
-    let mail = MailSide::new("pgpwatch", watcher.settings(), watcher.report_target());
-    mail.send(&d.mails);
+    let mut mail = MailSide::in_memory("pgpwatch", watcher.settings(), watcher.report_target());
+    mail.send(&d.mails, None);
     mail.finish(Instant::now() + SHUTDOWN_FLUSH);
     match obs {
         pgp::PgpObservation::Healthy => 0,

@@ -17,6 +17,11 @@
 //!   whatever their outcome: checks 1, 1+p, 1+2p, ...).
 //! - No mail at all unless `[general] sendmail` is on (the original sent the
 //!   status-change mails regardless).
+//! - After a restart ([`resume`] of the last process's [`record`]) the first
+//!   check moves the port as any first check does, and mails the change from
+//!   where the last process left it: PGP Down when it was open and pgpool
+//!   now fails, PGP Up when it was closed and pgpool is now healthy; an
+//!   Error episode already mailed is not mailed again.
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
 use crate::probe::pgpool::PgpoolError;
@@ -62,6 +67,36 @@ pub struct PgpState {
     pub healthy_streak: u32,
     /// Consecutive failed checks up to now (the current failure episode).
     pub failed_streak: u64,
+    /// Resumed from the last process's [`record`]: `port_open` is where
+    /// that process left the port (this process starts with it closed).
+    pub resumed: bool,
+}
+
+/// What a restart resumes from: where the port is and whether a failure
+/// episode (its Error mail sent) is under way. One line, for the spool.
+pub fn record(state: &PgpState) -> String {
+    format!(
+        "gate={} failing={}",
+        if state.port_open { "open" } else { "closed" },
+        if state.failed_streak > 0 { "yes" } else { "no" }
+    )
+}
+
+/// The state a restarted pgpwatch starts from, given the last [`record`];
+/// `None` when the line cannot be read (a fresh start then).
+pub fn resume(record: &str) -> Option<PgpState> {
+    let gate = super::decision::record_gate(record)?;
+    let failing = match super::decision::record_field(record, "failing")? {
+        "yes" => true,
+        "no" => false,
+        _ => return None,
+    };
+    Some(PgpState {
+        port_open: gate,
+        failed_streak: u64::from(failing),
+        resumed: true,
+        ..PgpState::default()
+    })
 }
 
 /// Decides one check. Pure: same inputs, same outputs.
@@ -71,31 +106,38 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
     let period = rules.success_period.max(1);
     let mut next = state.clone();
     next.checks = state.checks.saturating_add(1);
+    next.resumed = false;
     let first = state.checks == 0;
+    // A process starts with the port closed; after a restart the last
+    // process's port decides the first check's status-change mail.
+    let left_open = (first && state.resumed).then_some(state.port_open);
+    let port_open = state.port_open && !first;
+    next.port_open = port_open;
     let mut mails = Vec::new();
     let reason;
     match obs {
         PgpObservation::Healthy => {
             next.healthy_streak = state.healthy_streak.saturating_add(1);
             next.failed_streak = 0;
-            if state.port_open {
+            if port_open {
                 reason = "pgpool is healthy; the port stays open.".to_string();
             } else if first {
                 next.port_open = true;
-                reason = "pgpool is healthy at the first check; opening the port.".to_string();
+                reason = match left_open {
+                    None => "pgpool is healthy at the first check; opening the port.".to_string(),
+                    Some(true) => "pgpool is healthy at the first check; opening the port again (open when pgpwatch last ran).".to_string(),
+                    Some(false) => "pgpool is healthy at the first check; opening the port (closed when pgpwatch last ran).".to_string(),
+                };
+                if left_open == Some(false) {
+                    mails.push(up_mail(rules));
+                }
             } else if next.healthy_streak >= rise {
                 next.port_open = true;
                 reason = format!(
                     "pgpool is healthy for {} consecutive check(s) (rise {rise}); opening the port.",
                     next.healthy_streak
                 );
-                mails.push(Mail::new(
-                    MailKind::PgpUp,
-                    format!(
-                        "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
-                        rules.hostname
-                    ),
-                ));
+                mails.push(up_mail(rules));
             } else {
                 reason = format!(
                     "pgpool is healthy for {} of {rise} check(s) needed; the port stays closed.",
@@ -119,20 +161,19 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
             let why = error.to_string();
             next.healthy_streak = 0;
             next.failed_streak = state.failed_streak.saturating_add(1);
-            if state.port_open && next.failed_streak >= fall {
+            if port_open && next.failed_streak >= fall {
                 next.port_open = false;
                 reason = format!(
                     "pgpool failed {} consecutive check(s) (fall {fall}): {why}; closing the port.",
                     next.failed_streak
                 );
-                mails.push(Mail::new(
-                    MailKind::PgpDown,
-                    format!(
-                        "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
-                        rules.hostname, rules.open_port
-                    ),
-                ));
-            } else if state.port_open {
+                mails.push(down_mail(rules));
+            } else if left_open == Some(true) {
+                reason = format!(
+                    "pgpool failed at the first check: {why}; the port stays closed (open when pgpwatch last ran)."
+                );
+                mails.push(down_mail(rules));
+            } else if port_open {
                 reason = format!(
                     "pgpool failed {} of {fall} check(s) needed to close: {why}; the port stays open.",
                     next.failed_streak
@@ -165,6 +206,26 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
         reason,
     };
     (next, decision)
+}
+
+fn up_mail(rules: &PgpRules) -> Mail {
+    Mail::new(
+        MailKind::PgpUp,
+        format!(
+            "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
+            rules.hostname
+        ),
+    )
+}
+
+fn down_mail(rules: &PgpRules) -> Mail {
+    Mail::new(
+        MailKind::PgpDown,
+        format!(
+            "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
+            rules.hostname, rules.open_port
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -389,6 +450,76 @@ mod tests {
                 state = next;
             }
         }
+    }
+
+    /// One row per restart rule: the last process's record, then steps.
+    fn resume_table() -> Vec<(&'static str, &'static str, PgpRules, Vec<Step>)> {
+        let r = PgpRules {
+            mail_on_success: false,
+            ..rules()
+        };
+        vec![
+            ("restart, was open, healthy: open again, no mail", "gate=open failing=no", r.clone(),
+                vec![(true, true, &[]), (true, true, &[])]),
+            ("restart, was open, pgpool now down: PGP Down (the transition missed) and Error", "gate=open failing=no", r.clone(),
+                vec![(false, false, &[DOWN, ERR]), (false, false, &[])]),
+            ("restart, was closed, pgpool now healthy: PGP Up", "gate=closed failing=yes", r.clone(),
+                vec![(true, true, &[UP]), (false, false, &[DOWN, ERR])]),
+            ("restart, was closed in a failure episode, still failing: no mail again", "gate=closed failing=yes", r.clone(),
+                vec![(false, false, &[]), (false, false, &[]), (false, false, &[ERR])]),
+            ("restart, was open with a close pending (fall 2), still failing: closed at once, PGP Down", "gate=open failing=yes",
+                PgpRules { fall: 2, ..r.clone() },
+                vec![(false, false, &[DOWN])]),
+            ("restart, was open, healthy, rise 3: open again at the first check", "gate=open failing=no",
+                PgpRules { rise: 3, ..r.clone() },
+                vec![(true, true, &[])]),
+            ("restart, Status OK still on the first check", "gate=open failing=no", rules(),
+                vec![(true, true, &[OK])]),
+        ]
+    }
+
+    #[test]
+    fn resume_table_rules() {
+        for (name, record, rules, steps) in resume_table() {
+            let mut state = resume(record).unwrap_or_else(|| panic!("{name}: resume {record:?}"));
+            for (i, (healthy, open, subjects)) in steps.iter().enumerate() {
+                let obs = if *healthy { ok() } else { bad() };
+                let (next, d) = decide(&state, &obs, &rules);
+                let got: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
+                assert_eq!(
+                    d.port_open,
+                    *open,
+                    "{name} step {}: port ({})",
+                    i + 1,
+                    d.reason
+                );
+                assert_eq!(
+                    &got[..],
+                    *subjects,
+                    "{name} step {}: mails ({})",
+                    i + 1,
+                    d.reason
+                );
+                assert!(d.reason.ends_with('.'), "{name}: {}", d.reason);
+                state = next;
+            }
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_bad_records_are_a_fresh_start() {
+        let s = PgpState {
+            checks: 7,
+            port_open: true,
+            healthy_streak: 3,
+            failed_streak: 0,
+            resumed: false,
+        };
+        assert_eq!(record(&s), "gate=open failing=no");
+        let back = resume(&record(&s)).expect("resume");
+        assert!(back.port_open && back.resumed && back.checks == 0);
+        assert_eq!(resume(""), None);
+        assert_eq!(resume("gate=maybe failing=no"), None);
     }
 
     #[test]

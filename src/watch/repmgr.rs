@@ -29,6 +29,12 @@
 //!
 //! Bodies are the original's (COMPAT.md lists them), followed by one
 //! paragraph with this check's reason.
+//!
+//! After a restart ([`resume`] of the last process's [`record`]) the
+//! decisions go on from where that process left the port and the
+//! situation: a port it held open that must now close gets its closing mail
+//! ("Down (This is good)", "Slave Stepping Down"), one that stays open gets
+//! no "UP" again, and an error situation already mailed is not mailed again.
 
 use std::time::Duration;
 
@@ -90,6 +96,31 @@ impl Situation {
     fn wants_open(self) -> bool {
         matches!(self, Situation::MasterAlone | Situation::MasterForced)
     }
+
+    /// Its name in a state [`record`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Situation::NoMasters => "no_masters",
+            Situation::MultipleMasters => "multiple_masters",
+            Situation::Standby => "standby",
+            Situation::MasterAlone => "master_alone",
+            Situation::MasterForced => "master_forced",
+            Situation::MasterBehindPgpool => "master_behind_pgpool",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Situation> {
+        [
+            Situation::NoMasters,
+            Situation::MultipleMasters,
+            Situation::Standby,
+            Situation::MasterAlone,
+            Situation::MasterForced,
+            Situation::MasterBehindPgpool,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
 }
 
 /// What the decisions remember between cycles. The default is the start:
@@ -102,6 +133,32 @@ pub struct RepmgrState {
     pub pending: u32,
     /// The previous cycle's situation.
     pub last: Option<Situation>,
+    /// Resumed from the last process's [`record`]: `port_open` is where that
+    /// process left the port (this process starts with it closed).
+    pub resumed: bool,
+}
+
+/// What a restart resumes from: the port and the last situation. One line,
+/// for the spool.
+pub fn record(state: &RepmgrState) -> String {
+    format!(
+        "gate={} last={}",
+        if state.port_open { "open" } else { "closed" },
+        state.last.map_or("none", Situation::name)
+    )
+}
+
+/// The state a restarted repmgrwatch starts from, given the last
+/// [`record`]; `None` when the line cannot be read (a fresh start then).
+pub fn resume(record: &str) -> Option<RepmgrState> {
+    let port_open = super::decision::record_gate(record)?;
+    let last = super::decision::record_field(record, "last").and_then(Situation::from_name);
+    Some(RepmgrState {
+        port_open,
+        pending: 0,
+        last,
+        resumed: true,
+    })
 }
 
 /// The original's mail bodies (COMPAT.md), `{host}` and `{port}` filled in.
@@ -194,6 +251,13 @@ pub fn decide(
     };
     let mut next = state.clone();
     next.last = Some(situation);
+    next.resumed = false;
+    // The port a restarted process reopens is not "staying" open.
+    let open_pos = if state.resumed {
+        "opens again (open when repmgrwatch last ran)"
+    } else {
+        "stays open"
+    };
     let mut mails = Vec::new();
     let port = rules.open_port;
 
@@ -222,13 +286,13 @@ pub fn decide(
         )
     } else if want == state.port_open {
         next.pending = 0;
-        let pos = if want { "stays open" } else { "stays closed" };
+        let pos = if want { open_pos } else { "stays closed" };
         format!("{why}; port {port} {pos}.")
     } else {
         next.pending = state.pending.saturating_add(1);
         if next.pending < needed {
             let (pos, what) = if state.port_open {
-                ("stays open", "fall")
+                (open_pos, "fall")
             } else {
                 ("stays closed", "rise")
             };

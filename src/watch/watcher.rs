@@ -61,6 +61,16 @@ pub trait Watcher {
     fn liveness_bound(&self) -> Duration {
         self.period().saturating_mul(2)
     }
+    /// The part of the decisions' state a restart resumes from, one line
+    /// kept in the spool (`None`: nothing is kept).
+    fn record(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
+    /// The state to start from after a restart, from the last
+    /// [`Watcher::record`] (`None`: a fresh start).
+    fn resume(&self, _record: &str) -> Option<Self::State> {
+        None
+    }
 }
 
 fn api_binds(
@@ -170,6 +180,14 @@ impl Watcher for PgpoolWatcher {
         self.rules = Self::rules(&settings, &self.hostname);
         self.os_user = credentials_user(&settings.general.poolstatus_user);
         self.settings = settings;
+    }
+
+    fn record(&self, state: &pgp::PgpState) -> Option<String> {
+        Some(pgp::record(state))
+    }
+
+    fn resume(&self, record: &str) -> Option<pgp::PgpState> {
+        pgp::resume(record)
     }
 
     fn period(&self) -> Duration {
@@ -307,6 +325,14 @@ impl Watcher for RepmgrWatcher {
     fn reload(&mut self, settings: Settings) {
         self.rules = Self::rules(&settings, &self.hostname);
         self.settings = settings;
+    }
+
+    fn record(&self, state: &repmgr::RepmgrState) -> Option<String> {
+        Some(repmgr::record(state))
+    }
+
+    fn resume(&self, record: &str) -> Option<repmgr::RepmgrState> {
+        repmgr::resume(record)
     }
 
     fn period(&self) -> Duration {

@@ -18,6 +18,7 @@ mod prometheus;
 mod recut;
 mod sandbox;
 mod sendmail;
+mod spool;
 mod tls;
 mod units;
 mod watchers;

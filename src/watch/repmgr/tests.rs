@@ -375,3 +375,121 @@ fn startup_grace_keeps_the_port_closed_until_the_pgpools_had_their_first_check()
     let (_, d) = decide(&start, &in_grace(O::Split, 5_000), &r);
     assert_eq!(d.mails[0].kind, MailKind::RepmgrMultipleMasters);
 }
+
+/// One row per restart rule: the last process's record, then steps.
+fn resume_table() -> Vec<(&'static str, &'static str, RepmgrRules, Vec<Step>)> {
+    let r = rules();
+    vec![
+        (
+            "restart, was open, a pgpool is back: Down (This is good)",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Me(true, false), false, &[GOOD])],
+        ),
+        (
+            "restart, was open, now a standby: Slave Stepping Down",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Other, false, &[SLAVE])],
+        ),
+        (
+            "restart, was open, still the lone master: open again, no UP again",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![
+                (O::Me(false, false), true, &[]),
+                (O::Me(false, false), true, &[]),
+            ],
+        ),
+        (
+            "restart, was open with force_open, still forced: no Up (Forceopen) again",
+            "gate=open last=master_forced",
+            RepmgrRules {
+                force_open: true,
+                ..r.clone()
+            },
+            vec![(O::Me(true, true), true, &[])],
+        ),
+        (
+            "restart, was closed, master and no pgpool: the start-up grace holds it, as at any start",
+            "gate=closed last=master_behind_pgpool",
+            r.clone(),
+            vec![(O::Me(false, false), false, &[])],
+        ),
+        (
+            "restart, Couldn't Get Masters already mailed: not again",
+            "gate=closed last=no_masters",
+            r.clone(),
+            vec![(O::Err, false, &[]), (O::Me(true, true), false, &[])],
+        ),
+        (
+            "restart, was open, masters unreadable now: Couldn't Get Masters, closed",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Err, false, &[NOM])],
+        ),
+        (
+            "restart, was open, fall 2: stays open one cycle, then Down (This is good)",
+            "gate=open last=master_alone",
+            RepmgrRules {
+                fall: 2,
+                ..r.clone()
+            },
+            vec![
+                (O::Me(true, false), true, &[]),
+                (O::Me(true, false), false, &[GOOD]),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn resume_table_rules() {
+    for (name, record, rules, steps) in resume_table() {
+        let mut state = resume(record).unwrap_or_else(|| panic!("{name}: resume {record:?}"));
+        for (i, (o, open, subjects)) in steps.iter().enumerate() {
+            // Within the start-up grace, as right after a restart.
+            let mut ob = obs(*o);
+            ob.startup_grace_left = Duration::from_secs(5);
+            let (next, d) = decide(&state, &ob, &rules);
+            let got: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
+            assert_eq!(
+                d.port_open,
+                *open,
+                "{name} step {}: port ({})",
+                i + 1,
+                d.reason
+            );
+            assert_eq!(
+                &got[..],
+                *subjects,
+                "{name} step {}: mails ({})",
+                i + 1,
+                d.reason
+            );
+            assert!(
+                !(i == 0 && *open && d.reason.contains("stays open")),
+                "{name}: a reopened port does not 'stay' open: {}",
+                d.reason
+            );
+            state = next;
+        }
+    }
+}
+
+#[test]
+fn record_round_trips_and_bad_records_are_a_fresh_start() {
+    let s = RepmgrState {
+        port_open: true,
+        pending: 1,
+        last: Some(Situation::MasterForced),
+        resumed: false,
+    };
+    assert_eq!(record(&s), "gate=open last=master_forced");
+    let back = resume(&record(&s)).expect("resume");
+    assert_eq!(back.last, Some(Situation::MasterForced));
+    assert!(back.port_open && back.resumed && back.pending == 0);
+    assert_eq!(record(&RepmgrState::default()), "gate=closed last=none");
+    assert_eq!(resume("gate=closed last=none").and_then(|s| s.last), None);
+    assert_eq!(resume("last=standby"), None);
+}
