@@ -282,6 +282,19 @@ pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
     Err(e)
 }
 
+/// Whether this process may create files in directory `dir`
+/// (`access(2)` with `W_OK | X_OK`, which also sees a read-only file
+/// system); false for a path that cannot be passed to the kernel.
+pub fn dir_writable(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated string that outlives the call;
+    // access only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
 extern "C" {
     // In glibc and musl alike; the `libc` crate does not declare it.
     fn tzset();
