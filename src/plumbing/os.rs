@@ -295,6 +295,74 @@ pub fn dir_writable(dir: &std::path::Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
+/// Whether `addr` can be bound now, tried without listening: a socket
+/// with `SO_REUSEADDR` (as std's listeners have) is bound and closed, so no
+/// connection is ever accepted by the probe. `Err` is bind's error:
+/// `AddrInUse` while another socket listens on that address and port.
+pub fn bind_probe(addr: std::net::SocketAddr) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let (family, len) = match addr {
+        std::net::SocketAddr::V4(a) => {
+            // SAFETY: as above, for sockaddr_in.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            // SAFETY: sockaddr_in fits in sockaddr_storage, which is
+            // aligned for every socket address type.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>())
+        }
+        std::net::SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: as above.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>())
+        }
+    };
+    // SAFETY: socket takes three ints and returns a new descriptor or -1.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns; OwnedFd closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from `one`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            owned.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: bind reads `len` bytes of `ss`, which we initialised above.
+    let rc = unsafe {
+        libc::bind(
+            owned.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 extern "C" {
     // In glibc and musl alike; the `libc` crate does not declare it.
     fn tzset();
@@ -361,6 +429,27 @@ mod tests {
         assert_eq!(n, 0, "end of stream after shutdown");
         t.join().expect("join").expect("shutdown");
         assert!(thread_id() > 0);
+    }
+
+    #[test]
+    fn bind_probe_sees_a_listener_and_never_listens_itself() {
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let e = bind_probe(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        // Held on the wildcard address: a specific one conflicts too.
+        let any = TcpListener::bind("0.0.0.0:0").expect("bind");
+        let port = any.local_addr().expect("addr").port();
+        let e = bind_probe(std::net::SocketAddr::from(([127, 0, 0, 1], port))).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        drop(l);
+        bind_probe(addr).expect("free again");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "the probe never listened"
+        );
+        bind_probe("[::1]:0".parse().expect("v6")).ok();
     }
 
     #[test]

@@ -6,16 +6,24 @@
 //! [`super::runner::SLICE`] (also in the middle of a long check_period) and
 //! rebuilds the watcher's rules, the gate's address and the mail side.
 //! Shutdown is bounded by [`SHUTDOWN_FLUSH`].
+//!
+//! Gate conflicts ([`crate::gate::conflict`]): a port held by another
+//! process at start ends the process (exit 1, one line); while running, a
+//! gate that cannot open because the port is taken, or another process
+//! answering on a gate meant to be closed, is logged as an error and mailed
+//! once per episode, and `/metrics` shows it. The reason line is logged once
+//! the port is where it says.
 
 use std::time::{Duration, Instant};
 
-use super::decision::Decision;
+use super::decision::{Decision, Mail, MailKind};
 use super::mailside::MailSide;
 use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
 use crate::api::{snapshot::LastCheck, ApiBoard, ApiPorts, Snapshot, Stats};
 use crate::config::Settings;
-use crate::gate::Gate;
+use crate::gate::conflict::{self, Change, Episode};
+use crate::gate::{Gate, GateError};
 use crate::plumbing::json::Json;
 use crate::plumbing::sdnotify::Notifier;
 
@@ -40,6 +48,8 @@ pub struct Watch<W: Watcher> {
     /// Counters the API's /metrics shows.
     stats: Stats,
     started: Instant,
+    /// Another process holds or answers on the gate's port.
+    conflict: Episode,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -96,6 +106,7 @@ impl<W: Watcher> Watch<W> {
             api: None,
             stats: Stats::default(),
             started,
+            conflict: Episode::default(),
         };
         w.bind_api();
         w
@@ -179,6 +190,7 @@ impl<W: Watcher> Watch<W> {
         if self.mail.is_on() {
             s.mails_queued += d.mails.len() as u64;
         }
+        s.gate_conflict = self.conflict.active();
         if let Some(q) = self.mail.stats() {
             s.mails_sent = q.sent;
             s.mails_failed = q.given_up + q.permanent + q.dropped;
@@ -208,23 +220,42 @@ impl<W: Watcher> Watch<W> {
         }
     }
 
-    /// Carries `d` out: log, board, gate, systemd, mail.
+    /// Carries `d` out: board, gate, log, systemd, mail.
     fn act(&mut self, n: u64, d: &Decision, took: Duration) {
         let name = self.name();
         let was_open = self.gate.is_open();
-        // Said before the port moves, so the log never lags the port.
-        if was_open != d.port_open || !d.mails.is_empty() {
-            log::info!("{name}: {}", d.reason);
-        } else {
-            log::debug!("{name}: {}", d.reason);
-        }
         // The board is right before a client can see the gate open.
         self.publish(n, d, d.port_open, took);
-        if let Err(e) = self.gate.set(d.port_open) {
-            log::error!("{name}: {e}");
-        }
+        let moved = self.gate.set(d.port_open);
         if self.gate.is_open() != d.port_open {
             self.publish(n, d, self.gate.is_open(), took);
+        }
+        let (change, holder) = self.watch_conflict(d.port_open, &moved);
+        // Logged once the port is where the line says it is.
+        let why = situation(&d.reason);
+        match &moved {
+            Ok(()) if change == Change::Ended && !was_open && d.port_open => log::info!(
+                "{name}: {why}; port {} opened now that no other process holds it.",
+                self.gate.bind_addr()
+            ),
+            Ok(()) if was_open != d.port_open || !d.mails.is_empty() => {
+                log::info!("{name}: {}", d.reason)
+            }
+            Ok(()) => log::debug!("{name}: {}", d.reason),
+            Err(e) if self.conflict.active() && change == Change::Same => {
+                log::debug!("{name}: {why}, but the port stays closed: {e}")
+            }
+            Err(e) => log::error!(
+                "{name}: {why}, but the port stays closed: {e}{}",
+                holder
+                    .as_deref()
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default()
+            ),
+        }
+        let mut mails = d.mails.clone();
+        if let (Change::Began, Some(h), true) = (change, &holder, self.mail.is_on()) {
+            mails.push(self.conflict_mail(d.port_open, h));
         }
         if n == 1 {
             self.notifier.ready(&d.reason);
@@ -233,7 +264,66 @@ impl<W: Watcher> Watch<W> {
         }
         self.notifier.watchdog_tick(Instant::now());
         let record = self.watcher.record(&self.state);
-        self.mail.send(&d.mails, record.as_deref());
+        self.mail.send(&mails, record.as_deref());
+    }
+
+    /// This check's gate conflict: the gate could not open because the port
+    /// is taken, or (meant closed) something else answers on it. Logs the
+    /// closed case's start and either's end; returns the change and, when a
+    /// conflict began, who holds the port.
+    fn watch_conflict(
+        &mut self,
+        want_open: bool,
+        moved: &Result<(), GateError>,
+    ) -> (Change, Option<String>) {
+        let name = self.name();
+        let bind = self.gate.bind_addr();
+        let found = match moved {
+            Err(e) => conflict::is_taken(e),
+            Ok(()) if !want_open => conflict::answers(bind, Duration::from_secs(1)),
+            Ok(()) => false,
+        };
+        let change = self.conflict.observe(found);
+        match change {
+            Change::Began => {
+                let holder = crate::gate::holder::describe(conflict::reach(bind));
+                if !want_open {
+                    log::error!(
+                        "{name}: gate {bind} is meant to be closed, but another process answers on it ({holder}): \
+                         a GSLB sees this port up whatever {name} decides; stop that process, or move [{}] open_port",
+                        section(name)
+                    );
+                }
+                (change, Some(holder))
+            }
+            Change::Ended => {
+                log::info!("{name}: gate {bind}: no other process holds or answers on it any more");
+                (change, None)
+            }
+            Change::Same => (change, None),
+        }
+    }
+
+    /// The mail of a conflict that began (new kind: Gate Conflict).
+    fn conflict_mail(&self, want_open: bool, holder: &str) -> Mail {
+        let name = self.name();
+        let bind = self.gate.bind_addr();
+        let host = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
+        let what = if want_open {
+            format!("{name} cannot open it: the port is {holder}")
+        } else {
+            format!("{name} keeps it closed, yet another process answers on it ({holder})")
+        };
+        Mail::new(
+            MailKind::GateConflict,
+            format!(
+                "This is the {host}.<br>Port {} ({bind}) is the gate a GSLB checks, and {what}. \
+                 While this lasts, the GSLB sees this host up or down whatever {name} decides. \
+                 Stop that process, or move [{}] open_port.",
+                bind.port(),
+                section(name)
+            ),
+        )
     }
 
     fn publish(&self, n: u64, d: &Decision, listening: bool, took: Duration) {
@@ -341,10 +431,55 @@ pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
     stats
 }
 
+/// The decision's reason without its closing port clause ("pgpool is
+/// healthy; the port stays open." -> "pgpool is healthy"), for lines that
+/// must not claim the port moved.
+fn situation(reason: &str) -> &str {
+    reason
+        .rsplit_once("; ")
+        .map_or(reason.trim_end_matches('.'), |(why, _)| why)
+}
+
+/// The config section of a watcher's own keys.
+fn section(name: &str) -> &'static str {
+    if name == "repmgrwatch" {
+        "repmgr"
+    } else {
+        "pgp"
+    }
+}
+
+/// At start: the gate's and the API ports' addresses must not be held by
+/// another process.
+fn ports_free<W: Watcher>(watcher: &W) -> Result<(), conflict::Held> {
+    let name = watcher.program().name();
+    let keys = match section(name) {
+        "repmgr" => [
+            "[repmgr] open_port",
+            "[repmgr] api_port",
+            "[repmgr] agent_port",
+        ],
+        _ => ["[pgp] open_port", "[pgp] api_port", "[pgp] agent_port"],
+    };
+    conflict::check_free("gate", keys[0], watcher.bind())?;
+    let (api, agent) = watcher.api_binds();
+    if let Some(a) = api {
+        conflict::check_free("api", keys[1], a)?;
+    }
+    if let Some(a) = agent {
+        conflict::check_free("agent", keys[2], a)?;
+    }
+    Ok(())
+}
+
 /// A watcher's process: signals, the loop, the bounded shutdown. Returns
-/// the exit code.
+/// the exit code: 1 when a port it needs is held by another process.
 pub fn run<W: Watcher>(watcher: W) -> u8 {
     let name = watcher.program().name();
+    if let Err(held) = ports_free(&watcher) {
+        log::error!("{name}: {held}");
+        return 1;
+    }
     if let Err(e) = crate::plumbing::signals::install() {
         log::warn!("{name}: {e}; stop it with SIGKILL");
     }
@@ -354,167 +489,4 @@ pub fn run<W: Watcher>(watcher: W) -> u8 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Program;
-    use crate::mail::Message;
-    use crate::mailqueue::{MailQueue, QueueConfig};
-    use crate::probe::pgpool::PgpoolError;
-    use crate::probe::ProbeError;
-    use crate::watch::pgp::{self, PgpObservation, PgpRules, PgpState};
-    use std::collections::VecDeque;
-    use std::net::{SocketAddr, TcpStream};
-    use std::sync::mpsc;
-
-    /// pgpwatch's rules over a scripted pgpool: `true` healthy, `false` not.
-    struct Scripted {
-        settings: Settings,
-        rules: PgpRules,
-        script: VecDeque<bool>,
-        stop: Stop,
-    }
-
-    impl Watcher for Scripted {
-        type State = PgpState;
-        type Observation = PgpObservation;
-        fn program(&self) -> Program {
-            Program::Pgpwatch
-        }
-        fn settings(&self) -> &Settings {
-            &self.settings
-        }
-        fn observe(&mut self) -> PgpObservation {
-            let next = self.script.pop_front();
-            if self.script.is_empty() {
-                self.stop.request();
-            }
-            match next {
-                Some(true) | None => PgpObservation::Healthy,
-                Some(false) => PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
-                    "127.0.0.1",
-                    1,
-                    "connect",
-                    "refused",
-                ))),
-            }
-        }
-        fn decide(&self, s: &PgpState, o: &PgpObservation) -> (PgpState, Decision) {
-            pgp::decide(s, o, &self.rules)
-        }
-        fn reload(&mut self, settings: Settings) {
-            self.settings = settings;
-        }
-        fn period(&self) -> Duration {
-            Duration::from_millis(20)
-        }
-        fn bind(&self) -> SocketAddr {
-            SocketAddr::from(([127, 0, 0, 1], 0))
-        }
-    }
-
-    fn pgp_watch(script: Vec<bool>, stop: Stop) -> (Watch<Scripted>, mpsc::Receiver<String>) {
-        let rules = PgpRules {
-            rise: 1,
-            fall: 1,
-            success_period: 100,
-            mail_on_success: false,
-            sendmail: true,
-            hostname: "pgp1".into(),
-            open_port: 0,
-        };
-        let (tx, rx) = mpsc::channel();
-        let tx = std::sync::Mutex::new(tx);
-        let queue = MailQueue::start(QueueConfig::default(), move |m: &Message| {
-            tx.lock()
-                .map_err(|_| "poisoned".to_string())?
-                .send(m.subject.clone())
-                .map_err(|e| e.to_string())
-        })
-        .expect("mail thread");
-        let watcher = Scripted {
-            settings: Settings::defaults(Program::Pgpwatch),
-            rules,
-            script: VecDeque::from(script),
-            stop,
-        };
-        let gate = Gate::new(watcher.bind());
-        let mail = MailSide::with_queue("pgpwatch", queue, None);
-        let watch = Watch::with_parts(
-            watcher,
-            gate,
-            mail,
-            Notifier::new(None, None, None, 0),
-            false,
-        );
-        (watch, rx)
-    }
-
-    fn recv_all(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| {
-                rx.recv_timeout(Duration::from_secs(10))
-                    .unwrap_or_else(|e| panic!("mail {i}: {e}"))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
-        let stop = Stop::new();
-        let (mut w, rx) = pgp_watch(vec![true, false, true, true], stop);
-        // Before any check the board does not claim an open gate.
-        let json = w.gate.board().current().render();
-        assert!(
-            !json.contains(r#""port_open":true"#) && !json.contains(r#""gate":"open""#),
-            "{json}"
-        );
-        w.run_cycle(1);
-        assert!(w.gate.is_open(), "healthy first check opens");
-        let addr = w.gate.local_addr().expect("listening");
-        TcpStream::connect(addr).expect("gate answers");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while w.gate.accepted() < 1 {
-            assert!(Instant::now() < deadline, "the gate never accepted");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let json = w.gate.board().current().render();
-        assert!(
-            json.contains(r#""port_open":true"#) && json.contains(r#""check":1"#),
-            "{json}"
-        );
-        w.run_cycle(2);
-        assert!(!w.gate.is_open(), "failed check closes");
-        w.run_cycle(3);
-        assert!(w.gate.is_open(), "recovery opens");
-        // The gate's counters reach the state JSON.
-        let json = w.gate.board().current().render();
-        assert!(json.contains(r#""accepted":1"#), "{json}");
-        assert_eq!(
-            recv_all(&rx, 3),
-            vec![
-                "PGPWATCH - Status Change - PGP Down",
-                "PGPWATCH - Error",
-                "PGPWATCH - Status Change - PGP Up"
-            ]
-        );
-        w.finish(Instant::now() + Duration::from_secs(5));
-    }
-
-    #[test]
-    fn run_watch_stops_closes_the_port_and_flushes_mail() {
-        let stop = Stop::new();
-        let (w, rx) = pgp_watch(vec![true, false, false, true], stop.clone());
-        let stats = run_watch(w, &stop);
-        assert_eq!(stats.cycles, 4);
-        // Shutdown flushed the queue before returning.
-        let got: Vec<String> = rx.try_iter().collect();
-        assert_eq!(
-            got,
-            vec![
-                "PGPWATCH - Status Change - PGP Down",
-                "PGPWATCH - Error",
-                "PGPWATCH - Status Change - PGP Up"
-            ]
-        );
-    }
-}
+mod tests;

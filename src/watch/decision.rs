@@ -28,6 +28,8 @@ pub enum MailKind {
     RepmgrDownGood,
     /// repmgrwatch: this node is no longer the master and closed its port.
     RepmgrSlaveSteppingDown,
+    /// Either watcher (new): another process answers on the gate's port.
+    GateConflict,
 }
 
 impl MailKind {
@@ -46,6 +48,7 @@ impl MailKind {
             MailKind::RepmgrSlaveSteppingDown => {
                 "PGPWATCH - Repmgr - Slave Stepping Down (This is good)"
             }
+            MailKind::GateConflict => "PGPWATCH - Gate Conflict",
         }
     }
 
@@ -71,6 +74,7 @@ impl MailKind {
             MailKind::RepmgrUpForceopen => "repmgr_up_forceopen",
             MailKind::RepmgrDownGood => "repmgr_down_good",
             MailKind::RepmgrSlaveSteppingDown => "repmgr_slave_stepping_down",
+            MailKind::GateConflict => "gate_conflict",
         }
     }
 }

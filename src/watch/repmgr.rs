@@ -173,7 +173,11 @@ fn original_body(kind: MailKind, host: &str, port: u16) -> String {
         MailKind::RepmgrSlaveSteppingDown => "I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.".to_string(),
         MailKind::RepmgrCouldntGetMasters => "I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.".to_string(),
         // pgpwatch's kinds are not built here.
-        MailKind::PgpUp | MailKind::PgpDown | MailKind::PgpError | MailKind::PgpStatusOk => {
+        MailKind::PgpUp
+        | MailKind::PgpDown
+        | MailKind::PgpError
+        | MailKind::PgpStatusOk
+        | MailKind::GateConflict => {
             String::new()
         }
     };

@@ -4,6 +4,7 @@
 mod support;
 
 mod config_cli;
+mod conflict;
 mod conninfo;
 mod flood;
 mod gslb;
