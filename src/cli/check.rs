@@ -6,6 +6,10 @@
 //! that others may read, and a `state_dir` the program cannot write, are
 //! warnings (the program runs, less safely).
 //!
+//! A check that can take so long that the systemd watchdog may kill the
+//! process (2 × connect_timeout reaching half of `WatchdogSec`) is a
+//! warning too.
+//!
 //! Files left to their defaults (`~/.postgresql/root.crt`, `~/.ssh/...`)
 //! are not reported: a missing default only means "not used". A file
 //! readable here may still be unreadable for the service's user when
@@ -15,6 +19,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::config::{Program, Settings};
 use crate::probe::tls::TlsSettings;
@@ -64,12 +69,19 @@ pub fn check(program: Program, s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     match program {
         Program::Pgpwatch => {
+            watchdog(&mut out, "pgp", s.pgp.connect_timeout, watchdog_interval());
             tls_files(&mut out, "pgp", &s.pgp.tls);
             tls_files(&mut out, "poolstatus", &s.poolstatus.tls);
             ssh_files(&mut out, s);
             mail(&mut out, program, s);
         }
         Program::Repmgrwatch => {
+            watchdog(
+                &mut out,
+                "repmgr",
+                s.repmgr.connect_timeout,
+                watchdog_interval(),
+            );
             tls_files(&mut out, "repmgr", &s.repmgr.tls);
             mail(&mut out, program, s);
         }
@@ -79,6 +91,53 @@ pub fn check(program: Program, s: &Settings) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `WatchdogSec=` of the shipped units.
+pub const UNIT_WATCHDOG: Duration = Duration::from_secs(30);
+
+/// The watchdog interval: `$WATCHDOG_USEC` when systemd set it (run from
+/// the unit, e.g. `ExecStartPre=`), else the shipped units' 30 s; whether
+/// it was assumed.
+fn watchdog_interval() -> (Duration, bool) {
+    match std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(us) if us > 0 => (Duration::from_micros(us), false),
+        _ => (UNIT_WATCHDOG, true),
+    }
+}
+
+/// The longest check is about 2 × connect_timeout (a probe, then a second
+/// connection); at half the watchdog interval a slow check risks the kill.
+fn watchdog(
+    out: &mut Vec<Finding>,
+    section: &str,
+    connect_timeout: Duration,
+    (interval, assumed): (Duration, bool),
+) {
+    let longest = connect_timeout.saturating_mul(2);
+    if longest < interval / 2 {
+        return;
+    }
+    let whence = if assumed {
+        "assumed: WatchdogSec=30 of the shipped unit; $WATCHDOG_USEC is not set"
+    } else {
+        "$WATCHDOG_USEC"
+    };
+    out.push(warning(format!(
+        "[{section}] connect_timeout {}: a check may take 2 x {} = {}, half or more of the systemd watchdog interval ({} s, {whence});          a hung peer could get the process killed: lower connect_timeout below {} s or raise WatchdogSec= in a drop-in",
+        secs(connect_timeout),
+        secs(connect_timeout),
+        secs(longest),
+        interval.as_secs_f64(),
+        interval.as_secs_f64() / 4.0
+    )));
+}
+
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
 }
 
 /// A file the configuration names: it must exist and be readable.

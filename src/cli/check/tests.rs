@@ -2,6 +2,7 @@
 
 use super::*;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pgpw-check-{tag}-{}", std::process::id()));
@@ -166,4 +167,33 @@ fn a_state_dir_that_cannot_be_written_is_a_warning() {
         f[0]
     );
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_check_that_may_outlast_half_the_watchdog_is_a_warning() {
+    let mut out = Vec::new();
+    let assumed = (UNIT_WATCHDOG, true);
+    watchdog(&mut out, "pgp", Duration::from_secs(5), assumed);
+    assert!(out.is_empty(), "10 s < 15 s: {:?}", texts(&out));
+    watchdog(&mut out, "pgp", Duration::from_millis(7500), assumed);
+    assert_eq!(out.len(), 1);
+    let t = out[0].to_string();
+    assert!(
+        t.starts_with("warning: [pgp] connect_timeout 7.5 s: a check may take 2 x 7.5 s = 15 s, half or more of the systemd watchdog interval (30 s, assumed: WatchdogSec=30"),
+        "{t}"
+    );
+    assert!(t.contains("lower connect_timeout below 7.5 s"), "{t}");
+    let mut out = Vec::new();
+    watchdog(
+        &mut out,
+        "repmgr",
+        Duration::from_secs(3),
+        (Duration::from_secs(10), false),
+    );
+    assert!(out[0].text.contains("(10 s, $WATCHDOG_USEC)"), "{}", out[0]);
+    // The shipped sample's 5 s passes.
+    let s = Settings::defaults(Program::Repmgrwatch);
+    assert!(!texts(&check(Program::Repmgrwatch, &s))
+        .iter()
+        .any(|t| t.contains("watchdog")));
 }
