@@ -14,6 +14,7 @@
 //! once per episode, and `/metrics` shows it. The reason line is logged once
 //! the port is where it says.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::decision::{Decision, Mail, MailKind};
@@ -50,6 +51,9 @@ pub struct Watch<W: Watcher> {
     started: Instant,
     /// Another process holds or answers on the gate's port.
     conflict: Episode,
+    /// The API ports are not where the settings say (a bind failed); it
+    /// is retried at every check.
+    api_failing: bool,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -107,13 +111,16 @@ impl<W: Watcher> Watch<W> {
             stats: Stats::default(),
             started,
             conflict: Episode::default(),
+            api_failing: false,
         };
         w.bind_api();
         w
     }
 
     /// Opens (or moves) the API and agent-check ports to the watcher's
-    /// addresses; an error is logged and the bind retried at the next check.
+    /// addresses. A port that cannot be bound at its new address keeps
+    /// serving at its old one; the error is logged once and the bind
+    /// retried at every check until it succeeds (logged too).
     fn bind_api(&mut self) {
         let name = self.name();
         let (api, agent) = self.watcher.api_binds();
@@ -124,8 +131,31 @@ impl<W: Watcher> Watch<W> {
                 self.api = Some(p);
             }),
         };
-        if let Err(e) = result {
-            log::error!("{name}: {e}");
+        let serving = |(a, b): (Option<SocketAddr>, Option<SocketAddr>)| match (a, b) {
+            (None, None) => "no API port".to_string(),
+            (a, b) => [
+                a.map(|a| format!("api {a}")),
+                b.map(|b| format!("agent {b}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", "),
+        };
+        match result {
+            Err(e) if !self.api_failing => {
+                self.api_failing = true;
+                log::error!(
+                    "{name}: {e}; still serving on {} (retried at every check)",
+                    serving(self.api_addrs())
+                );
+            }
+            Err(e) => log::debug!("{name}: {e} (retried at every check)"),
+            Ok(()) if self.api_failing => {
+                self.api_failing = false;
+                log::info!("{name}: now serving on {}", serving(self.api_addrs()));
+            }
+            Ok(()) => {}
         }
     }
 
@@ -215,7 +245,7 @@ impl<W: Watcher> Watch<W> {
             stats: self.stats.clone(),
         };
         self.api_board.publish(snap);
-        if self.api.is_none() {
+        if self.api_failing {
             self.bind_api();
         }
     }

@@ -212,3 +212,49 @@ fn a_gate_port_taken_while_running_is_one_error_one_mail_and_a_metric() {
     );
     w.stop();
 }
+
+/// Issue 18 item 5: a SIGHUP that cannot bind the new API port keeps the
+/// old one serving, says so once, retries at every check, and says when
+/// it moved.
+#[test]
+fn a_reload_to_a_taken_api_port_keeps_the_old_one_and_retries() {
+    let cluster = Cluster::shared();
+    let old_port = 8021;
+    let tuning = Tuning {
+        extra: vec![("pgp".into(), "api_port".into(), old_port.to_string())],
+        ..Tuning::default()
+    };
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    w.wait_port(true, START);
+    let old = format!("{}:{old_port}", w.addr());
+    assert!(eventually(START, || metrics(&old).contains("pgpoolwatch_gate_open 1")));
+    let held = TcpListener::bind(format!("{}:0", w.addr())).expect("bind");
+    let new_port = held.local_addr().expect("addr").port();
+    let new = format!("{}:{new_port}", w.addr());
+    let cfg = w.config_path();
+    let text = std::fs::read_to_string(&cfg).expect("read config");
+    let text = crate::support::watchers::set_key(&text, "pgp", "api_port", &new_port.to_string());
+    std::fs::write(&cfg, text).expect("write config");
+    w.sighup();
+    w.wait_log("still serving on api", START);
+    w.wait_checks(3, START);
+    assert!(
+        metrics(&old).contains("pgpoolwatch_gate_open 1"),
+        "the old port serves"
+    );
+    let said: Vec<String> = w
+        .log()
+        .lines()
+        .filter(|l| l.contains("still serving on") || l.contains("now serving on"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    drop(held);
+    w.wait_log("now serving on api", START);
+    assert!(eventually(START, || metrics(&new).contains("pgpoolwatch_gate_open 1")));
+    assert!(TcpStream::connect(&old).is_err(), "the old port is closed");
+    for l in w.log().lines().filter(|l| l.contains("serving on")) {
+        println!("reload to a taken api port: {l}");
+    }
+    w.stop();
+}
