@@ -30,6 +30,9 @@ pub enum MailKind {
     RepmgrSlaveSteppingDown,
     /// Either watcher (new): another process answers on the gate's port.
     GateConflict,
+    /// repmgrwatch (new): a pgpool's name cannot be resolved, so whether
+    /// the master may open is unknown; the port is kept as it is.
+    RepmgrPgpoolUnknown,
 }
 
 impl MailKind {
@@ -49,6 +52,7 @@ impl MailKind {
                 "PGPWATCH - Repmgr - Slave Stepping Down (This is good)"
             }
             MailKind::GateConflict => "PGPWATCH - Gate Conflict",
+            MailKind::RepmgrPgpoolUnknown => "PGPWATCH - Repmgr - Pgpool Unknown",
         }
     }
 
@@ -75,6 +79,7 @@ impl MailKind {
             MailKind::RepmgrDownGood => "repmgr_down_good",
             MailKind::RepmgrSlaveSteppingDown => "repmgr_slave_stepping_down",
             MailKind::GateConflict => "gate_conflict",
+            MailKind::RepmgrPgpoolUnknown => "repmgr_pgpool_unknown",
         }
     }
 }

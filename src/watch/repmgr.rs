@@ -12,6 +12,11 @@
 //! the master, or several or none answer as master, the port closes at that
 //! check whatever `fall` says.
 //!
+//! A pgpool whose name cannot be resolved (DNS down, a typo) is neither up
+//! nor down: while no other pgpool answers, the master keeps its port as
+//! it is and mails "Pgpool Unknown" once (the original, and our first
+//! version, took it for "down" and could open the master's port).
+//!
 //! Start-up grace: for `startup_grace` after the process starts the port
 //! does not open merely because no pgpool answers: a pgpwatch started at the
 //! same moment (a reboot, a deploy to every host) has not finished its first
@@ -71,6 +76,9 @@ pub struct RepmgrObservation {
     pub masters: Result<Vec<String>, MastersError>,
     /// Whether pgp_server_1's and pgp_server_2's check_port answered.
     pub pgpools_up: (bool, bool),
+    /// Why pgp_server_1's / pgp_server_2's name could not be resolved
+    /// (`None`: it was): such a pgpool is neither up nor down.
+    pub pgpools_unknown: (Option<String>, Option<String>),
     /// What is left of the start-up grace ([`Duration::ZERO`]: over).
     pub startup_grace_left: Duration,
 }
@@ -90,6 +98,9 @@ pub enum Situation {
     MasterForced,
     /// I am the master and a pgpool answers: closed.
     MasterBehindPgpool,
+    /// I am the master, no pgpool answers, and a pgpool's name cannot be
+    /// resolved: whether it is up is unknown, so the port stays as it is.
+    PgpoolsUnknown,
 }
 
 impl Situation {
@@ -106,6 +117,7 @@ impl Situation {
             Situation::MasterAlone => "master_alone",
             Situation::MasterForced => "master_forced",
             Situation::MasterBehindPgpool => "master_behind_pgpool",
+            Situation::PgpoolsUnknown => "pgpools_unknown",
         }
     }
 
@@ -117,6 +129,7 @@ impl Situation {
             Situation::MasterAlone,
             Situation::MasterForced,
             Situation::MasterBehindPgpool,
+            Situation::PgpoolsUnknown,
         ]
         .into_iter()
         .find(|s| s.name() == name)
@@ -172,6 +185,7 @@ fn original_body(kind: MailKind, host: &str, port: u16) -> String {
         MailKind::RepmgrDownGood => "I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online. That's why I am closing port so that the GSLB won't route traffic through me. It is still best that you check on the system manually".to_string(),
         MailKind::RepmgrSlaveSteppingDown => "I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.".to_string(),
         MailKind::RepmgrCouldntGetMasters => "I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.".to_string(),
+        MailKind::RepmgrPgpoolUnknown => format!("I am the current master, no pgpool answers, and the name of a pgpool cannot be resolved, so I cannot tell whether it is up. I keep port {port} as it is until I can tell. Please check DNS (or /etc/hosts) for the pgpool hosts."),
         // pgpwatch's kinds are not built here.
         MailKind::PgpUp
         | MailKind::PgpDown
@@ -206,6 +220,14 @@ pub fn decide(
     } else {
         obs.pgpools_up.0 || obs.pgpools_up.1
     };
+    let unknown = if rules.single_pgpool {
+        obs.pgpools_unknown.0.as_ref()
+    } else {
+        obs.pgpools_unknown
+            .0
+            .as_ref()
+            .or(obs.pgpools_unknown.1.as_ref())
+    };
     let (situation, why) = match &obs.masters {
         Err(e) => (
             Situation::NoMasters,
@@ -226,6 +248,13 @@ pub fn decide(
                 m[0], rules.node_name
             ),
         ),
+        Ok(_) if !any_pgpool && !rules.force_open && unknown.is_some() => (
+            Situation::PgpoolsUnknown,
+            format!(
+                "this node is the master, no pgpool answers, and whether one is up is unknown ({})",
+                unknown.map_or("", String::as_str)
+            ),
+        ),
         Ok(_) if !any_pgpool => (
             Situation::MasterAlone,
             "this node is the master and no pgpool answers".to_string(),
@@ -244,7 +273,12 @@ pub fn decide(
     let in_grace = situation == Situation::MasterAlone
         && !state.port_open
         && !obs.startup_grace_left.is_zero();
-    let want = situation.wants_open() && !in_grace;
+    // Unknown keeps the port where it is.
+    let want = if situation == Situation::PgpoolsUnknown {
+        state.port_open
+    } else {
+        situation.wants_open() && !in_grace
+    };
     let needed = if want {
         rules.rise.max(1)
     } else if situation == Situation::MasterBehindPgpool {
@@ -275,6 +309,11 @@ pub fn decide(
             )),
             Situation::MultipleMasters => mails.push(mail(
                 MailKind::RepmgrMultipleMasters,
+                rules,
+                &format!("{why}."),
+            )),
+            Situation::PgpoolsUnknown => mails.push(mail(
+                MailKind::RepmgrPgpoolUnknown,
                 rules,
                 &format!("{why}."),
             )),
@@ -314,8 +353,10 @@ pub fn decide(
                 Situation::MasterForced => Some(MailKind::RepmgrUpForceopen),
                 Situation::MasterBehindPgpool => Some(MailKind::RepmgrDownGood),
                 Situation::Standby => Some(MailKind::RepmgrSlaveSteppingDown),
-                // Their mail went out on entry.
-                Situation::NoMasters | Situation::MultipleMasters => None,
+                // Their mail went out on entry; unknown never moves the port.
+                Situation::NoMasters | Situation::MultipleMasters | Situation::PgpoolsUnknown => {
+                    None
+                }
             };
             if let Some(kind) = kind {
                 mails.push(mail(kind, rules, &reason));

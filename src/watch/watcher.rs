@@ -16,7 +16,7 @@ use crate::poolstatus::Target;
 use crate::probe::host_port;
 use crate::probe::pgpool::{backends_health, probe_pool_nodes};
 use crate::probe::repmgr::{masters_of, probe_nodes, NodeAnswer};
-use crate::probe::tcp_port_answers;
+use crate::probe::tcp::tcp_port_state;
 
 /// What the loop needs of a watcher.
 pub trait Watcher {
@@ -290,17 +290,22 @@ impl Watcher for RepmgrWatcher {
         let (t, port) = (r.connect_timeout, r.check_port);
         // The two gates and the masters are asked at once.
         let (one, two, nodes) = std::thread::scope(|scope| {
-            let a = scope.spawn(|| tcp_port_answers(&r.pgp_server_1, port, t));
+            let a = scope.spawn(|| tcp_port_state(&r.pgp_server_1, port, t));
             let b = (r.pgp_server_2 != r.pgp_server_1)
-                .then(|| scope.spawn(|| tcp_port_answers(&r.pgp_server_2, port, t)));
+                .then(|| scope.spawn(|| tcp_port_state(&r.pgp_server_2, port, t)));
             let nodes = probe_nodes(s);
-            let one = a.join().unwrap_or(false);
+            let one = a.join().unwrap_or(Ok(false));
             let two = match b {
-                Some(h) => h.join().unwrap_or(false),
-                None => one,
+                Some(h) => h.join().unwrap_or(Ok(false)),
+                None => one.clone(),
             };
             (one, two, nodes)
         });
+        // A name that cannot be resolved: up or down is unknown.
+        let unknown =
+            |r: &Result<bool, crate::probe::ProbeError>| r.as_ref().err().map(|e| e.to_string());
+        let pgpools_unknown = (unknown(&one), unknown(&two));
+        let (one, two) = (one.unwrap_or(false), two.unwrap_or(false));
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
         self.nodes = nodes.map_err(|e| e.to_string());
         self.gates = vec![(r.pgp_server_1.clone(), one)];
@@ -310,6 +315,7 @@ impl Watcher for RepmgrWatcher {
         repmgr::RepmgrObservation {
             masters,
             pgpools_up: (one, two),
+            pgpools_unknown,
             startup_grace_left,
         }
     }

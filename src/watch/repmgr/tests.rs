@@ -49,6 +49,7 @@ fn obs(o: O) -> RepmgrObservation {
     RepmgrObservation {
         masters,
         pgpools_up,
+        pgpools_unknown: (None, None),
         startup_grace_left: Duration::ZERO,
     }
 }
@@ -492,4 +493,71 @@ fn record_round_trips_and_bad_records_are_a_fresh_start() {
     assert_eq!(record(&RepmgrState::default()), "gate=closed last=none");
     assert_eq!(resume("gate=closed last=none").and_then(|s| s.last), None);
     assert_eq!(resume("last=standby"), None);
+}
+
+/// Issue 18 item 5: a pgpool whose name cannot be resolved is neither up
+/// nor down; the master keeps its port as it is and says so once.
+#[test]
+fn an_unresolvable_pgpool_keeps_the_masters_port_as_it_is() {
+    const UNKNOWN: &str = "PGPWATCH - Repmgr - Pgpool Unknown";
+    let dns = |o: O, which: u8| RepmgrObservation {
+        pgpools_unknown: match which {
+            1 => (Some("resolve pgp1.example: no such host".into()), None),
+            _ => (None, Some("resolve pgp2.example: no such host".into())),
+        },
+        ..obs(o)
+    };
+    let r = rules();
+    let subjects =
+        |d: &Decision| -> Vec<String> { d.mails.iter().map(|m| m.subject.clone()).collect() };
+    // Closed, no pgpool answers, pgp2's name unknown: stays closed (before:
+    // "no pgpool answers" opened it), one mail.
+    let (s, d) = decide(&RepmgrState::default(), &dns(O::Me(false, false), 2), &r);
+    assert!(!d.port_open, "{}", d.reason);
+    assert_eq!(subjects(&d), vec![UNKNOWN]);
+    assert!(
+        d.reason
+            .contains("unknown (resolve pgp2.example: no such host)"),
+        "{}",
+        d.reason
+    );
+    let (s, d) = decide(&s, &dns(O::Me(false, false), 2), &r);
+    assert!(!d.port_open && d.mails.is_empty(), "once: {}", d.reason);
+    // Names resolve again, no pgpool answers: now it is known, opens.
+    let (_, d) = decide(&s, &obs(O::Me(false, false)), &r);
+    assert!(d.port_open, "{}", d.reason);
+    // Open, and a pgpool's name stops resolving: stays open, no Down mail.
+    let open = RepmgrState {
+        port_open: true,
+        last: Some(Situation::MasterAlone),
+        ..RepmgrState::default()
+    };
+    let (_, d) = decide(&open, &dns(O::Me(false, false), 1), &r);
+    assert!(d.port_open, "{}", d.reason);
+    assert_eq!(subjects(&d), vec![UNKNOWN]);
+    // A pgpool that answers is known to be up, whatever the other's name.
+    let (_, d) = decide(&open, &dns(O::Me(true, false), 2), &r);
+    assert!(!d.port_open, "{}", d.reason);
+    // One pgpool configured twice: only its own name counts.
+    let single = RepmgrRules {
+        single_pgpool: true,
+        ..rules()
+    };
+    let (_, d) = decide(
+        &RepmgrState::default(),
+        &dns(O::Me(false, false), 2),
+        &single,
+    );
+    assert!(d.port_open, "{}", d.reason);
+    // force_open opens whatever is unknown.
+    let forced = RepmgrRules {
+        force_open: true,
+        ..rules()
+    };
+    let (_, d) = decide(
+        &RepmgrState::default(),
+        &dns(O::Me(false, false), 2),
+        &forced,
+    );
+    assert!(d.port_open, "{}", d.reason);
 }
