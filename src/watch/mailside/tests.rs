@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::mailqueue::MailQueue;
+use std::sync::mpsc;
+use std::time::SystemTime;
 
 #[test]
 fn watcher_mails_never_carry_args_txt_failed_node_and_new_master() {
