@@ -186,6 +186,7 @@ connect_timeout = {ct}
 sendmail = {sm}
 sendmail_settings_path = {args}
 poolstatus_user = postgres
+state_dir = {base}/state/pgp{k}
 
 [poolstatus]
 pgpool_host = {pgp}
@@ -217,6 +218,7 @@ connect_timeout = {ct}
 sendmail = {sm}
 sendmail_settings_path = {args}
 poolstatus_user = postgres
+state_dir = {base}/state/db{n}
 
 [poolstatus]
 pgpool_host = {p1}

@@ -378,13 +378,28 @@ impl PgpwatchArgs {
     }
 }
 
-/// Prints the `--check-config` listing: settings, then one `warning:` line each.
-pub fn print_check_config(settings: &Settings, out: &mut dyn Write) -> Result<(), CliError> {
+/// Prints the `--check-config` listing: settings, then one `warning:` line
+/// each, then what [`check::check`] found of the files and directories
+/// `program` will use (`warning:`/`error:` lines). Returns the exit code: 0,
+/// or [`EXIT_USAGE`] when something the program needs will fail.
+pub fn print_check_config(
+    program: Program,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     let mut text = settings.render();
     for w in &settings.warnings {
         text.push_str(&format!("warning: {w}\n"));
     }
-    out.write_all(text.as_bytes()).map_err(CliError::Output)
+    let findings = check::check(program, settings);
+    for f in &findings {
+        text.push_str(&format!("{f}\n"));
+    }
+    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    let failed = findings
+        .iter()
+        .any(|f| f.severity == check::Severity::Error);
+    Ok(if failed { EXIT_USAGE } else { 0 })
 }
 
 fn finish_start<A>(
@@ -408,8 +423,7 @@ fn finish_start<A>(
     };
     let settings = load(&args).map_err(CliError::Config)?;
     if common(&args).check_config {
-        print_check_config(&settings, out)?;
-        return Ok(Start::Done(0));
+        return Ok(Start::Done(print_check_config(program, &settings, out)?));
     }
     Ok(Start::Run { args, settings })
 }
@@ -486,6 +500,7 @@ pub fn print_warnings(program: Program, settings: &Settings) {
 
 pub use crate::plumbing::logging::init_logging;
 
+pub mod check;
 mod help;
 use help::help;
 

@@ -19,6 +19,11 @@
 //!   them too).
 //! - [`MailQueue::shutdown`] makes one prompt last try of what is left and
 //!   waits until a deadline, then stops and joins the thread.
+//! - Durable with a [`spool::Spool`]: a mail pushed with its spool id has its
+//!   file removed once the server accepted it (or the queue dropped it), and
+//!   is never given up: after its last try, or a permanent failure (logged
+//!   once), it is tried again every `max_backoff` while the process lives
+//!   and sent at the next start otherwise.
 //!
 //! The send function is a closure, so tests need no SMTP server; it must
 //! bound its own time (connect and I/O timeouts), since a send in progress
@@ -30,6 +35,13 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+mod sending;
+pub mod spool;
+
+use sending::sender;
+
+use spool::{Spool, SpoolId};
 
 /// Why a try failed, as the queue needs to know it.
 pub trait SendFailure: fmt::Display {
@@ -127,6 +139,9 @@ struct Item<M> {
     mail: M,
     tries: u32,
     next_try: Instant,
+    spooled: Option<SpoolId>,
+    /// Spooled and past its last try: retried every `max_backoff`, quietly.
+    parked: bool,
 }
 
 struct State<M> {
@@ -140,6 +155,16 @@ struct State<M> {
 struct Shared<M> {
     state: Mutex<State<M>>,
     cv: Condvar,
+    spool: Option<Arc<Spool>>,
+}
+
+impl<M> Shared<M> {
+    /// Removes a mail's file when it has one.
+    fn unspool(&self, id: Option<SpoolId>) {
+        if let (Some(spool), Some(id)) = (&self.spool, id) {
+            spool.remove(id);
+        }
+    }
 }
 
 impl<M> Shared<M> {
@@ -165,6 +190,20 @@ impl<M: Send + 'static> MailQueue<M> {
         F: FnMut(&M) -> Result<(), E> + Send + 'static,
         E: SendFailure,
     {
+        MailQueue::start_spooled(config, None, send)
+    }
+
+    /// [`MailQueue::start`] with the spool whose files the pushed mails'
+    /// ids name ([`MailSender::push_spooled`]).
+    pub fn start_spooled<F, E>(
+        config: QueueConfig,
+        spool: Option<Arc<Spool>>,
+        send: F,
+    ) -> io::Result<MailQueue<M>>
+    where
+        F: FnMut(&M) -> Result<(), E> + Send + 'static,
+        E: SendFailure,
+    {
         let config = QueueConfig {
             capacity: config.capacity.max(1),
             attempts: config.attempts.max(1),
@@ -178,6 +217,7 @@ impl<M: Send + 'static> MailQueue<M> {
                 stats: QueueStats::default(),
             }),
             cv: Condvar::new(),
+            spool,
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -243,10 +283,16 @@ impl<M: Send + 'static> MailQueue<M> {
     /// Flushes until `deadline`, then stops and joins the sending thread;
     /// returns how many mails were left unsent (each logged).
     pub fn shutdown(mut self, deadline: Instant) -> usize {
-        self.stop(deadline)
+        self.stop(deadline, false)
     }
 
-    fn stop(&mut self, deadline: Instant) -> usize {
+    /// [`MailQueue::shutdown`], and the mails left are removed from the
+    /// spool too (mail switched off by a reload).
+    pub fn shutdown_discarding(mut self, deadline: Instant) -> usize {
+        self.stop(deadline, true)
+    }
+
+    fn stop(&mut self, deadline: Instant, discard: bool) -> usize {
         let Some(thread) = self.thread.take() else {
             return 0;
         };
@@ -268,7 +314,17 @@ impl<M: Send + 'static> MailQueue<M> {
             };
         }
         for it in st.items.iter() {
-            log::error!("mail \"{}\" not sent: shutting down", it.label);
+            match (&self.shared.spool, it.spooled) {
+                (Some(spool), Some(_)) if !discard => log::warn!(
+                    "mail \"{}\" not sent yet: kept in the spool {}, sent at the next start",
+                    it.label,
+                    spool.dir().display()
+                ),
+                _ => {
+                    log::error!("mail \"{}\" not sent: shutting down", it.label);
+                    self.shared.unspool(it.spooled);
+                }
+            }
         }
         let in_flight = st.in_flight;
         let left = st.items.len() + usize::from(in_flight);
@@ -306,6 +362,17 @@ impl<M: Send + 'static> MailSender<M> {
     /// blocks. When the queue is full, what goes is chosen by `class` (see
     /// the module docs).
     pub fn push(&self, label: impl Into<String>, class: Class, mail: M) {
+        self.push_spooled(label, class, mail, None)
+    }
+
+    /// [`MailSender::push`] of a mail whose spool file is `spooled`.
+    pub fn push_spooled(
+        &self,
+        label: impl Into<String>,
+        class: Class,
+        mail: M,
+        spooled: Option<SpoolId>,
+    ) {
         let label = label.into();
         let mut st = self.shared.lock();
         let cap = self.config.capacity;
@@ -316,6 +383,7 @@ impl<M: Send + 'static> MailSender<M> {
                 (Some(i), _) => {
                     if let Some(old) = st.items.remove(i) {
                         st.stats.dropped += 1;
+                        self.shared.unspool(old.spooled);
                         log::warn!(
                             "mail queue full ({cap} mails): dropped the oldest reminder, \"{}\"",
                             old.label
@@ -327,6 +395,7 @@ impl<M: Send + 'static> MailSender<M> {
                     log::warn!(
                         "mail queue full ({cap} status-change mails): reminder \"{label}\" dropped"
                     );
+                    self.shared.unspool(spooled);
                     return;
                 }
                 (None, Class::StatusChange) => {
@@ -334,6 +403,7 @@ impl<M: Send + 'static> MailSender<M> {
                         match st.items.pop_front() {
                             Some(old) => {
                                 st.stats.dropped += 1;
+                                self.shared.unspool(old.spooled);
                                 log::error!(
                                     "mail queue holds {} status-change mails (the mail server has been away long): dropped the oldest, \"{}\"",
                                     st.items.len() + 1,
@@ -352,6 +422,8 @@ impl<M: Send + 'static> MailSender<M> {
             mail,
             tries: 0,
             next_try: Instant::now(),
+            spooled,
+            parked: false,
         });
         self.shared.cv.notify_all();
     }
@@ -359,91 +431,7 @@ impl<M: Send + 'static> MailSender<M> {
 
 impl<M: Send + 'static> Drop for MailQueue<M> {
     fn drop(&mut self) {
-        self.stop(Instant::now() + Duration::from_secs(2));
-    }
-}
-
-fn sender<M, F, E>(shared: &Shared<M>, config: QueueConfig, mut send: F)
-where
-    F: FnMut(&M) -> Result<(), E>,
-    E: SendFailure,
-{
-    let mut st = shared.lock();
-    loop {
-        if st.stopping {
-            return;
-        }
-        let now = Instant::now();
-        let due = st.items.front().map(|it| it.next_try);
-        match due {
-            None => {
-                st = match shared.cv.wait(st) {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                continue;
-            }
-            Some(t) if t > now => {
-                st = match shared.cv.wait_timeout(st, t - now) {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
-                continue;
-            }
-            Some(_) => {}
-        }
-        // Send the head outside the lock.
-        st.in_flight = true;
-        let Some(head) = st.items.pop_front() else {
-            st.in_flight = false;
-            continue;
-        };
-        drop(st);
-        let result = send(&head.mail);
-        st = shared.lock();
-        st.in_flight = false;
-        let mut head = head;
-        head.tries += 1;
-        match result {
-            Ok(()) => {
-                st.stats.sent += 1;
-                if head.tries > 1 {
-                    log::info!("mail \"{}\" sent at try {}", head.label, head.tries);
-                } else {
-                    log::info!("mail \"{}\" sent", head.label);
-                }
-            }
-            Err(e) => {
-                st.stats.failed_tries += 1;
-                if e.is_permanent() {
-                    st.stats.permanent += 1;
-                    log::error!(
-                        "mail \"{}\" not sent: {e}; not retried (fix this first; later mails will fail the same way)",
-                        head.label
-                    );
-                } else if head.tries >= config.attempts {
-                    st.stats.given_up += 1;
-                    log::error!(
-                        "mail \"{}\": try {} of {} failed: {e}; giving up",
-                        head.label,
-                        head.tries,
-                        config.attempts
-                    );
-                } else {
-                    let wait = config.backoff(head.tries);
-                    log::warn!(
-                        "mail \"{}\": try {} of {} failed: {e}; retrying in {:.1}s",
-                        head.label,
-                        head.tries,
-                        config.attempts,
-                        wait.as_secs_f64()
-                    );
-                    head.next_try = Instant::now() + wait;
-                    st.items.push_front(head);
-                }
-            }
-        }
-        shared.cv.notify_all();
+        self.stop(Instant::now() + Duration::from_secs(2), false);
     }
 }
 

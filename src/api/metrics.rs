@@ -73,6 +73,12 @@ pub fn render(snap: &Snapshot) -> String {
         "Whether the GSLB gate (open_port) listens (1) or not (0).",
         b(snap.gate_open),
     );
+    o.one(
+        "gate_conflict",
+        "gauge",
+        "Whether another process holds or answers on the gate's port (1) or not (0).",
+        b(s.gate_conflict),
+    );
     o.family(
         "checks_total",
         "counter",

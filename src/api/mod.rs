@@ -134,26 +134,36 @@ impl ApiPorts {
     }
 
     /// Moves the listeners to `api` and `agent` (a reload): one whose
-    /// address did not change keeps listening.
+    /// address did not change keeps listening, and one that cannot be
+    /// bound at its new address keeps listening at its old one (the error
+    /// says so; the caller retries). Both are tried; the first error is
+    /// returned.
     pub fn rebind(
         &mut self,
         api: Option<SocketAddr>,
         agent: Option<SocketAddr>,
     ) -> Result<(), GateError> {
         let board = self.board.clone();
-        move_listener(
+        let a = move_listener(
             &mut self.api,
             api,
             || Arc::new(HttpApi(board.clone())) as Arc<dyn Service>,
             "api",
-        )?;
+        );
         let board = self.board.clone();
-        move_listener(
+        let b = move_listener(
             &mut self.agent,
             agent,
             || Arc::new(AgentCheck(board.clone())) as Arc<dyn Service>,
             "agent",
-        )
+        );
+        a.and(b)
+    }
+
+    /// Whether the listeners are where `api` and `agent` say.
+    pub fn bound_as(&self, api: Option<SocketAddr>, agent: Option<SocketAddr>) -> bool {
+        self.api.as_ref().map(Gate::bind_addr) == api
+            && self.agent.as_ref().map(Gate::bind_addr) == agent
     }
 
     /// Where the API listens (port 0 resolved).
@@ -173,22 +183,47 @@ impl ApiPorts {
     }
 }
 
+/// Moves `slot` to `want`: the new listener opens before the old one
+/// closes, so a failed bind leaves the old one serving. When the old one
+/// itself holds the port (a wildcard address, the same port), it steps
+/// aside for the new one and comes back if that still fails.
 fn move_listener(
     slot: &mut Option<Gate>,
     want: Option<SocketAddr>,
-    service: impl FnOnce() -> Arc<dyn Service>,
+    service: impl Fn() -> Arc<dyn Service>,
     kind: &'static str,
 ) -> Result<(), GateError> {
-    if slot.as_ref().map(Gate::bind_addr) == want {
+    let old = slot.as_ref().map(Gate::bind_addr);
+    if old == want {
         return Ok(());
     }
-    *slot = None; // dropping closes and joins it
-    if let Some(addr) = want {
-        let mut g = Gate::serving(addr, service(), kind);
-        g.open()?;
-        *slot = Some(g);
+    let Some(addr) = want else {
+        *slot = None; // dropping closes and joins it
+        return Ok(());
+    };
+    let mut g = Gate::serving(addr, service(), kind);
+    let first = match g.open() {
+        Ok(()) => {
+            *slot = Some(g);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    match old {
+        Some(o) if o.port() == addr.port() && crate::gate::conflict::is_taken(&first) => {
+            *slot = None;
+            if g.open().is_ok() {
+                *slot = Some(g);
+                return Ok(());
+            }
+            let mut back = Gate::serving(o, service(), kind);
+            if back.open().is_ok() {
+                *slot = Some(back);
+            }
+            Err(first)
+        }
+        _ => Err(first),
     }
-    Ok(())
 }
 
 #[cfg(test)]

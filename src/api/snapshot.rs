@@ -53,6 +53,8 @@ pub struct Stats {
     pub mails_sent: u64,
     /// Mails given up (retries spent, permanent failure, queue full).
     pub mails_failed: u64,
+    /// Another process holds or answers on the gate's port now.
+    pub gate_conflict: bool,
     pub duration: Histogram,
 }
 

@@ -636,3 +636,41 @@ fn split_brain_shows_on_metrics_and_status_of_both_watchers() {
         .body
         .contains("pgpoolwatch_split_brain 0\n"));
 }
+
+/// Issue 18 item 5: a reload whose new API port cannot be bound keeps
+/// serving on the old one; a later try moves it.
+#[test]
+fn a_move_to_a_taken_port_keeps_the_old_listener_until_it_is_free() {
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    let free = || {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let board = super::ApiBoard::new(Snapshot::starting(
+        "pgpwatch",
+        Instant::now(),
+        Duration::from_secs(10),
+    ));
+    let a = free();
+    let mut ports = super::ApiPorts::open(board, Some(a), None).expect("open");
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = held.local_addr().expect("addr");
+    let e = ports.rebind(Some(b), None).unwrap_err();
+    assert!(crate::gate::conflict::is_taken(&e), "{e}");
+    assert_eq!(ports.api_addr(), Some(a), "still on the old port");
+    assert!(TcpStream::connect(a).is_ok(), "the old port answers");
+    assert!(!ports.bound_as(Some(b), None));
+    drop(held);
+    ports.rebind(Some(b), None).expect("free now");
+    assert_eq!(ports.api_addr(), Some(b));
+    assert!(TcpStream::connect(a).is_err(), "the old port is closed");
+    // From the wildcard to one address on the same port: the old listener
+    // holds the port itself and steps aside.
+    let c = free();
+    let any = SocketAddr::from(([0, 0, 0, 0], c.port()));
+    ports.rebind(Some(any), None).expect("wildcard");
+    ports
+        .rebind(Some(c), None)
+        .expect("hand-over on the same port");
+    assert_eq!(ports.api_addr(), Some(c));
+}

@@ -1,10 +1,11 @@
 //! `sendmail`: drop-in for sendmail.py — `sendmail @args.txt --subject=X --body=...`
 //! sends one HTML mail; exit 0 only when the server accepted it, 1 when
-//! sending failed, 2 for bad arguments. Options: `pgpoolwatch::mail::USAGE`.
+//! sending failed, 2 for bad arguments. `sendmail --check @args.txt` logs
+//! in and quits without sending. Options: `pgpoolwatch::mail::USAGE`.
 
 use std::process::ExitCode;
 
-use pgpoolwatch::mail::{self, MailError, MailOptions};
+use pgpoolwatch::mail::{self, Command, MailError, MailSettings};
 
 fn main() -> ExitCode {
     let args = match pgpoolwatch::args::expand(std::env::args_os().skip(1)) {
@@ -20,11 +21,14 @@ fn main() -> ExitCode {
         println!("sendmail (pgpoolwatch) {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let opts = match MailOptions::from_args(&args) {
-        Ok(o) => o,
+    let command = match Command::from_args(&args) {
+        Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let s = &opts.settings;
+    let s: &MailSettings = match &command {
+        Command::Send(opts) => &opts.settings,
+        Command::Check(s) => s,
+    };
     if s.tls.insecure {
         eprintln!(
             "sendmail: warning: --insecure: the certificate of {}:{} is not verified; \
@@ -32,7 +36,16 @@ fn main() -> ExitCode {
             s.server, s.port
         );
     }
-    match mail::send(&opts) {
+    let result = match &command {
+        Command::Send(opts) => mail::send(opts),
+        Command::Check(s) => mail::check(s).map(|()| {
+            println!(
+                "sendmail: smtp {}:{}: connected, TLS up, login accepted; nothing sent",
+                s.server, s.port
+            );
+        }),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

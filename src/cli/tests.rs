@@ -206,9 +206,66 @@ fn at_file_arguments_expand() {
     assert_eq!(a.common.config, PathBuf::from("/later"));
 }
 
+/// config.ini.sample with the files it names made real: its args.txt
+/// (`sendmail = yes`) written, mode 0600, and `state_dir` in a temporary
+/// directory. Returns the copy's path.
+fn sample_with_its_files(tag: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-sample-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let args = dir.join("args.txt");
+    std::fs::write(
+        &args,
+        "--user=u\n--password=p\n--server=mail.example.org\n--sender=pgpoolwatch@example.org\n--receivers=dba@example.org\n",
+    )
+    .expect("write args.txt");
+    std::fs::set_permissions(&args, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let text = std::fs::read_to_string(sample("config.ini.sample")).expect("sample");
+    let text = text
+        .replace(
+            "sendmail_settings_path=/root/pgpoolwatch/args.txt",
+            &format!("sendmail_settings_path={}", args.display()),
+        )
+        .replace(
+            "#state_dir = /var/lib/pgpoolwatch",
+            &format!("state_dir = {}", dir.join("state").display()),
+        );
+    let cfg = dir.join("config.ini");
+    std::fs::write(&cfg, text).expect("write config");
+    cfg.display().to_string()
+}
+
+#[test]
+fn check_config_fails_the_shipped_sample_while_its_args_txt_is_missing() {
+    let missing = Path::new("/root/pgpoolwatch/args.txt");
+    if missing.exists() {
+        return; // a host with the original installed: nothing is missing
+    }
+    let cfg = sample("config.ini.sample");
+    type StartFn = fn(Vec<OsString>, &mut dyn Write) -> Result<u8, CliError>;
+    let starts: [(&str, StartFn); 2] = [
+        ("pgpwatch", |a, o| start_pgpwatch(a, o).map(done_code)),
+        ("repmgrwatch", |a, o| start_repmgrwatch(a, o).map(done_code)),
+    ];
+    for (name, start) in starts {
+        let mut out = Vec::new();
+        let code = start(os(&["--config", &cfg, "--check-config"]), &mut out)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(code, 2, "{name}: sendmail = yes with no args.txt:\n{text}");
+        assert!(
+            text.contains(
+                "error: [general] sendmail_settings_path /root/pgpoolwatch/args.txt: No such file"
+            ),
+            "{name}:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn check_config_accepts_the_shipped_sample_for_every_program() {
-    let cfg = sample("config.ini.sample");
+    let cfg = sample_with_its_files("accepts");
     type StartFn = fn(Vec<OsString>, &mut dyn Write) -> Result<u8, CliError>;
     let starts: [(&str, StartFn); 3] = [
         ("pgpwatch", |a, o| start_pgpwatch(a, o).map(done_code)),

@@ -70,6 +70,8 @@ const PGP_AND_POOLSTATUS: &[Program] = &[W, P];
 const REPMGR_AND_POOLSTATUS: &[Program] = &[W, R, P];
 /// pgpwatch gathers the poolstatus report for its mails.
 const POOLSTATUS: &[Program] = &[W, P];
+/// The two watchers (their mail spool and gate state).
+const WATCHERS: &[Program] = &[W, R];
 
 macro_rules! f {
     ($($p:ident).+) => {
@@ -235,6 +237,8 @@ pub static KEYS: &[Key] = &[
         "the original's report program; ignored: the report is built in")),
     orig(key("general", "poolstatus_user", Type::Name(f!(general.poolstatus_user)), Is("postgres"), NONE, ALL,
         "OS user whose ~/.pgpass, ~/.ssh and ~/.postgresql are used when running as root")),
+    key("general", "state_dir", Type::Path(f!(general.state_dir)), Is("/var/lib/pgpoolwatch"), NONE, WATCHERS,
+        "directory of the mail spool and the last gate state, a subdirectory per program (the units' StateDirectory=pgpoolwatch); unwritable: mail is queued in memory only"),
 
     key("poolstatus", "pgpool_host", Type::Host(f!(poolstatus.pgpool_host)), Follows("pgp", "pgpool_host"), NONE, POOLSTATUS,
         "pgpool to query"),

@@ -147,6 +147,8 @@ pub struct GeneralSettings {
     pub sendmail_settings_path: PathBuf,
     pub poolstatus_path: PathBuf,
     pub poolstatus_user: String,
+    /// `[general] state_dir`: the mail spool and the last gate state.
+    pub state_dir: PathBuf,
 }
 
 /// `[poolstatus]` (new): what poolstatus connects to.
@@ -315,6 +317,7 @@ impl Settings {
                 sendmail_settings_path: PathBuf::new(),
                 poolstatus_path: PathBuf::new(),
                 poolstatus_user: String::new(),
+                state_dir: PathBuf::new(),
             },
             poolstatus: PoolstatusSettings {
                 pgpool_host: String::new(),

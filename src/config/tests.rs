@@ -254,10 +254,33 @@ fn unknown_keys_and_sections_warn() {
     );
     assert!(w.contains("unknown section [extra] ignored"), "{w}");
     assert!(
-        w.contains("/etc/x/config.ini:26: [pgp] unknown key 'chek_period' ignored"),
+        w.contains("/etc/x/config.ini:26: [pgp] unknown key 'chek_period' ignored (did you mean check_period?)"),
         "{w}"
     );
-    assert!(w.contains("[DEFAULT] unknown key 'nonsense'"), "{w}");
+    assert!(
+        w.contains("[DEFAULT] unknown key 'nonsense' ignored\n")
+            || w.ends_with("[DEFAULT] unknown key 'nonsense' ignored"),
+        "no far-fetched guess: {w}"
+    );
+}
+
+#[test]
+fn a_typo_in_a_key_gets_did_you_mean() {
+    let text = format!("{ORIGINAL}\n[repmgr]\npgp_server_1=a\npgp_server_2=b\nforce_opne = yes\nsslmdoe = require\nx = 1\n");
+    let s = parse(&text, Program::Repmgrwatch).expect("parse");
+    let w = s.warnings.join("\n");
+    assert!(
+        w.contains("[repmgr] unknown key 'force_opne' ignored (did you mean force_open?)"),
+        "{w}"
+    );
+    assert!(
+        w.contains("[repmgr] unknown key 'sslmdoe' ignored (did you mean sslmode?)"),
+        "{w}"
+    );
+    assert!(
+        w.contains("[repmgr] unknown key 'x' ignored") && !w.contains("'x' ignored (did"),
+        "{w}"
+    );
 }
 
 #[test]
@@ -613,6 +636,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             sendmail_settings_path: "/root/pgpoolwatch/args.txt".into(),
             poolstatus_path: "/var/lib/pgsql/poolstatus.py".into(),
             poolstatus_user: "postgres".into(),
+            state_dir: "/var/lib/pgpoolwatch".into(),
         },
         poolstatus: PoolstatusSettings {
             pgpool_host: "localhost".into(),

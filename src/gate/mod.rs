@@ -35,6 +35,8 @@
 //!   block a new bind (`closed_gate_refuses_and_reopens_immediately_with_time_wait`
 //!   proves it: the gate closes HTTP connections first, so TIME_WAIT is ours).
 
+pub mod conflict;
+pub mod holder;
 pub(crate) mod http;
 mod poller;
 

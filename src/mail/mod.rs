@@ -24,12 +24,14 @@ use std::time::Duration;
 pub mod body;
 pub mod error;
 pub mod options;
+mod tlsparams;
 pub mod transport;
+pub mod worker;
 
 pub use body::compose_body;
 pub use error::{MailError, WatcherMailError};
-pub use options::{options_from_file, read_args_file, ArgsFile, MailOptions, USAGE};
-pub use transport::{deliver, send};
+pub use options::{options_from_file, read_args_file, ArgsFile, Command, MailOptions, USAGE};
+pub use transport::{check, deliver, send};
 
 /// Default SMTP port (submission with STARTTLS), as sendmail.py.
 pub const DEFAULT_PORT: u16 = 587;

@@ -17,10 +17,16 @@ usage: sendmail [@ARGS_FILE ...] --user USER --password PASSWORD --server SERVER
                 [--failed-node NODE] [--new-master NODE] [--mail-on-success]
                 [--cacert PATH] [--insecure] [--tls starttls|implicit]
                 [--timeout SECS]
+       sendmail --check [@ARGS_FILE ...] [options as above]
 
 Sends one HTML mail through an SMTP server with TLS and login, like
 sendmail.py. Exit status 0 only when the server accepted the mail, 1 when
 sending failed, 2 for bad arguments.
+
+With --check (e.g. `sendmail --check @/root/pgpoolwatch/args.txt`), it
+connects, starts TLS, logs in and quits without sending: exit 0 when the
+login was accepted, else one line saying which step failed (--subject is
+not needed then).
 
   @ARGS_FILE            read arguments from a file, one per line (args.txt);
                         arguments after it override the file's
@@ -48,6 +54,8 @@ sending failed, 2 for bad arguments.
   --timeout SECS        limit for the TCP connect and for each TLS handshake
                         and server reply (default 30); the whole delivery is
                         abandoned after 4 x SECS
+  --check               test the settings: connect, TLS, login, quit;
+                        send nothing
   --help                show this help and exit
   --version             show the version and exit
 ";
@@ -69,6 +77,7 @@ const OPTIONS: &[Opt] = &[
     Opt::flag("--insecure"),
     Opt::one("--tls"),
     Opt::one("--timeout"),
+    Opt::flag("--check"),
     Opt::flag("--help"),
     Opt::flag("--version"),
 ];
@@ -124,6 +133,7 @@ struct Given {
     insecure: bool,
     tls: Option<TlsMode>,
     timeout: Option<Duration>,
+    check: bool,
 }
 
 /// argparse's words for what the front refused.
@@ -213,6 +223,7 @@ impl Given {
             insecure: p.contains("--insecure"),
             tls: typed(&mut p, "--tls", parse_tls)?,
             timeout: typed(&mut p, "--timeout", parse_timeout)?,
+            check: p.contains("--check"),
         };
         // --help and --version are the binary's to act on.
         let _ = (p.contains("--help"), p.contains("--version"));
@@ -264,11 +275,42 @@ impl Given {
     }
 }
 
+/// What a `sendmail` command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send one mail.
+    Send(MailOptions),
+    /// `--check`: log in with these settings and quit (the options a
+    /// watcher's args.txt must hold are required; `--subject` is not).
+    Check(MailSettings),
+}
+
+impl Command {
+    /// Parses already `@`-expanded arguments (program name not included).
+    pub fn from_args(args: &[String]) -> Result<Command, MailError> {
+        let mut g = Given::read(args)?;
+        if g.check {
+            let required = [
+                "--user",
+                "--password",
+                "--server",
+                "--sender",
+                "--receivers",
+            ];
+            return Ok(Command::Check(g.settings(&required)?));
+        }
+        MailOptions::from_given(g).map(Command::Send)
+    }
+}
+
 impl MailOptions {
     /// Parses sendmail.py's options from already `@`-expanded arguments
     /// (program name not included). Later occurrences win.
     pub fn from_args(args: &[String]) -> Result<MailOptions, MailError> {
-        let mut g = Given::read(args)?;
+        MailOptions::from_given(Given::read(args)?)
+    }
+
+    fn from_given(mut g: Given) -> Result<MailOptions, MailError> {
         let settings = g.settings(&[
             "--user",
             "--password",

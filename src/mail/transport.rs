@@ -8,30 +8,28 @@
 //! error and could not tell a refused login from a refused recipient.
 //!
 //! Timeouts: lettre applies `--timeout` to the TCP connect and, once the
-//! session is up, to every read and write. It does not apply it to the TLS
-//! handshake of implicit TLS (the socket gets its timeouts only after that
-//! handshake), so a server that accepts TCP and then freezes would hang the
-//! caller. The session therefore runs on its own thread
-//! ([`crate::plumbing::deadline::run_within`]) and the caller waits
-//! at most [`OVERALL_FACTOR`] × timeout. If that deadline passes, the caller
-//! gets [`MailError::Timeout`] and the session thread is left behind, blocked
-//! on the dead socket until the server closes it. That can only happen in that
-//! one lettre gap; in every other step lettre's own timeout ends the thread.
+//! session is up, to every read and write. That ends a session against a
+//! server that stops answering, but neither one that trickles (a tarpit
+//! sending a byte every few tenths of a second) nor the TLS handshake of
+//! implicit TLS (the socket gets its timeouts only after it). The session
+//! therefore runs on a bounded worker ([`super::worker`]): the caller
+//! waits at most [`OVERALL_FACTOR`] × timeout, then the worker's socket is
+//! shut down so its thread exits, and at most
+//! [`super::worker::MAX_WORKERS`] sessions run at once.
 
 use std::io;
-use std::path::Path;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::Address;
 
+use super::tlsparams::{source_text, tls_parameters, warn_insecure_once};
+use super::worker::{self, SessionSlot, WorkerError};
 use super::{compose_body, MailError, MailOptions, MailSettings, Message, TlsMode};
-use crate::plumbing::deadline::{run_within, WithinError};
 
 /// The whole delivery is abandoned after this many per-step timeouts.
 pub const OVERALL_FACTOR: u32 = 4;
@@ -47,6 +45,18 @@ pub fn send(opts: &MailOptions) -> Result<(), MailError> {
 pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> {
     settings.validate()?;
     let message = build_message(settings, msg, &crate::plumbing::localtime::now_string())?;
+    converse(settings, Some(message))
+}
+
+/// `sendmail --check`: connects, starts TLS, logs in and quits without
+/// sending, bounded as [`deliver`]. `Ok` when the server accepted the login.
+pub fn check(settings: &MailSettings) -> Result<(), MailError> {
+    settings.validate()?;
+    converse(settings, None)
+}
+
+/// One session with `message` (`None`: up to the login, then QUIT).
+fn converse(settings: &MailSettings, message: Option<lettre::Message>) -> Result<(), MailError> {
     let tls = tls_parameters(settings)?;
     if settings.tls.insecure {
         warn_insecure_once(&settings.server, settings.port);
@@ -62,37 +72,27 @@ pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> 
     };
     let overall = settings.timeout.saturating_mul(OVERALL_FACTOR);
     let (server, port) = (settings.server.clone(), settings.port);
-    match run_within("smtp-send", overall, move || session.run()) {
+    match worker::run(overall, move |slot| session.run(slot)) {
         Ok(result) => result,
-        Err(WithinError::TimedOut(after)) => Err(MailError::Timeout {
+        Err(WorkerError::TimedOut { after, .. }) => Err(MailError::Timeout {
             server,
             port,
             stage: "delivery".into(),
             after,
         }),
-        Err(WithinError::Spawn(e)) => Err(MailError::Failed {
+        Err(e @ (WorkerError::Busy | WorkerError::Spawn(_))) => Err(MailError::Failed {
             server,
             port,
             stage: "start".into(),
-            detail: format!("cannot start the SMTP thread: {e}"),
+            detail: e.to_string(),
         }),
-        Err(WithinError::Panicked) => Err(MailError::Failed {
+        Err(e @ WorkerError::Panicked) => Err(MailError::Failed {
             server,
             port,
             stage: "delivery".into(),
-            detail: "the SMTP thread ended without a result".into(),
+            detail: e.to_string(),
         }),
     }
-}
-
-fn warn_insecure_once(server: &str, port: u16) {
-    static WARNED: Once = Once::new();
-    WARNED.call_once(|| {
-        log::warn!(
-            "smtp {server}:{port}: --insecure: the server's certificate is not verified; \
-             anyone between here and the server can read the mail and the password"
-        );
-    });
 }
 
 /// The message sendmail.py built: From, To (all receivers, one header),
@@ -123,54 +123,6 @@ pub(crate) fn build_message(
         .map_err(|e| MailError::Usage(format!("cannot build the message: {e}")))
 }
 
-fn tls_parameters(opts: &MailSettings) -> Result<TlsParameters, MailError> {
-    let mut builder = TlsParameters::builder(opts.server.clone());
-    if let Some(path) = &opts.tls.cacert {
-        for cert in read_cacert(path)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    if opts.tls.insecure {
-        builder = builder
-            .dangerous_accept_invalid_certs(true)
-            .dangerous_accept_invalid_hostnames(true);
-    }
-    builder.build_native().map_err(|e| MailError::Tls {
-        server: opts.server.clone(),
-        port: opts.port,
-        detail: source_text(&e),
-    })
-}
-
-/// Every certificate of a PEM file (a bundle may hold several).
-fn read_cacert(path: &Path) -> Result<Vec<Certificate>, MailError> {
-    let err = |detail: String| MailError::CaCert {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("{e} (check --cacert)")))?;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut certs = Vec::new();
-    let mut rest = text.as_str();
-    while let Some(start) = rest.find(BEGIN) {
-        let Some(len) = rest[start..].find(END) else {
-            return Err(err("unterminated PEM certificate".into()));
-        };
-        let block = &rest[start..start + len + END.len()];
-        let cert = Certificate::from_pem(block.as_bytes())
-            .map_err(|e| err(format!("invalid certificate: {}", source_text(&e))))?;
-        certs.push(cert);
-        rest = &rest[start + len + END.len()..];
-    }
-    if certs.is_empty() {
-        return Err(err(
-            "no PEM certificate (-----BEGIN CERTIFICATE-----) found".into(),
-        ));
-    }
-    Ok(certs)
-}
-
 struct Session {
     server: String,
     port: u16,
@@ -178,13 +130,14 @@ struct Session {
     tls: TlsParameters,
     timeout: Duration,
     credentials: Credentials,
-    message: lettre::Message,
+    /// `None`: log in and quit (`sendmail --check`).
+    message: Option<lettre::Message>,
 }
 
 type SmtpError = lettre::transport::smtp::Error;
 
 impl Session {
-    fn run(self) -> Result<(), MailError> {
+    fn run(self, slot: &SessionSlot) -> Result<(), MailError> {
         let hello = ClientId::default();
         let wrapper = match self.mode {
             TlsMode::Implicit => Some(&self.tls),
@@ -202,6 +155,7 @@ impl Session {
                     detail: e.to_string(),
                 },
             })?;
+        slot.connecting_to(&addrs);
         let mut conn =
             SmtpConnection::connect(addrs.as_slice(), Some(self.timeout), &hello, wrapper, None)
                 .map_err(|e| self.connect_error(e, started))?;
@@ -237,6 +191,14 @@ impl Session {
 
     /// AUTH and the mail, on a connection that is encrypted by now.
     fn converse(&self, conn: &mut SmtpConnection) -> Result<(), MailError> {
+        self.login(conn)?;
+        match &self.message {
+            Some(message) => self.mail(conn, message),
+            None => Ok(()),
+        }
+    }
+
+    fn login(&self, conn: &mut SmtpConnection) -> Result<(), MailError> {
         let started = Instant::now();
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &self.credentials)
             .map_err(|e| {
@@ -255,9 +217,13 @@ impl Session {
                     self.step_error("AUTH", e, started)
                 }
             })?;
+        Ok(())
+    }
 
-        let envelope = self.message.envelope();
-        let bytes = self.message.formatted();
+    /// MAIL FROM, RCPT TO, DATA and the message.
+    fn mail(&self, conn: &mut SmtpConnection, message: &lettre::Message) -> Result<(), MailError> {
+        let envelope = message.envelope();
+        let bytes = message.formatted();
         let mut params = Vec::new();
         let non_ascii = envelope
             .from()
@@ -400,14 +366,6 @@ fn with_hint(detail: String) -> String {
     )
 }
 
-/// The error's cause without lettre's kind prefix.
-fn source_text(e: &dyn std::error::Error) -> String {
-    match e.source() {
-        Some(s) => s.to_string(),
-        None => e.to_string(),
-    }
-}
-
 fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::Error> {
     let mut cur = Some(e);
     while let Some(err) = cur {
@@ -470,20 +428,5 @@ mod tests {
             Some("watch@example.org")
         );
         assert_eq!(env.to().len(), 2);
-    }
-
-    #[test]
-    fn cacert_errors_name_the_file() {
-        let dir = std::env::temp_dir().join(format!("pgpw-cacert-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let empty = dir.join("empty.pem");
-        std::fs::write(&empty, "not a cert\n").expect("write");
-        let e = read_cacert(&empty).map(|_| ()).unwrap_err();
-        assert!(
-            e.to_string().contains("empty.pem: no PEM certificate"),
-            "{e}"
-        );
-        let e = read_cacert(&dir.join("nope.pem")).map(|_| ()).unwrap_err();
-        assert!(e.to_string().contains("nope.pem"), "{e}");
     }
 }

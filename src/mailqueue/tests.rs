@@ -305,3 +305,135 @@ fn shutdown_abandons_a_send_that_hangs_past_the_deadline() {
     assert_eq!(left, 2, "the one in flight and the one behind it");
     release.store(true, Ordering::SeqCst);
 }
+
+mod spooled {
+    use super::*;
+    use crate::mailqueue::spool::{Entry, Spool};
+    use std::path::PathBuf;
+
+    struct Permanent;
+    impl fmt::Display for Permanent {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "535 login refused")
+        }
+    }
+    impl SendFailure for Permanent {
+        fn is_permanent(&self) -> bool {
+            true
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("spool-tests")
+            .join(format!("queue-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn entry(subject: &str) -> Entry {
+        Entry {
+            class: Class::StatusChange,
+            subject: subject.into(),
+            success_layout: false,
+            report_pending: false,
+            state: None,
+            body: "b".into(),
+        }
+    }
+
+    fn files(d: &std::path::Path) -> usize {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".mail"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_spooled_mail_is_never_given_up_and_its_file_goes_only_when_sent() {
+        let d = dir("kept");
+        let (spool, _) = Spool::open(&d).expect("open");
+        let spool = Arc::new(spool);
+        let accept = Arc::new(AtomicBool::new(false));
+        let tries = Arc::new(AtomicU32::new(0));
+        let (a2, t2) = (Arc::clone(&accept), Arc::clone(&tries));
+        let q = MailQueue::start_spooled(fast(), Some(Arc::clone(&spool)), move |_m: &u32| {
+            t2.fetch_add(1, Ordering::SeqCst);
+            if a2.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(Permanent)
+            }
+        })
+        .unwrap();
+        let id = spool.add(&entry("PGP Down"));
+        assert!(id.is_some());
+        q.sender()
+            .push_spooled("PGP Down", Class::StatusChange, 1, id);
+        // A permanent failure and more tries than `attempts` (5): still kept.
+        wait_until("7 tries", || tries.load(Ordering::SeqCst) >= 7);
+        assert_eq!(files(&d), 1, "kept on disk");
+        assert_eq!(q.stats().pending, 1, "still queued");
+        assert_eq!(q.stats().permanent, 1, "counted once");
+        accept.store(true, Ordering::SeqCst);
+        wait_until("sent", || q.stats().sent == 1);
+        wait_until("file removed", || files(&d) == 0);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn shutdown_keeps_the_files_and_discarding_removes_them() {
+        let d = dir("shutdown");
+        let (spool, _) = Spool::open(&d).expect("open");
+        let spool = Arc::new(spool);
+        let never = |_m: &u32| Err::<(), String>("connection refused".into());
+        let q = MailQueue::start_spooled(fast(), Some(Arc::clone(&spool)), never).unwrap();
+        q.sender()
+            .push_spooled("A", Class::StatusChange, 1, spool.add(&entry("A")));
+        assert_eq!(q.shutdown(Instant::now()), 1);
+        assert_eq!(files(&d), 1, "the next start sends it");
+        let q = MailQueue::start_spooled(fast(), Some(Arc::clone(&spool)), never).unwrap();
+        q.sender()
+            .push_spooled("B", Class::StatusChange, 2, spool.add(&entry("B")));
+        assert_eq!(q.shutdown_discarding(Instant::now()), 1);
+        assert_eq!(files(&d), 1, "B removed, A (not in this queue) kept");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_dropped_reminder_takes_its_file_with_it() {
+        let d = dir("drop");
+        let (spool, _) = Spool::open(&d).expect("open");
+        let spool = Arc::new(spool);
+        let hold = Arc::new(AtomicBool::new(false));
+        let h2 = Arc::clone(&hold);
+        let q = MailQueue::start_spooled(fast(), Some(Arc::clone(&spool)), move |_m: &u32| {
+            while !h2.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            Ok::<(), String>(())
+        })
+        .unwrap();
+        for i in 0..20 {
+            let e = Entry {
+                class: Class::Reminder,
+                ..entry("Status OK")
+            };
+            q.sender()
+                .push_spooled("Status OK", Class::Reminder, i, spool.add(&e));
+        }
+        // 8 waiting + 1 in flight; the 11 dropped have no file left.
+        assert_eq!(q.stats().dropped, 11);
+        assert_eq!(files(&d), 9);
+        hold.store(true, Ordering::SeqCst);
+        assert!(q.flush(Instant::now() + Duration::from_secs(10)));
+        wait_until("all sent and removed", || files(&d) == 0);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -3,8 +3,10 @@
 //! `poll(2)` over a set of descriptors, which the gate uses to watch
 //! thousands of pending connections without reading each one in a loop, the
 //! listen backlog, which std fixes at 128, signal handlers (`sigaction`),
-//! and the C library's local time (`tzset`/`localtime_r`, the only way to
-//! the system's zone rules).
+//! the C library's local time (`tzset`/`localtime_r`, the only way to
+//! the system's zone rules), and the calls that end a stuck SMTP session
+//! from outside its thread (`gettid`, `getpeername`, `shutdown` of a
+//! socket the mail code does not hold; see [`crate::mail::worker`]).
 //!
 //! This is the crate's one module of raw libc calls, hence the small unsafe
 //! exception below (a test in `tests/it/layout.rs` keeps it the only one).
@@ -192,6 +194,175 @@ pub fn raise(sig: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's id of the calling thread (`gettid(2)`), which names its
+/// directory under `/proc/self/task`.
+pub fn thread_id() -> i32 {
+    // SAFETY: gettid takes no argument and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    i32::try_from(tid).unwrap_or(0)
+}
+
+/// The address the socket `fd` is connected to (`getpeername(2)`), or
+/// `None` when `fd` is no connected IPv4/IPv6 socket.
+///
+/// Safe for any `RawFd`: the kernel writes at most `len` bytes into the
+/// local `sockaddr_storage` and fails cleanly for a closed descriptor or
+/// one that is not a socket.
+pub fn socket_peer(fd: RawFd) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).ok()?;
+    // SAFETY: `ss` is ours and `len` says how large it is.
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which
+            // is smaller than sockaddr_storage and needs no more alignment.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Shuts the socket `fd` down both ways (`shutdown(2)`, `SHUT_RDWR`)
+/// without closing the descriptor: a thread blocked reading or writing it
+/// returns at once (end of stream or `EPIPE`), and its owner closes it as
+/// usual. Memory-safe for any `RawFd`; the caller must make sure `fd` is
+/// the socket it means (the mail worker checks [`socket_peer`] first).
+pub fn shutdown_socket(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes a descriptor and a flag and touches no memory.
+    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes an exclusive advisory lock on `file` (`flock(2)`, `LOCK_EX |
+/// LOCK_NB`): `Ok(false)` when another open file description holds it
+/// (another process using the same spool). The lock lasts while `file` is
+/// open.
+pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
+    // SAFETY: flock takes a descriptor that `file` keeps open for the call,
+    // and a flag; it touches no memory.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return Ok(false);
+    }
+    Err(e)
+}
+
+/// Whether this process may create files in directory `dir`
+/// (`access(2)` with `W_OK | X_OK`, which also sees a read-only file
+/// system); false for a path that cannot be passed to the kernel.
+pub fn dir_writable(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated string that outlives the call;
+    // access only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+/// Whether `addr` can be bound now, tried without listening: a socket
+/// with `SO_REUSEADDR` (as std's listeners have) is bound and closed, so no
+/// connection is ever accepted by the probe. `Err` is bind's error:
+/// `AddrInUse` while another socket listens on that address and port.
+pub fn bind_probe(addr: std::net::SocketAddr) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let (family, len) = match addr {
+        std::net::SocketAddr::V4(a) => {
+            // SAFETY: as above, for sockaddr_in.
+            let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            // SAFETY: sockaddr_in fits in sockaddr_storage, which is
+            // aligned for every socket address type.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+            (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>())
+        }
+        std::net::SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            // SAFETY: as above.
+            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+            (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>())
+        }
+    };
+    // SAFETY: socket takes three ints and returns a new descriptor or -1.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns; OwnedFd closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from `one`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            owned.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: bind reads `len` bytes of `ss`, which we initialised above.
+    let rc = unsafe {
+        libc::bind(
+            owned.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 extern "C" {
     // In glibc and musl alike; the `libc` crate does not declare it.
     fn tzset();
@@ -235,6 +406,50 @@ mod tests {
         if now.hard != libc::RLIM_INFINITY {
             assert_eq!(after.soft, now.hard, "soft raised to hard: {after:?}");
         }
+    }
+
+    #[test]
+    fn socket_peer_names_the_server_and_shutdown_ends_a_blocked_read() {
+        use std::io::Read;
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let mut c = TcpStream::connect(addr).expect("connect");
+        let (_s, _) = l.accept().expect("accept");
+        assert_eq!(socket_peer(c.as_raw_fd()), Some(addr));
+        assert_eq!(socket_peer(l.as_raw_fd()), None, "a listener has no peer");
+        assert_eq!(socket_peer(-1), None);
+        let fd = c.as_raw_fd();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            shutdown_socket(fd)
+        });
+        let mut buf = [0u8; 8];
+        let n = c.read(&mut buf).expect("read ends");
+        assert_eq!(n, 0, "end of stream after shutdown");
+        t.join().expect("join").expect("shutdown");
+        assert!(thread_id() > 0);
+    }
+
+    #[test]
+    fn bind_probe_sees_a_listener_and_never_listens_itself() {
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let e = bind_probe(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        // Held on the wildcard address: a specific one conflicts too.
+        let any = TcpListener::bind("0.0.0.0:0").expect("bind");
+        let port = any.local_addr().expect("addr").port();
+        let e = bind_probe(std::net::SocketAddr::from(([127, 0, 0, 1], port))).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        drop(l);
+        bind_probe(addr).expect("free again");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "the probe never listened"
+        );
+        bind_probe("[::1]:0".parse().expect("v6")).ok();
     }
 
     #[test]

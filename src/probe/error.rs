@@ -46,6 +46,15 @@ impl ProbeError {
         ProbeError::failed(host, port, step, pg_detail(e))
     }
 
+    /// True when the host's name could not be resolved (no answer, or an
+    /// error from the resolver): whether the host is up is unknown.
+    pub fn is_unresolved(&self) -> bool {
+        match self {
+            ProbeError::Timeout { step, .. } | ProbeError::Failed { step, .. } => step == "resolve",
+            ProbeError::Busy { .. } => false,
+        }
+    }
+
     /// True when the step ran out of time (or earlier attempts still hang).
     pub fn is_timeout(&self) -> bool {
         matches!(self, ProbeError::Timeout { .. } | ProbeError::Busy { .. })

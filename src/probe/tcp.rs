@@ -49,6 +49,17 @@ pub fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<SocketAdd
     }))
 }
 
+/// Whether something accepts TCP connections on `host:port` within
+/// `timeout`: `Ok(true)`/`Ok(false)`, or `Err` with why when the name could
+/// not be resolved (then nobody knows).
+pub fn tcp_port_state(host: &str, port: u16, timeout: Duration) -> Result<bool, ProbeError> {
+    match tcp_connect(host, port, timeout) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_unresolved() => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
 /// True when something accepts TCP connections on `host:port` within
 /// `timeout` (how repmgrwatch tests a pgpool's gate port).
 pub fn tcp_port_answers(host: &str, port: u16, timeout: Duration) -> bool {

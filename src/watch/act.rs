@@ -6,7 +6,15 @@
 //! [`super::runner::SLICE`] (also in the middle of a long check_period) and
 //! rebuilds the watcher's rules, the gate's address and the mail side.
 //! Shutdown is bounded by [`SHUTDOWN_FLUSH`].
+//!
+//! Gate conflicts ([`crate::gate::conflict`]): a port held by another
+//! process at start ends the process (exit 1, one line); while running, a
+//! gate that cannot open because the port is taken, or another process
+//! answering on a gate meant to be closed, is logged as an error and mailed
+//! once per episode, and `/metrics` shows it. The reason line is logged once
+//! the port is where it says.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::decision::Decision;
@@ -15,6 +23,7 @@ use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
 use crate::api::{snapshot::LastCheck, ApiBoard, ApiPorts, Snapshot, Stats};
 use crate::config::Settings;
+use crate::gate::conflict::{Change, Episode};
 use crate::gate::Gate;
 use crate::plumbing::json::Json;
 use crate::plumbing::sdnotify::Notifier;
@@ -40,6 +49,11 @@ pub struct Watch<W: Watcher> {
     /// Counters the API's /metrics shows.
     stats: Stats,
     started: Instant,
+    /// Another process holds or answers on the gate's port.
+    conflict: Episode,
+    /// The API ports are not where the settings say (a bind failed); it
+    /// is retried at every check.
+    api_failing: bool,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -48,7 +62,27 @@ impl<W: Watcher> Watch<W> {
         let name = watcher.program().name();
         let mail = MailSide::new(name, watcher.settings(), watcher.report_target());
         let gate = Gate::new(watcher.bind());
-        Watch::with_parts(watcher, gate, mail, Notifier::from_env(), true)
+        let mut w = Watch::with_parts(watcher, gate, mail, Notifier::from_env(), true);
+        w.resume();
+        w
+    }
+
+    /// Starts from the gate state the last process left in the spool, so
+    /// the first check mails the transition it missed.
+    fn resume(&mut self) {
+        let Some(record) = self.mail.recovered_state() else {
+            return;
+        };
+        let name = self.name();
+        match self.watcher.resume(&record) {
+            Some(state) => {
+                log::info!("{name}: resuming from the gate state the last run left: {record}");
+                self.state = state;
+            }
+            None => log::warn!(
+                "{name}: the gate state the last run left cannot be read ({record:?}); starting afresh"
+            ),
+        }
     }
 
     /// A watch of given parts (tests).
@@ -76,13 +110,17 @@ impl<W: Watcher> Watch<W> {
             api: None,
             stats: Stats::default(),
             started,
+            conflict: Episode::default(),
+            api_failing: false,
         };
         w.bind_api();
         w
     }
 
     /// Opens (or moves) the API and agent-check ports to the watcher's
-    /// addresses; an error is logged and the bind retried at the next check.
+    /// addresses. A port that cannot be bound at its new address keeps
+    /// serving at its old one; the error is logged once and the bind
+    /// retried at every check until it succeeds (logged too).
     fn bind_api(&mut self) {
         let name = self.name();
         let (api, agent) = self.watcher.api_binds();
@@ -93,8 +131,31 @@ impl<W: Watcher> Watch<W> {
                 self.api = Some(p);
             }),
         };
-        if let Err(e) = result {
-            log::error!("{name}: {e}");
+        let serving = |(a, b): (Option<SocketAddr>, Option<SocketAddr>)| match (a, b) {
+            (None, None) => "no API port".to_string(),
+            (a, b) => [
+                a.map(|a| format!("api {a}")),
+                b.map(|b| format!("agent {b}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", "),
+        };
+        match result {
+            Err(e) if !self.api_failing => {
+                self.api_failing = true;
+                log::error!(
+                    "{name}: {e}; still serving on {} (retried at every check)",
+                    serving(self.api_addrs())
+                );
+            }
+            Err(e) => log::debug!("{name}: {e} (retried at every check)"),
+            Ok(()) if self.api_failing => {
+                self.api_failing = false;
+                log::info!("{name}: now serving on {}", serving(self.api_addrs()));
+            }
+            Ok(()) => {}
         }
     }
 
@@ -159,6 +220,7 @@ impl<W: Watcher> Watch<W> {
         if self.mail.is_on() {
             s.mails_queued += d.mails.len() as u64;
         }
+        s.gate_conflict = self.conflict.active();
         if let Some(q) = self.mail.stats() {
             s.mails_sent = q.sent;
             s.mails_failed = q.given_up + q.permanent + q.dropped;
@@ -183,30 +245,48 @@ impl<W: Watcher> Watch<W> {
             stats: self.stats.clone(),
         };
         self.api_board.publish(snap);
-        if self.api.is_none() {
+        if self.api_failing {
             self.bind_api();
         }
     }
 
-    /// Carries `d` out: log, board, gate, systemd, mail.
+    /// Carries `d` out: board, gate, log, systemd, mail.
     fn act(&mut self, n: u64, d: &Decision, took: Duration) {
         let name = self.name();
         let was_open = self.gate.is_open();
-        // Said before the port moves, so the log never lags the port.
-        if d.warn {
-            log::warn!("{name}: {}", d.reason);
-        } else if was_open != d.port_open || !d.mails.is_empty() {
-            log::info!("{name}: {}", d.reason);
-        } else {
-            log::debug!("{name}: {}", d.reason);
-        }
         // The board is right before a client can see the gate open.
         self.publish(n, d, d.port_open, took);
-        if let Err(e) = self.gate.set(d.port_open) {
-            log::error!("{name}: {e}");
-        }
+        let moved = self.gate.set(d.port_open);
         if self.gate.is_open() != d.port_open {
             self.publish(n, d, self.gate.is_open(), took);
+        }
+        let (change, holder) = self.watch_conflict(d.port_open, &moved);
+        // Logged once the port is where the line says it is.
+        let why = situation(&d.reason);
+        match &moved {
+            Ok(()) if change == Change::Ended && !was_open && d.port_open => log::info!(
+                "{name}: {why}; port {} opened now that no other process holds it.",
+                self.gate.bind_addr()
+            ),
+            Ok(()) if d.warn => log::warn!("{name}: {}", d.reason),
+            Ok(()) if was_open != d.port_open || !d.mails.is_empty() => {
+                log::info!("{name}: {}", d.reason)
+            }
+            Ok(()) => log::debug!("{name}: {}", d.reason),
+            Err(e) if self.conflict.active() && change == Change::Same => {
+                log::debug!("{name}: {why}, but the port stays closed: {e}")
+            }
+            Err(e) => log::error!(
+                "{name}: {why}, but the port stays closed: {e}{}",
+                holder
+                    .as_deref()
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default()
+            ),
+        }
+        let mut mails = d.mails.clone();
+        if let (Change::Began, Some(h), true) = (change, &holder, self.mail.is_on()) {
+            mails.push(self.conflict_mail(d.port_open, h));
         }
         if n == 1 {
             self.notifier.ready(&d.reason);
@@ -214,7 +294,8 @@ impl<W: Watcher> Watch<W> {
             self.notifier.status(&d.reason);
         }
         self.notifier.watchdog_tick(Instant::now());
-        self.mail.send(&d.mails);
+        let record = self.watcher.record(&self.state);
+        self.mail.send(&mails, record.as_deref());
     }
 
     fn publish(&self, n: u64, d: &Decision, listening: bool, took: Duration) {
@@ -322,10 +403,23 @@ pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
     stats
 }
 
+/// The decision's reason without its closing port clause ("pgpool is
+/// healthy; the port stays open." -> "pgpool is healthy"), for lines that
+/// must not claim the port moved.
+fn situation(reason: &str) -> &str {
+    reason
+        .rsplit_once("; ")
+        .map_or(reason.trim_end_matches('.'), |(why, _)| why)
+}
+
 /// A watcher's process: signals, the loop, the bounded shutdown. Returns
-/// the exit code.
+/// the exit code: 1 when a port it needs is held by another process.
 pub fn run<W: Watcher>(watcher: W) -> u8 {
     let name = watcher.program().name();
+    if let Err(held) = ports_free(&watcher) {
+        log::error!("{name}: {held}");
+        return 1;
+    }
     if let Err(e) = crate::plumbing::signals::install() {
         log::warn!("{name}: {e}; stop it with SIGKILL");
     }
@@ -335,169 +429,8 @@ pub fn run<W: Watcher>(watcher: W) -> u8 {
     0
 }
 
+mod conflicts;
+use conflicts::ports_free;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Program;
-    use crate::mailqueue::{MailQueue, QueueConfig};
-    use crate::probe::pgpool::PgpoolError;
-    use crate::probe::ProbeError;
-    use crate::watch::decision::Mail;
-    use crate::watch::pgp::{self, PgpObservation, PgpRules, PgpState};
-    use std::collections::VecDeque;
-    use std::net::{SocketAddr, TcpStream};
-    use std::sync::mpsc;
-
-    /// pgpwatch's rules over a scripted pgpool: `true` healthy, `false` not.
-    struct Scripted {
-        settings: Settings,
-        rules: PgpRules,
-        script: VecDeque<bool>,
-        stop: Stop,
-    }
-
-    impl Watcher for Scripted {
-        type State = PgpState;
-        type Observation = PgpObservation;
-        fn program(&self) -> Program {
-            Program::Pgpwatch
-        }
-        fn settings(&self) -> &Settings {
-            &self.settings
-        }
-        fn observe(&mut self) -> PgpObservation {
-            let next = self.script.pop_front();
-            if self.script.is_empty() {
-                self.stop.request();
-            }
-            match next {
-                Some(true) | None => PgpObservation::Healthy,
-                Some(false) => PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
-                    "127.0.0.1",
-                    1,
-                    "connect",
-                    "refused",
-                ))),
-            }
-        }
-        fn decide(&self, s: &PgpState, o: &PgpObservation) -> (PgpState, Decision) {
-            pgp::decide(s, o, &self.rules)
-        }
-        fn reload(&mut self, settings: Settings) {
-            self.settings = settings;
-        }
-        fn period(&self) -> Duration {
-            Duration::from_millis(20)
-        }
-        fn bind(&self) -> SocketAddr {
-            SocketAddr::from(([127, 0, 0, 1], 0))
-        }
-    }
-
-    fn pgp_watch(script: Vec<bool>, stop: Stop) -> (Watch<Scripted>, mpsc::Receiver<String>) {
-        let rules = PgpRules {
-            rise: 1,
-            fall: 1,
-            success_period: 100,
-            mail_on_success: false,
-            sendmail: true,
-            hostname: "pgp1".into(),
-            open_port: 0,
-            dry_run: false,
-        };
-        let (tx, rx) = mpsc::channel();
-        let tx = std::sync::Mutex::new(tx);
-        let queue = MailQueue::start(QueueConfig::default(), move |m: &Mail| {
-            tx.lock()
-                .map_err(|_| "poisoned".to_string())?
-                .send(m.subject.clone())
-                .map_err(|e| e.to_string())
-        })
-        .expect("mail thread");
-        let watcher = Scripted {
-            settings: Settings::defaults(Program::Pgpwatch),
-            rules,
-            script: VecDeque::from(script),
-            stop,
-        };
-        let gate = Gate::new(watcher.bind());
-        let mail = MailSide::with_queue("pgpwatch", queue, None);
-        let watch = Watch::with_parts(
-            watcher,
-            gate,
-            mail,
-            Notifier::new(None, None, None, 0),
-            false,
-        );
-        (watch, rx)
-    }
-
-    fn recv_all(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| {
-                rx.recv_timeout(Duration::from_secs(10))
-                    .unwrap_or_else(|e| panic!("mail {i}: {e}"))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
-        let stop = Stop::new();
-        let (mut w, rx) = pgp_watch(vec![true, false, true, true], stop);
-        // Before any check the board does not claim an open gate.
-        let json = w.gate.board().current().render();
-        assert!(
-            !json.contains(r#""port_open":true"#) && !json.contains(r#""gate":"open""#),
-            "{json}"
-        );
-        w.run_cycle(1);
-        assert!(w.gate.is_open(), "healthy first check opens");
-        let addr = w.gate.local_addr().expect("listening");
-        TcpStream::connect(addr).expect("gate answers");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while w.gate.accepted() < 1 {
-            assert!(Instant::now() < deadline, "the gate never accepted");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let json = w.gate.board().current().render();
-        assert!(
-            json.contains(r#""port_open":true"#) && json.contains(r#""check":1"#),
-            "{json}"
-        );
-        w.run_cycle(2);
-        assert!(!w.gate.is_open(), "failed check closes");
-        w.run_cycle(3);
-        assert!(w.gate.is_open(), "recovery opens");
-        // The gate's counters reach the state JSON.
-        let json = w.gate.board().current().render();
-        assert!(json.contains(r#""accepted":1"#), "{json}");
-        assert_eq!(
-            recv_all(&rx, 3),
-            vec![
-                "PGPWATCH - Status Change - PGP Down",
-                "PGPWATCH - Error",
-                "PGPWATCH - Status Change - PGP Up"
-            ]
-        );
-        w.finish(Instant::now() + Duration::from_secs(5));
-    }
-
-    #[test]
-    fn run_watch_stops_closes_the_port_and_flushes_mail() {
-        let stop = Stop::new();
-        let (w, rx) = pgp_watch(vec![true, false, false, true], stop.clone());
-        let stats = run_watch(w, &stop);
-        assert_eq!(stats.cycles, 4);
-        // Shutdown flushed the queue before returning.
-        let got: Vec<String> = rx.try_iter().collect();
-        assert_eq!(
-            got,
-            vec![
-                "PGPWATCH - Status Change - PGP Down",
-                "PGPWATCH - Error",
-                "PGPWATCH - Status Change - PGP Up"
-            ]
-        );
-    }
-}
+mod tests;

@@ -28,6 +28,11 @@ pub enum MailKind {
     RepmgrDownGood,
     /// repmgrwatch: this node is no longer the master and closed its port.
     RepmgrSlaveSteppingDown,
+    /// Either watcher (new): another process answers on the gate's port.
+    GateConflict,
+    /// repmgrwatch (new): a pgpool's name cannot be resolved, so whether
+    /// the master may open is unknown; the port is kept as it is.
+    RepmgrPgpoolUnknown,
 }
 
 impl MailKind {
@@ -46,6 +51,8 @@ impl MailKind {
             MailKind::RepmgrSlaveSteppingDown => {
                 "PGPWATCH - Repmgr - Slave Stepping Down (This is good)"
             }
+            MailKind::GateConflict => "PGPWATCH - Gate Conflict",
+            MailKind::RepmgrPgpoolUnknown => "PGPWATCH - Repmgr - Pgpool Unknown",
         }
     }
 
@@ -71,6 +78,8 @@ impl MailKind {
             MailKind::RepmgrUpForceopen => "repmgr_up_forceopen",
             MailKind::RepmgrDownGood => "repmgr_down_good",
             MailKind::RepmgrSlaveSteppingDown => "repmgr_slave_stepping_down",
+            MailKind::GateConflict => "gate_conflict",
+            MailKind::RepmgrPgpoolUnknown => "repmgr_pgpool_unknown",
         }
     }
 }
@@ -125,6 +134,23 @@ impl Decision {
             .with("watcher", watcher)
             .with("port_open", self.port_open)
             .with("reason", self.reason.as_str())
+    }
+}
+
+/// The value of `key` in a state record line (`gate=open failing=no`),
+/// the form the decisions persist across restarts.
+pub fn record_field<'a>(record: &'a str, key: &str) -> Option<&'a str> {
+    record
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The `gate=open|closed` of a state record line.
+pub fn record_gate(record: &str) -> Option<bool> {
+    match record_field(record, "gate")? {
+        "open" => Some(true),
+        "closed" => Some(false),
+        _ => None,
     }
 }
 

@@ -48,8 +48,8 @@ pub fn run_pgpwatch(settings: Settings, overrides: Vec<Override>, run_once: bool
     let text = run_once_text("pgpwatch", &d, true);
     log::info!("{}", text.trim_end().replace('\n', "; "));
     print!("{text}");
-    let mail = MailSide::new("pgpwatch", watcher.settings(), watcher.report_target());
-    mail.send(&d.mails);
+    let mut mail = MailSide::in_memory("pgpwatch", watcher.settings(), watcher.report_target());
+    mail.send(&d.mails, None);
     mail.finish(Instant::now() + SHUTDOWN_FLUSH);
     if obs.is_serving() {
         0

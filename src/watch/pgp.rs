@@ -35,6 +35,11 @@
 //!   shows `pgpoolwatch_split_brain 1` while it lasts.
 //! - With `dry_run` (`--run-once`) the reasons say what a running pgpwatch
 //!   would do with the port, since nothing is opened or closed.
+//! - After a restart ([`resume`] of the last process's [`record`]) the first
+//!   check moves the port as any first check does, and mails the change from
+//!   where the last process left it: PGP Down when it was open and pgpool
+//!   now fails, PGP Up when it was closed and pgpool is now healthy; an
+//!   Error episode already mailed is not mailed again.
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
 use crate::probe::pgpool::{PgpoolError, PgpoolSplitBrain};
@@ -128,6 +133,36 @@ pub struct PgpState {
     pub failed_streak: u64,
     /// The last check saw a split brain (its alarm is on).
     pub split_brain: bool,
+    /// Resumed from the last process's [`record`]: `port_open` is where
+    /// that process left the port (this process starts with it closed).
+    pub resumed: bool,
+}
+
+/// What a restart resumes from: where the port is and whether a failure
+/// episode (its Error mail sent) is under way. One line, for the spool.
+pub fn record(state: &PgpState) -> String {
+    format!(
+        "gate={} failing={}",
+        if state.port_open { "open" } else { "closed" },
+        if state.failed_streak > 0 { "yes" } else { "no" }
+    )
+}
+
+/// The state a restarted pgpwatch starts from, given the last [`record`];
+/// `None` when the line cannot be read (a fresh start then).
+pub fn resume(record: &str) -> Option<PgpState> {
+    let gate = super::decision::record_gate(record)?;
+    let failing = match super::decision::record_field(record, "failing")? {
+        "yes" => true,
+        "no" => false,
+        _ => return None,
+    };
+    Some(PgpState {
+        port_open: gate,
+        failed_streak: u64::from(failing),
+        resumed: true,
+        ..PgpState::default()
+    })
 }
 
 /// Decides one check. Pure: same inputs, same outputs.
@@ -137,7 +172,13 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
     let period = rules.success_period.max(1);
     let mut next = state.clone();
     next.checks = state.checks.saturating_add(1);
+    next.resumed = false;
     let first = state.checks == 0;
+    // A process starts with the port closed; after a restart the last
+    // process's port decides the first check's status-change mail.
+    let left_open = (first && state.resumed).then_some(state.port_open);
+    let port_open = state.port_open && !first;
+    next.port_open = port_open;
     let mut mails = Vec::new();
     let reason;
     let healthy_what = match obs {
@@ -154,14 +195,22 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
         (_, Some(what)) => {
             next.healthy_streak = state.healthy_streak.saturating_add(1);
             next.failed_streak = 0;
-            if state.port_open {
+            if port_open {
                 reason = format!("{what}; {}.", port_phrase(rules, PortMove::StaysOpen));
             } else if first {
                 next.port_open = true;
+                let was = match left_open {
+                    None => "",
+                    Some(true) => " again (open when pgpwatch last ran)",
+                    Some(false) => " (closed when pgpwatch last ran)",
+                };
                 reason = format!(
-                    "{what} at the first check; {}.",
+                    "{what} at the first check; {}{was}.",
                     port_phrase(rules, PortMove::Opens)
                 );
+                if left_open == Some(false) {
+                    mails.push(up_mail(rules));
+                }
             } else if next.healthy_streak >= rise {
                 next.port_open = true;
                 reason = format!(
@@ -169,13 +218,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                     next.healthy_streak,
                     port_phrase(rules, PortMove::Opens)
                 );
-                mails.push(Mail::new(
-                    MailKind::PgpUp,
-                    format!(
-                        "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
-                        rules.hostname
-                    ),
-                ));
+                mails.push(up_mail(rules));
             } else {
                 reason = format!(
                     "{what} for {} of {rise} check(s) needed; {}.",
@@ -205,21 +248,20 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
             };
             next.healthy_streak = 0;
             next.failed_streak = state.failed_streak.saturating_add(1);
-            if state.port_open && next.failed_streak >= fall {
+            if port_open && next.failed_streak >= fall {
                 next.port_open = false;
                 reason = format!(
                     "pgpool failed {} consecutive check(s) (fall {fall}): {why}; {}.",
                     next.failed_streak,
                     port_phrase(rules, PortMove::Closes)
                 );
-                mails.push(Mail::new(
-                    MailKind::PgpDown,
-                    format!(
-                        "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
-                        rules.hostname, rules.open_port
-                    ),
-                ));
-            } else if state.port_open {
+                mails.push(down_mail(rules));
+            } else if left_open == Some(true) {
+                reason = format!(
+                    "pgpool failed at the first check: {why}; the port stays closed (open when pgpwatch last ran)."
+                );
+                mails.push(down_mail(rules));
+            } else if port_open {
                 reason = format!(
                     "pgpool failed {} of {fall} check(s) needed to close: {why}; {}.",
                     next.failed_streak,
@@ -264,6 +306,30 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
     };
     (next, decision)
 }
+
+fn up_mail(rules: &PgpRules) -> Mail {
+    Mail::new(
+        MailKind::PgpUp,
+        format!(
+            "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
+            rules.hostname
+        ),
+    )
+}
+
+fn down_mail(rules: &PgpRules) -> Mail {
+    Mail::new(
+        MailKind::PgpDown,
+        format!(
+            "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
+            rules.hostname, rules.open_port
+        ),
+    )
+}
+
+#[cfg(test)]
+#[path = "pgp/resume/tests.rs"]
+mod resume_tests;
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,11 @@
 //! the master, or several or none answer as master, the port closes at that
 //! check whatever `fall` says.
 //!
+//! A pgpool whose name cannot be resolved (DNS down, a typo) is neither up
+//! nor down: while no other pgpool answers, the master keeps its port as
+//! it is and mails "Pgpool Unknown" once (the original, and our first
+//! version, took it for "down" and could open the master's port).
+//!
 //! Start-up grace: for `startup_grace` after the process starts the port
 //! does not open merely because no pgpool answers: a pgpwatch started at the
 //! same moment (a reboot, a deploy to every host) has not finished its first
@@ -44,6 +49,12 @@
 //!
 //! With `dry_run` (`--run-once`) the reasons say what a running
 //! repmgrwatch would do with the port, since nothing is opened or closed.
+//!
+//! After a restart ([`resume`] of the last process's [`record`]) the
+//! decisions go on from where that process left the port and the
+//! situation: a port it held open that must now close gets its closing mail
+//! ("Down (This is good)", "Slave Stepping Down"), one that stays open gets
+//! no "UP" again, and an error situation already mailed is not mailed again.
 
 use std::time::Duration;
 
@@ -83,6 +94,9 @@ pub struct RepmgrObservation {
     pub masters: Result<Vec<String>, MastersError>,
     /// Whether pgp_server_1's and pgp_server_2's check_port answered.
     pub pgpools_up: (bool, bool),
+    /// Why pgp_server_1's / pgp_server_2's name could not be resolved
+    /// (`None`: it was): such a pgpool is neither up nor down.
+    pub pgpools_unknown: (Option<String>, Option<String>),
     /// What is left of the start-up grace ([`Duration::ZERO`]: over).
     pub startup_grace_left: Duration,
     /// Names of the nodes repmgr's metadata marks inactive that answer
@@ -105,11 +119,41 @@ pub enum Situation {
     MasterForced,
     /// I am the master and a pgpool answers: closed.
     MasterBehindPgpool,
+    /// I am the master, no pgpool answers, and a pgpool's name cannot be
+    /// resolved: whether it is up is unknown, so the port stays as it is.
+    PgpoolsUnknown,
 }
 
 impl Situation {
     fn wants_open(self) -> bool {
         matches!(self, Situation::MasterAlone | Situation::MasterForced)
+    }
+
+    /// Its name in a state [`record`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Situation::NoMasters => "no_masters",
+            Situation::MultipleMasters => "multiple_masters",
+            Situation::Standby => "standby",
+            Situation::MasterAlone => "master_alone",
+            Situation::MasterForced => "master_forced",
+            Situation::MasterBehindPgpool => "master_behind_pgpool",
+            Situation::PgpoolsUnknown => "pgpools_unknown",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Situation> {
+        [
+            Situation::NoMasters,
+            Situation::MultipleMasters,
+            Situation::Standby,
+            Situation::MasterAlone,
+            Situation::MasterForced,
+            Situation::MasterBehindPgpool,
+            Situation::PgpoolsUnknown,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
     }
 }
 
@@ -125,6 +169,9 @@ pub struct RepmgrState {
     pub last: Option<Situation>,
     /// The stale-primary alarm is on (this master saw one last cycle).
     pub stale_alarm: bool,
+    /// Resumed from the last process's [`record`]: `port_open` is where that
+    /// process left the port (this process starts with it closed).
+    pub resumed: bool,
 }
 
 impl RepmgrState {
@@ -148,6 +195,8 @@ impl RepmgrState {
 #[derive(Debug, Clone, Copy)]
 enum PortMove {
     StaysOpen,
+    /// Open again after a restart (the last process held it open).
+    OpensAgain,
     Opens,
     Closes,
     StaysClosed,
@@ -159,10 +208,15 @@ fn port_phrase(rules: &RepmgrRules, m: PortMove) -> String {
     let port = rules.open_port;
     match (rules.dry_run, m) {
         (false, PortMove::StaysOpen) => format!("port {port} stays open"),
+        (false, PortMove::OpensAgain) => {
+            format!("port {port} opens again (open when repmgrwatch last ran)")
+        }
         (false, PortMove::Opens) => format!("opening port {port}"),
         (false, PortMove::Closes) => format!("closing port {port}"),
         (false, PortMove::StaysClosed) => format!("port {port} stays closed"),
-        (true, PortMove::StaysOpen) => format!("a running repmgrwatch would keep port {port} open"),
+        (true, PortMove::StaysOpen | PortMove::OpensAgain) => {
+            format!("a running repmgrwatch would keep port {port} open")
+        }
         (true, PortMove::Opens) => {
             format!("a running repmgrwatch would open port {port} (--run-once opens none)")
         }
@@ -171,6 +225,30 @@ fn port_phrase(rules: &RepmgrRules, m: PortMove) -> String {
             format!("a running repmgrwatch would keep port {port} closed")
         }
     }
+}
+
+/// What a restart resumes from: the port and the last situation. One line,
+/// for the spool.
+pub fn record(state: &RepmgrState) -> String {
+    format!(
+        "gate={} last={}",
+        if state.port_open { "open" } else { "closed" },
+        state.last.map_or("none", Situation::name)
+    )
+}
+
+/// The state a restarted repmgrwatch starts from, given the last
+/// [`record`]; `None` when the line cannot be read (a fresh start then).
+pub fn resume(record: &str) -> Option<RepmgrState> {
+    let port_open = super::decision::record_gate(record)?;
+    let last = super::decision::record_field(record, "last").and_then(Situation::from_name);
+    Some(RepmgrState {
+        port_open,
+        pending: 0,
+        last,
+        resumed: true,
+        stale_alarm: false,
+    })
 }
 
 /// The original's mail bodies (COMPAT.md), `{host}` and `{port}` filled in.
@@ -184,8 +262,13 @@ fn original_body(kind: MailKind, host: &str, port: u16) -> String {
         MailKind::RepmgrDownGood => "I am the current master, and I used to serve as the DB instance. Yet one of the pgpools are back online. That's why I am closing port so that the GSLB won't route traffic through me. It is still best that you check on the system manually".to_string(),
         MailKind::RepmgrSlaveSteppingDown => "I am a slave, yet somehow I was serving on port, don't know how this happened (probably a master/slave switch occurred). I am closing port so that the GSLB won't route traffic through my incase both pgpools are down. Nothing to worry about, just a notice.".to_string(),
         MailKind::RepmgrCouldntGetMasters => "I failed getting the masters of the cluster. If you are not testing something, this isn't good. Please check the cluster.".to_string(),
+        MailKind::RepmgrPgpoolUnknown => format!("I am the current master, no pgpool answers, and the name of a pgpool cannot be resolved, so I cannot tell whether it is up. I keep port {port} as it is until I can tell. Please check DNS (or /etc/hosts) for the pgpool hosts."),
         // pgpwatch's kinds are not built here.
-        MailKind::PgpUp | MailKind::PgpDown | MailKind::PgpError | MailKind::PgpStatusOk => {
+        MailKind::PgpUp
+        | MailKind::PgpDown
+        | MailKind::PgpError
+        | MailKind::PgpStatusOk
+        | MailKind::GateConflict => {
             String::new()
         }
     };
@@ -214,6 +297,14 @@ pub fn decide(
     } else {
         obs.pgpools_up.0 || obs.pgpools_up.1
     };
+    let unknown = if rules.single_pgpool {
+        obs.pgpools_unknown.0.as_ref()
+    } else {
+        obs.pgpools_unknown
+            .0
+            .as_ref()
+            .or(obs.pgpools_unknown.1.as_ref())
+    };
     let (situation, why) = match &obs.masters {
         Err(e) => (
             Situation::NoMasters,
@@ -232,6 +323,13 @@ pub fn decide(
             format!(
                 "{} is the master, not this node ({})",
                 m[0], rules.node_name
+            ),
+        ),
+        Ok(_) if !any_pgpool && !rules.force_open && unknown.is_some() => (
+            Situation::PgpoolsUnknown,
+            format!(
+                "this node is the master, no pgpool answers, and whether one is up is unknown ({})",
+                unknown.map_or("", String::as_str)
             ),
         ),
         Ok(_) if !any_pgpool => (
@@ -274,7 +372,12 @@ pub fn decide(
     let in_grace = situation == Situation::MasterAlone
         && !state.port_open
         && !obs.startup_grace_left.is_zero();
-    let want = situation.wants_open() && !in_grace;
+    // Unknown keeps the port where it is.
+    let want = if situation == Situation::PgpoolsUnknown {
+        state.port_open
+    } else {
+        situation.wants_open() && !in_grace
+    };
     let needed = if want {
         rules.rise.max(1)
     } else if situation == Situation::MasterBehindPgpool {
@@ -287,6 +390,13 @@ pub fn decide(
     next.last = Some(situation);
     next.stale_alarm = master_here && !stale.is_empty();
     let alarm_starts = next.stale_alarm && !state.stale_alarm;
+    next.resumed = false;
+    // The port a restarted process reopens is not "staying" open.
+    let open_pos = if state.resumed {
+        PortMove::OpensAgain
+    } else {
+        PortMove::StaysOpen
+    };
     let mut mails = Vec::new();
 
     // Error situations mail on entry, whatever the port does.
@@ -301,6 +411,11 @@ pub fn decide(
                 MailKind::RepmgrMultipleMasters,
                 rules,
                 &format!("{why}{stale_note}."),
+            )),
+            Situation::PgpoolsUnknown => mails.push(mail(
+                MailKind::RepmgrPgpoolUnknown,
+                rules,
+                &format!("{why}."),
             )),
             _ => {}
         }
@@ -323,7 +438,7 @@ pub fn decide(
     } else if want == state.port_open {
         next.pending = 0;
         let pos = if want {
-            PortMove::StaysOpen
+            open_pos
         } else {
             PortMove::StaysClosed
         };
@@ -332,7 +447,7 @@ pub fn decide(
         next.pending = state.pending.saturating_add(1);
         if next.pending < needed {
             let (pos, what) = if state.port_open {
-                (PortMove::StaysOpen, "fall")
+                (open_pos, "fall")
             } else {
                 (PortMove::StaysClosed, "rise")
             };
@@ -355,8 +470,10 @@ pub fn decide(
                 Situation::MasterForced => Some(MailKind::RepmgrUpForceopen),
                 Situation::MasterBehindPgpool => Some(MailKind::RepmgrDownGood),
                 Situation::Standby => Some(MailKind::RepmgrSlaveSteppingDown),
-                // Their mail went out on entry.
-                Situation::NoMasters | Situation::MultipleMasters => None,
+                // Their mail went out on entry; unknown never moves the port.
+                Situation::NoMasters | Situation::MultipleMasters | Situation::PgpoolsUnknown => {
+                    None
+                }
             };
             if let Some(kind) = kind {
                 mails.push(mail(kind, rules, &reason));

@@ -16,7 +16,7 @@ use crate::poolstatus::Target;
 use crate::probe::host_port;
 use crate::probe::pgpool::{backends_health, probe_pool_nodes, split_brain};
 use crate::probe::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
-use crate::probe::tcp_port_answers;
+use crate::probe::tcp::tcp_port_state;
 
 /// What the loop needs of a watcher.
 pub trait Watcher {
@@ -65,6 +65,16 @@ pub trait Watcher {
     /// pgpool/postgres every 2s`).
     fn watching(&self) -> String {
         format!("every {}s", self.period().as_secs_f64())
+    }
+    /// The part of the decisions' state a restart resumes from, one line
+    /// kept in the spool (`None`: nothing is kept).
+    fn record(&self, _state: &Self::State) -> Option<String> {
+        None
+    }
+    /// The state to start from after a restart, from the last
+    /// [`Watcher::record`] (`None`: a fresh start).
+    fn resume(&self, _record: &str) -> Option<Self::State> {
+        None
     }
 }
 
@@ -216,6 +226,14 @@ impl Watcher for PgpoolWatcher {
         self.settings = settings;
     }
 
+    fn record(&self, state: &pgp::PgpState) -> Option<String> {
+        Some(pgp::record(state))
+    }
+
+    fn resume(&self, record: &str) -> Option<pgp::PgpState> {
+        pgp::resume(record)
+    }
+
     fn period(&self) -> Duration {
         self.settings.pgp.check_period
     }
@@ -348,17 +366,22 @@ impl Watcher for RepmgrWatcher {
         let (t, port) = (r.connect_timeout, r.check_port);
         // The two gates and the masters are asked at once.
         let (one, two, nodes) = std::thread::scope(|scope| {
-            let a = scope.spawn(|| tcp_port_answers(&r.pgp_server_1, port, t));
+            let a = scope.spawn(|| tcp_port_state(&r.pgp_server_1, port, t));
             let b = (r.pgp_server_2 != r.pgp_server_1)
-                .then(|| scope.spawn(|| tcp_port_answers(&r.pgp_server_2, port, t)));
+                .then(|| scope.spawn(|| tcp_port_state(&r.pgp_server_2, port, t)));
             let nodes = probe_nodes(s);
-            let one = a.join().unwrap_or(false);
+            let one = a.join().unwrap_or(Ok(false));
             let two = match b {
-                Some(h) => h.join().unwrap_or(false),
-                None => one,
+                Some(h) => h.join().unwrap_or(Ok(false)),
+                None => one.clone(),
             };
             (one, two, nodes)
         });
+        // A name that cannot be resolved: up or down is unknown.
+        let unknown =
+            |r: &Result<bool, crate::probe::ProbeError>| r.as_ref().err().map(|e| e.to_string());
+        let pgpools_unknown = (unknown(&one), unknown(&two));
+        let (one, two) = (one.unwrap_or(false), two.unwrap_or(false));
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
         let stale_primaries = nodes
             .as_ref()
@@ -372,6 +395,7 @@ impl Watcher for RepmgrWatcher {
         repmgr::RepmgrObservation {
             masters,
             pgpools_up: (one, two),
+            pgpools_unknown,
             startup_grace_left,
             stale_primaries,
         }
@@ -388,6 +412,14 @@ impl Watcher for RepmgrWatcher {
     fn reload(&mut self, settings: Settings) {
         self.rules = Self::rules(&settings, &self.hostname);
         self.settings = settings;
+    }
+
+    fn record(&self, state: &repmgr::RepmgrState) -> Option<String> {
+        Some(repmgr::record(state))
+    }
+
+    fn resume(&self, record: &str) -> Option<repmgr::RepmgrState> {
+        repmgr::resume(record)
     }
 
     fn period(&self) -> Duration {

@@ -31,13 +31,56 @@ const BINS: [&str; 3] = [
     env!("CARGO_BIN_EXE_poolstatus"),
 ];
 
+/// config.ini.sample with the files it names made real: its args.txt
+/// (`sendmail=yes`) written, mode 0600, and `state_dir` in `dir`.
+fn sample_with_its_files(dir: &std::path::Path) -> String {
+    let args = dir.join("args.txt");
+    std::fs::write(
+        &args,
+        "--user=u\n--password=p\n--server=mail.example.org\n--sender=pgpoolwatch@example.org\n--receivers=dba@example.org\n",
+    )
+    .expect("write args.txt");
+    std::fs::set_permissions(&args, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let text = std::fs::read_to_string(sample()).expect("sample");
+    let text = text
+        .replace(
+            "sendmail_settings_path=/root/pgpoolwatch/args.txt",
+            &format!("sendmail_settings_path={}", args.display()),
+        )
+        .replace(
+            "#state_dir = /var/lib/pgpoolwatch",
+            &format!("state_dir = {}", dir.join("state").display()),
+        );
+    let cfg = dir.join("config.ini");
+    std::fs::write(&cfg, text).expect("write config");
+    cfg.display().to_string()
+}
+
 #[test]
 fn shipped_sample_passes_check_config_in_every_binary() {
+    // As shipped: the settings are valid; the watchers, which mail
+    // (sendmail=yes), fail only for want of /root/pgpoolwatch/args.txt.
     let cfg = sample();
+    let args_missing = !std::path::Path::new("/root/pgpoolwatch/args.txt").exists();
     for bin in BINS {
         let out = run(bin, &["--config", &cfg, "--check-config"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{bin}: {out:?}");
+        let mails = bin != BINS[2];
+        if mails && args_missing {
+            assert_eq!(out.status.code(), Some(2), "{bin}: {out:?}");
+            let errors: Vec<&str> = stdout
+                .lines()
+                .filter(|l| l.starts_with("error: "))
+                .collect();
+            assert_eq!(
+                errors,
+                vec!["error: [general] sendmail_settings_path /root/pgpoolwatch/args.txt: No such file or directory (os error 2) (sendmail = yes: every mail would fail)"],
+                "{bin}:\n{stdout}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{bin}: {out:?}");
+        }
         assert!(
             stdout.contains("pgp.success_period = 5\n"),
             "{bin}:\n{stdout}"
@@ -47,6 +90,21 @@ fn shipped_sample_passes_check_config_in_every_binary() {
             "{bin}:\n{stdout}"
         );
         assert!(!stdout.contains("warning"), "{bin}:\n{stdout}");
+    }
+    // With the files it names in place, every binary passes, silently.
+    let cfg = sample_with_its_files(&temp_dir("sample"));
+    for bin in BINS {
+        let out = run(bin, &["--config", &cfg, "--check-config"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{bin}: {out:?}");
+        assert!(
+            stdout.contains("pgp.success_period = 5\n"),
+            "{bin}:\n{stdout}"
+        );
+        assert!(
+            !stdout.contains("warning") && !stdout.contains("error"),
+            "{bin}:\n{stdout}"
+        );
     }
 }
 
@@ -115,7 +173,10 @@ fn at_file_and_flags_on_a_real_command_line() {
     let args = dir.join("pgpwatch.args");
     std::fs::write(
         &args,
-        format!("--config={}\n--check-period=2.5\n", sample()),
+        format!(
+            "--config={}\n--check-period=2.5\n",
+            sample_with_its_files(&dir)
+        ),
     )
     .expect("write");
     let out = run(
@@ -218,7 +279,7 @@ fn seconds_above_their_cap_are_refused_in_the_file_and_on_the_command_line() {
         BINS[0],
         &[
             "--config",
-            &sample(),
+            &sample_with_its_files(&temp_dir("cap")),
             "--check-period=86400",
             "--check-config",
         ],

@@ -4,6 +4,7 @@
 mod support;
 
 mod config_cli;
+mod conflict;
 mod conninfo;
 mod flood;
 mod gslb;
@@ -20,6 +21,7 @@ mod recut;
 mod sandbox;
 mod sendmail;
 mod split_brain;
+mod spool;
 mod tls;
 mod units;
 mod watchers;

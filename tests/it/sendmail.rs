@@ -651,3 +651,54 @@ fn smtp_host_lookup_is_bounded_by_the_timeout() {
     );
     assert!(!stderr.contains("secret-pw"), "{stderr}");
 }
+
+/// `sendmail --check @args.txt` (issue 18 item 2): connects, STARTTLS,
+/// AUTH, QUIT; nothing is sent; exit 0, or one line naming the step.
+#[test]
+fn check_logs_in_and_quits_without_sending() {
+    let mb = Mailbox::start(MailboxOptions::default());
+    let dir = std::env::temp_dir().join(format!("pgpw-sendmail-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("args.txt");
+    let mut lines = args(&mb, &["--receivers=ops@example.test"]);
+    lines.push(String::new());
+    std::fs::write(&file, lines.join("\n")).expect("write args.txt");
+    let at = format!("@{}", file.display());
+
+    let run = sendmail(&s(&["--check", &at]));
+    assert_ok(&run, &mb);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "sendmail: smtp 127.0.0.1:{}: connected, TLS up, login accepted; nothing sent\n",
+            mb.port
+        )
+    );
+    assert!(mb.messages().is_empty(), "nothing delivered");
+    assert_eq!(mb.auth_attempts(), vec![format!("{} ok", mb.opts.user)]);
+
+    // A wrong password: the server's answer, one line, exit 1.
+    let wrong = "pw-Wr0ng-never-printed";
+    let run = sendmail(&s(&["--check", &at, &format!("--password={wrong}")]));
+    assert_fails(
+        &run,
+        1,
+        &["authentication failed: 535"],
+        &[wrong, &mb.opts.password],
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    // Nobody listening.
+    let run = sendmail(&s(&["--check", &at, &format!("--port={}", free_port())]));
+    assert_fails(
+        &run,
+        1,
+        &["cannot connect: ", "refused"],
+        &[&mb.opts.password],
+    );
+    // What a watcher needs must be there (args.txt without --receivers).
+    std::fs::write(&file, args(&mb, &[]).join("\n")).expect("write args.txt");
+    let run = sendmail(&s(&["--check", &at]));
+    assert_fails(&run, 2, &["required: --receivers"], &[&mb.opts.password]);
+    assert!(mb.messages().is_empty(), "still nothing delivered");
+    let _ = std::fs::remove_dir_all(&dir);
+}

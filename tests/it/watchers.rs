@@ -575,3 +575,36 @@ fn missing_args_txt_is_logged_once_and_not_retried() {
     assert!(!log.contains("retrying in"), "no retry:\n{log}");
     db1.stop();
 }
+
+/// Issue 18 item 5: a pgpool whose name cannot be resolved is not "down":
+/// the master, seeing no other pgpool, keeps its port closed and mails
+/// "Pgpool Unknown" once (before, it opened and mailed "UP (This is bad)").
+#[test]
+fn an_unresolvable_pgpool_name_keeps_the_masters_port_closed() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let tuning = Tuning {
+        extra: vec![(
+            "repmgr".into(),
+            "pgp_server_2".into(),
+            "pgp2.pgpoolwatch.invalid".into(),
+        )],
+        ..Tuning::default()
+    };
+    // No pgpwatch runs: pgp1's gate does not answer.
+    let mut db1 = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &tuning);
+    wait_mail(
+        &mailbox,
+        &db1.receiver(),
+        "PGPWATCH - Repmgr - Pgpool Unknown",
+        START,
+    );
+    db1.wait_checks(4, START);
+    assert!(!db1.is_open(), "log:\n{}", db1.log_tail(10));
+    assert_eq!(
+        subjects_to(&mailbox, &db1.receiver()),
+        vec!["PGPWATCH - Repmgr - Pgpool Unknown"],
+        "once, and no UP (This is bad)"
+    );
+    db1.stop();
+}

@@ -3,7 +3,7 @@
 use super::*;
 use crate::probe::ProbeError;
 
-fn rules() -> PgpRules {
+pub(super) fn rules() -> PgpRules {
     PgpRules {
         rise: 1,
         fall: 1,
@@ -16,11 +16,11 @@ fn rules() -> PgpRules {
     }
 }
 
-fn ok() -> PgpObservation {
+pub(super) fn ok() -> PgpObservation {
     PgpObservation::Healthy
 }
 
-fn bad() -> PgpObservation {
+pub(super) fn bad() -> PgpObservation {
     PgpObservation::Unhealthy(PgpoolError::Probe(ProbeError::failed(
         "127.0.0.1",
         9999,
@@ -29,10 +29,10 @@ fn bad() -> PgpObservation {
     )))
 }
 
-const UP: &str = "PGPWATCH - Status Change - PGP Up";
-const DOWN: &str = "PGPWATCH - Status Change - PGP Down";
-const ERR: &str = "PGPWATCH - Error";
-const OK: &str = "PGPWATCH - Status OK";
+pub(super) const UP: &str = "PGPWATCH - Status Change - PGP Up";
+pub(super) const DOWN: &str = "PGPWATCH - Status Change - PGP Down";
+pub(super) const ERR: &str = "PGPWATCH - Error";
+pub(super) const OK: &str = "PGPWATCH - Status OK";
 
 /// What a check saw, in the table.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -61,6 +61,7 @@ fn obs(o: O) -> RepmgrObservation {
     RepmgrObservation {
         masters,
         pgpools_up,
+        pgpools_unknown: (None, None),
         startup_grace_left: Duration::ZERO,
         stale_primaries,
     }
@@ -481,4 +482,190 @@ fn startup_grace_keeps_the_port_closed_until_the_pgpools_had_their_first_check()
     // Error situations still mail during the grace.
     let (_, d) = decide(&start, &in_grace(O::Split, 5_000), &r);
     assert_eq!(d.mails[0].kind, MailKind::RepmgrMultipleMasters);
+}
+
+/// One row per restart rule: the last process's record, then steps.
+fn resume_table() -> Vec<(&'static str, &'static str, RepmgrRules, Vec<Step>)> {
+    let r = rules();
+    vec![
+        (
+            "restart, was open, a pgpool is back: Down (This is good)",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Me(true, false), false, &[GOOD])],
+        ),
+        (
+            "restart, was open, now a standby: Slave Stepping Down",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Other, false, &[SLAVE])],
+        ),
+        (
+            "restart, was open, still the lone master: open again, no UP again",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![
+                (O::Me(false, false), true, &[]),
+                (O::Me(false, false), true, &[]),
+            ],
+        ),
+        (
+            "restart, was open with force_open, still forced: no Up (Forceopen) again",
+            "gate=open last=master_forced",
+            RepmgrRules {
+                force_open: true,
+                ..r.clone()
+            },
+            vec![(O::Me(true, true), true, &[])],
+        ),
+        (
+            "restart, was closed, master and no pgpool: the start-up grace holds it, as at any start",
+            "gate=closed last=master_behind_pgpool",
+            r.clone(),
+            vec![(O::Me(false, false), false, &[])],
+        ),
+        (
+            "restart, Couldn't Get Masters already mailed: not again",
+            "gate=closed last=no_masters",
+            r.clone(),
+            vec![(O::Err, false, &[]), (O::Me(true, true), false, &[])],
+        ),
+        (
+            "restart, was open, masters unreadable now: Couldn't Get Masters, closed",
+            "gate=open last=master_alone",
+            r.clone(),
+            vec![(O::Err, false, &[NOM])],
+        ),
+        (
+            "restart, was open, fall 2: stays open one cycle, then Down (This is good)",
+            "gate=open last=master_alone",
+            RepmgrRules {
+                fall: 2,
+                ..r.clone()
+            },
+            vec![
+                (O::Me(true, false), true, &[]),
+                (O::Me(true, false), false, &[GOOD]),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn resume_table_rules() {
+    for (name, record, rules, steps) in resume_table() {
+        let mut state = resume(record).unwrap_or_else(|| panic!("{name}: resume {record:?}"));
+        for (i, (o, open, subjects)) in steps.iter().enumerate() {
+            // Within the start-up grace, as right after a restart.
+            let mut ob = obs(*o);
+            ob.startup_grace_left = Duration::from_secs(5);
+            let (next, d) = decide(&state, &ob, &rules);
+            let got: Vec<&str> = d.mails.iter().map(|m| m.subject.as_str()).collect();
+            assert_eq!(
+                d.port_open,
+                *open,
+                "{name} step {}: port ({})",
+                i + 1,
+                d.reason
+            );
+            assert_eq!(
+                &got[..],
+                *subjects,
+                "{name} step {}: mails ({})",
+                i + 1,
+                d.reason
+            );
+            assert!(
+                !(i == 0 && *open && d.reason.contains("stays open")),
+                "{name}: a reopened port does not 'stay' open: {}",
+                d.reason
+            );
+            state = next;
+        }
+    }
+}
+
+#[test]
+fn record_round_trips_and_bad_records_are_a_fresh_start() {
+    let s = RepmgrState {
+        port_open: true,
+        pending: 1,
+        last: Some(Situation::MasterForced),
+        resumed: false,
+        stale_alarm: false,
+    };
+    assert_eq!(record(&s), "gate=open last=master_forced");
+    let back = resume(&record(&s)).expect("resume");
+    assert_eq!(back.last, Some(Situation::MasterForced));
+    assert!(back.port_open && back.resumed && back.pending == 0);
+    assert_eq!(record(&RepmgrState::default()), "gate=closed last=none");
+    assert_eq!(resume("gate=closed last=none").and_then(|s| s.last), None);
+    assert_eq!(resume("last=standby"), None);
+}
+
+/// Issue 18 item 5: a pgpool whose name cannot be resolved is neither up
+/// nor down; the master keeps its port as it is and says so once.
+#[test]
+fn an_unresolvable_pgpool_keeps_the_masters_port_as_it_is() {
+    const UNKNOWN: &str = "PGPWATCH - Repmgr - Pgpool Unknown";
+    let dns = |o: O, which: u8| RepmgrObservation {
+        pgpools_unknown: match which {
+            1 => (Some("resolve pgp1.example: no such host".into()), None),
+            _ => (None, Some("resolve pgp2.example: no such host".into())),
+        },
+        ..obs(o)
+    };
+    let r = rules();
+    let subjects =
+        |d: &Decision| -> Vec<String> { d.mails.iter().map(|m| m.subject.clone()).collect() };
+    // Closed, no pgpool answers, pgp2's name unknown: stays closed (before:
+    // "no pgpool answers" opened it), one mail.
+    let (s, d) = decide(&RepmgrState::default(), &dns(O::Me(false, false), 2), &r);
+    assert!(!d.port_open, "{}", d.reason);
+    assert_eq!(subjects(&d), vec![UNKNOWN]);
+    assert!(
+        d.reason
+            .contains("unknown (resolve pgp2.example: no such host)"),
+        "{}",
+        d.reason
+    );
+    let (s, d) = decide(&s, &dns(O::Me(false, false), 2), &r);
+    assert!(!d.port_open && d.mails.is_empty(), "once: {}", d.reason);
+    // Names resolve again, no pgpool answers: now it is known, opens.
+    let (_, d) = decide(&s, &obs(O::Me(false, false)), &r);
+    assert!(d.port_open, "{}", d.reason);
+    // Open, and a pgpool's name stops resolving: stays open, no Down mail.
+    let open = RepmgrState {
+        port_open: true,
+        last: Some(Situation::MasterAlone),
+        ..RepmgrState::default()
+    };
+    let (_, d) = decide(&open, &dns(O::Me(false, false), 1), &r);
+    assert!(d.port_open, "{}", d.reason);
+    assert_eq!(subjects(&d), vec![UNKNOWN]);
+    // A pgpool that answers is known to be up, whatever the other's name.
+    let (_, d) = decide(&open, &dns(O::Me(true, false), 2), &r);
+    assert!(!d.port_open, "{}", d.reason);
+    // One pgpool configured twice: only its own name counts.
+    let single = RepmgrRules {
+        single_pgpool: true,
+        ..rules()
+    };
+    let (_, d) = decide(
+        &RepmgrState::default(),
+        &dns(O::Me(false, false), 2),
+        &single,
+    );
+    assert!(d.port_open, "{}", d.reason);
+    // force_open opens whatever is unknown.
+    let forced = RepmgrRules {
+        force_open: true,
+        ..rules()
+    };
+    let (_, d) = decide(
+        &RepmgrState::default(),
+        &dns(O::Me(false, false), 2),
+        &forced,
+    );
+    assert!(d.port_open, "{}", d.reason);
 }

@@ -200,6 +200,13 @@ impl Watcher {
             }
             None => text = set_key(&text, "general", "sendmail", "no"),
         }
+        // Each watcher its own spool and gate state (tests may override).
+        text = set_key(
+            &text,
+            "general",
+            "state_dir",
+            &dir.join("state").display().to_string(),
+        );
         for (s, k, v) in &tuning.extra {
             text = set_key(&text, s, k, v);
         }
@@ -212,28 +219,7 @@ impl Watcher {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{}: no numeric [{sec}] open_port", source.display()));
 
-        let log = fs::File::create(dir.join("watcher.log"))
-            .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
-        let mut command = Command::new(program.binary());
-        command
-            .arg("--config")
-            .arg(&config)
-            .env("PGPOOLWATCH_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        if let Some(soft) = tuning.nofile_soft {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: between fork and exec the hook only calls getrlimit and
-            // setrlimit (async-signal-safe, no allocation, no locks).
-            unsafe {
-                command.pre_exec(move || pgpoolwatch::os::set_nofile_soft(soft));
-            }
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.binary()));
+        let child = spawn(program, &dir, tuning.nofile_soft, false);
         Watcher {
             program,
             host: host.to_string(),
@@ -245,6 +231,82 @@ impl Watcher {
         }
     }
 
+    /// SIGKILL, as an OOM kill or a watchdog abort would: no shutdown, no
+    /// flush. Waits until the process is gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the binary again with the same config.ini (so the same
+    /// `state_dir`), its log appended to the same file.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "{}: still running", self.host);
+        let mark = "\n--- started again ---\n";
+        if let Ok(mut f) = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("watcher.log"))
+        {
+            use std::io::Write;
+            let _ = f.write_all(mark.as_bytes());
+        }
+        self.child = Some(spawn(
+            self.program,
+            &self.dir,
+            self.tuning.nofile_soft,
+            true,
+        ));
+    }
+
+    /// The log written since the last [`Watcher::start_again`] (all of it
+    /// before the first).
+    pub fn log_since_start(&self) -> String {
+        let log = self.log();
+        match log.rfind("--- started again ---") {
+            Some(i) => log[i..].to_string(),
+            None => log,
+        }
+    }
+}
+
+/// Runs `program` with `dir`/config.ini, stderr to `dir`/watcher.log
+/// (appended when `append`).
+fn spawn(program: Program, dir: &Path, nofile_soft: Option<u64>, append: bool) -> Child {
+    let config = dir.join("config.ini");
+    {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(dir.join("watcher.log"))
+            .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
+        let mut command = Command::new(program.binary());
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("PGPOOLWATCH_LOG", "debug")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        if let Some(soft) = nofile_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec the hook only calls getrlimit and
+            // setrlimit (async-signal-safe, no allocation, no locks).
+            unsafe {
+                command.pre_exec(move || pgpoolwatch::os::set_nofile_soft(soft));
+            }
+        }
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.binary()))
+    }
+}
+
+impl Watcher {
     /// The process id while running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -358,6 +420,11 @@ impl Watcher {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its `[general] state_dir` (the spool is `<state_dir>/<program>`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
     }
 
     /// The config.ini this watcher runs with.
