@@ -1,10 +1,26 @@
 //! The systemd units in `systemd/`: they order after the database and
 //! pgpool units but never pull them in (a PostgreSQL an operator stopped on
 //! purpose must stay stopped), raise the descriptor limit, and
-//! `systemd-analyze verify` accepts them.
+//! `systemd-analyze verify` accepts them. They run the watchers as an
+//! unprivileged user with no capabilities, `systemd-analyze security`
+//! scores each at most 2.0, and the watchers do their work as that user
+//! (gates, mail, reload) and say in one line how to let it read a
+//! config.ini it may not.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use crate::support::cluster::Cluster;
+use crate::support::mailbox::{Mailbox, MailboxOptions};
+use crate::support::watchers::{account_ids, wait_mail, Tuning, Watcher};
+
+/// The account the units run as (`User=`), the default `poolstatus_user`.
+const SERVICE_USER: &str = "postgres";
+
+/// The most `systemd-analyze security` may score a unit (issue 17).
+const MAX_EXPOSURE: f64 = 2.0;
 
 const UNITS: &[(&str, &str)] = &[
     ("pgpwatch.service", env!("CARGO_BIN_EXE_pgpwatch")),
@@ -130,4 +146,267 @@ fn systemd_analyze_verify_accepts_the_units() {
         "systemd-analyze verify: {}\n{stderr}",
         out.status
     );
+}
+
+/// The one value of `key=` in `[Service]`; panics when it is missing or repeated.
+fn service_value(name: &str, text: &str, key: &str) -> String {
+    let mut current = String::new();
+    let mut found = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            current = line.to_string();
+        } else if current == "[Service]" {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    found.push(v.trim().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{name}: exactly one {key}= line: {found:?}");
+    found.remove(0)
+}
+
+#[test]
+fn units_run_as_postgres_with_no_capabilities() {
+    for (name, _) in UNITS {
+        let text = unit_text(name);
+        let program = name.trim_end_matches(".service");
+        assert_eq!(
+            service_value(name, &text, "User"),
+            SERVICE_USER,
+            "{name}: User="
+        );
+        for key in ["CapabilityBoundingSet", "AmbientCapabilities"] {
+            assert_eq!(
+                service_value(name, &text, key),
+                "",
+                "{name}: {key}= must be empty (no capability at all)"
+            );
+        }
+        assert_eq!(
+            service_value(name, &text, "NoNewPrivileges"),
+            "yes",
+            "{name}"
+        );
+        assert_eq!(service_value(name, &text, "UMask"), "0077", "{name}");
+        assert_eq!(
+            service_value(name, &text, "StateDirectory"),
+            "pgpoolwatch",
+            "{name}"
+        );
+        assert_eq!(
+            service_value(name, &text, "ExecStart"),
+            format!("/usr/local/bin/{program} --config /etc/pgpoolwatch/config.ini"),
+            "{name}: the config a postgres process can read"
+        );
+        // RemoveIPC=yes with User=postgres would remove PostgreSQL's shared
+        // memory and semaphores whenever the watcher stops.
+        assert!(
+            values(&text, "Service", "RemoveIPC")
+                .iter()
+                .all(|v| v == "no"),
+            "{name}: RemoveIPC= must stay off with User=postgres"
+        );
+        // An allow list of groups (SystemCallFilter=@system-service) allows
+        // almost nothing on systemd 219 (CentOS 7), which knows no groups.
+        let filters: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("SystemCallFilter="))
+            .collect();
+        assert!(!filters.is_empty(), "{name}: no SystemCallFilter=");
+        for filter in filters {
+            assert!(
+                filter.starts_with('~'),
+                "{name}: SystemCallFilter must be a deny list (~...), not {filter}"
+            );
+        }
+        for key in ["Type", "WatchdogSec", "NotifyAccess"] {
+            assert!(
+                !values(&text, "Service", key).is_empty(),
+                "{name}: {key}= (sd_notify) must stay"
+            );
+        }
+    }
+}
+
+/// The overall exposure `systemd-analyze security --offline=yes` gives the unit at `path`.
+fn exposure(path: &Path) -> f64 {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(path)
+        .output()
+        .expect("systemd-analyze (package systemd, installed by bin/install-deps)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Overall exposure level for"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no overall exposure in systemd-analyze security's output ({}):\n{stdout}\n{}",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    line.split(": ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{}: cannot read the score in {line:?}", path.display()))
+}
+
+#[test]
+fn systemd_analyze_security_scores_each_unit_at_most_2() {
+    let mut scores = Vec::new();
+    for (name, _) in UNITS {
+        let score = exposure(&unit_path(name));
+        println!("systemd-analyze security {name}: {score:.1}");
+        scores.push((name, score));
+    }
+    for (name, score) in scores {
+        assert!(
+            score <= MAX_EXPOSURE,
+            "{name}: exposure {score:.1} is above {MAX_EXPOSURE:.1} (systemd-analyze security --offline=yes systemd/{name} lists what is missing)"
+        );
+    }
+}
+
+/// Runs `program --config PATH --check-config` as the service user.
+fn check_config_as_service_user(program: &str, path: &Path) -> (bool, String) {
+    let (uid, gid) = account_ids(SERVICE_USER);
+    let out = Command::new(program)
+        .arg("--config")
+        .arg(path)
+        .arg("--check-config")
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_config_the_service_user_cannot_read_is_one_line_naming_user_and_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let pgpwatch = env!("CARGO_BIN_EXE_pgpwatch");
+    let (uid, gid) = account_ids(SERVICE_USER);
+    let dir = std::env::temp_dir().join(format!("pgpoolwatch-denied-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("config.ini");
+    std::fs::write(
+        &config,
+        "[pgp]\ncheck_period=10\nsuccess_period=5\nmail_on_success=no\n",
+    )
+    .expect("write config.ini");
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    let user = format!("user {SERVICE_USER} (uid {uid})");
+
+    // Root's file, 0600: the file's mode keeps the service user out.
+    mode(&dir, 0o755);
+    mode(&config, 0o600);
+    let (ok, stderr) = check_config_as_service_user(pgpwatch, &config);
+    let c = config.display();
+    let want = format!(
+        "pgpwatch: {c}: cannot read as {user}: Permission denied (os error 13); fix: chgrp {SERVICE_USER} {c} && chmod 0640 {c} (as root)\n"
+    );
+    assert!(!ok, "an unreadable config must fail");
+    assert_eq!(stderr, want, "one line: file, user, fix");
+
+    // The fix it printed works.
+    std::os::unix::fs::chown(&config, Some(0), Some(gid)).expect("chgrp");
+    mode(&config, 0o640);
+    let (ok, stderr) = check_config_as_service_user(pgpwatch, &config);
+    assert!(ok, "after the printed fix: {stderr}");
+
+    // A directory on the way that the user may not enter.
+    mode(&dir, 0o700);
+    let (ok, stderr) = check_config_as_service_user(pgpwatch, &config);
+    let d = dir.display();
+    let want = format!(
+        "pgpwatch: {c}: cannot read as {user}: Permission denied (os error 13); fix: chgrp {SERVICE_USER} {d} && chmod 0750 {d} (as root)\n"
+    );
+    assert!(!ok);
+    assert_eq!(stderr, want, "the directory is named, not the file");
+    std::os::unix::fs::chown(&dir, Some(0), Some(gid)).expect("chgrp");
+    mode(&dir, 0o750);
+    let (ok, stderr) = check_config_as_service_user(pgpwatch, &config);
+    assert!(ok, "after the printed fix for the directory: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The uid a running process has (`Uid:` of /proc/PID/status, effective).
+fn uid_of(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .expect("Uid: line")
+}
+
+/// Long enough for a watcher's first check and a cluster verb on a busy machine.
+const START: Duration = Duration::from_secs(20);
+
+#[test]
+fn watchers_as_postgres_move_their_gates_mail_and_reload() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    let (uid, _) = account_ids(SERVICE_USER);
+    let tuning = Tuning {
+        user: Some(SERVICE_USER.into()),
+        ..Tuning::default()
+    };
+    // Mail off at start: a SIGHUP after args.txt and sendmail = yes are
+    // written must switch it on.
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    let pid = w.pid().expect("running");
+    assert_eq!(uid_of(pid), uid, "pgpwatch runs as {SERVICE_USER}");
+    w.wait_port(true, START);
+    w.enable_mail(&mailbox);
+    w.sighup();
+    w.wait_log("configuration reloaded", Duration::from_secs(5));
+    assert_eq!(w.pid(), Some(pid), "a reload keeps the process");
+
+    cluster.stop_pgpool(1);
+    w.wait_port(false, START);
+    wait_mail(
+        &mailbox,
+        &w.receiver(),
+        "PGPWATCH - Status Change - PGP Down",
+        START,
+    );
+    cluster.start_pgpool(1);
+    w.wait_port(true, START);
+    wait_mail(
+        &mailbox,
+        &w.receiver(),
+        "PGPWATCH - Status Change - PGP Up",
+        START,
+    );
+    w.stop();
+
+    // repmgrwatch on the master, with no pgpwatch gate answering now: it
+    // opens its gate as postgres too, and says so by mail.
+    let mut r = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &tuning);
+    assert_eq!(
+        uid_of(r.pid().expect("running")),
+        uid,
+        "repmgrwatch runs as {SERVICE_USER}"
+    );
+    r.wait_port(true, START);
+    wait_mail(
+        &mailbox,
+        &r.receiver(),
+        "PGPWATCH - Repmgr - UP (This is bad)",
+        START,
+    );
+    r.stop();
 }

@@ -74,6 +74,11 @@ pub struct Tuning {
     /// The soft `RLIMIT_NOFILE` the watcher starts with (hard kept); None
     /// inherits the test's.
     pub nofile_soft: Option<u64>,
+    /// The OS account the watcher runs as, as the packaged units run it
+    /// (`User=postgres`): its private directory becomes root:<group> 0750
+    /// and config.ini and args.txt root:<group> 0640, the layout of
+    /// /etc/pgpoolwatch. None: the test's own account (root).
+    pub user: Option<String>,
 }
 
 impl Default for Tuning {
@@ -84,6 +89,7 @@ impl Default for Tuning {
             force_open: false,
             extra: Vec::new(),
             nofile_soft: None,
+            user: None,
         }
     }
 }
@@ -94,6 +100,28 @@ impl Tuning {
     pub fn reaction_bound(&self) -> Duration {
         Duration::from_secs_f64(self.check_period + self.connect_timeout)
     }
+}
+
+/// The uid and primary gid of OS account `user`, from /etc/passwd.
+pub fn account_ids(user: &str) -> (u32, u32) {
+    let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && f[0] == user)
+        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+        .unwrap_or_else(|| {
+            panic!("no account {user:?} in /etc/passwd (bin/install-deps installs PostgreSQL, which makes postgres)")
+        })
+}
+
+/// `chown root:gid PATH && chmod MODE PATH`.
+fn set_owner_mode(path: &Path, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(path, Some(0), Some(gid))
+        .unwrap_or_else(|e| panic!("chown root:{gid} {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
 }
 
 /// Generous allowance for a loaded CI machine on top of `reaction_bound`.
@@ -215,6 +243,21 @@ impl Watcher {
         let log = fs::File::create(dir.join("watcher.log"))
             .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
         let mut command = Command::new(program.binary());
+        if let Some(user) = &tuning.user {
+            use std::os::unix::process::CommandExt;
+            let (uid, gid) = account_ids(user);
+            for (path, mode) in [
+                (dir.clone(), 0o750),
+                (config.clone(), 0o640),
+                (dir.join("args.txt"), 0o640),
+            ] {
+                if path.exists() {
+                    set_owner_mode(&path, gid, mode);
+                }
+            }
+            // std drops the supplementary groups when root sets a uid.
+            command.uid(uid).gid(gid);
+        }
         command
             .arg("--config")
             .arg(&config)
