@@ -410,3 +410,159 @@ fn watchers_as_postgres_move_their_gates_mail_and_reload() {
     );
     r.stop();
 }
+
+/// The system calls the groups of the units' `SystemCallFilter=~...` deny
+/// list stand for, as this host's `systemd-analyze syscall-filter` lists them
+/// (nested groups expanded).
+fn denied_syscalls(unit: &str) -> std::collections::BTreeSet<String> {
+    let mut todo: Vec<String> = unit_text(unit)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("SystemCallFilter=~"))
+        .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(!todo.is_empty(), "{unit}: no SystemCallFilter=~ line");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut calls = std::collections::BTreeSet::new();
+    while let Some(item) = todo.pop() {
+        if !item.starts_with('@') {
+            calls.insert(item);
+            continue;
+        }
+        if !seen.insert(item.clone()) {
+            continue;
+        }
+        let out = Command::new("systemd-analyze")
+            .args(["syscall-filter", "--no-pager", &item])
+            .output()
+            .expect("systemd-analyze syscall-filter");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let names: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.trim_start().starts_with('#'))
+            .map(|l| l.trim().to_string())
+            .collect();
+        assert!(!names.is_empty(), "systemd-analyze knows no {item}: {text}");
+        todo.extend(names);
+    }
+    calls
+}
+
+/// The system calls in an `strace -f` log (`PID name(...`), by name.
+fn traced_syscalls(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split_once(' ')?.1.trim_start();
+            let name = rest.split_once('(')?.0;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// pgpwatch under strace, as postgres, through start-up, a failed and a
+/// healthy check, a mail with its report (ssh, TLS), a reload and a stop:
+/// no system call it makes is on the units' deny list (it would fail with
+/// EPERM under systemd). pgpwatch stands for both watchers: repmgrwatch
+/// runs the same gate, loop, probes and mail side.
+#[test]
+fn the_watchers_make_no_system_call_the_units_deny() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    // The watcher's private config (mail on, to the mailbox), then the same
+    // binary and config again, as postgres, under strace.
+    let tuning = Tuning::default();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp2", Some(&mailbox), &tuning);
+    w.wait_port(true, START);
+    w.stop();
+    let config = w.config_path();
+    let trace = config.with_file_name("strace.log");
+    let mut strace = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args([
+            "-u",
+            SERVICE_USER,
+            "--",
+            env!("CARGO_BIN_EXE_pgpwatch"),
+            "--config",
+        ])
+        .arg(&config)
+        .env("PGPOOLWATCH_LOG", "debug")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("strace (Debian package strace, installed by bin/install-deps)");
+    let log = || std::fs::read_to_string(&trace).unwrap_or_default();
+    // The watcher's pid: the process that ran execve of the binary.
+    let deadline = std::time::Instant::now() + START;
+    let pid = loop {
+        if let Some(pid) = log()
+            .lines()
+            .find(|l| l.contains("execve(") && l.contains("pgpwatch"))
+            .and_then(|l| l.split_whitespace().next()?.parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strace started no pgpwatch:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let kill = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    let (addr, port) = (w.addr().to_string(), w.port());
+    let port_is = |open: bool| {
+        crate::support::watchers::wait_port(&addr, port, open, START);
+    };
+    // Start-up, the gate, a failed and a healthy check, a mail, a reload, a stop.
+    port_is(true);
+    cluster.stop_pgpool(2);
+    port_is(false);
+    wait_mail(
+        &mailbox,
+        &w.receiver(),
+        "PGPWATCH - Status Change - PGP Down",
+        START,
+    );
+    cluster.start_pgpool(2);
+    port_is(true);
+    kill("-HUP");
+    let deadline = std::time::Instant::now() + START;
+    while !log().contains("--- SIGHUP") {
+        assert!(std::time::Instant::now() < deadline, "no SIGHUP seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // the reload, then a check
+    kill("-TERM");
+    let status = strace.wait().expect("wait for strace");
+    assert!(status.success(), "pgpwatch under strace exited {status}");
+
+    let made = traced_syscalls(&log());
+    println!("pgpwatch's system calls: {made:?}");
+    assert!(
+        made.contains("prlimit64") && made.contains("connect") && made.contains("accept4"),
+        "the trace holds the watcher's calls: {made:?}"
+    );
+    for (unit, _) in UNITS {
+        let denied = denied_syscalls(unit);
+        let hit: Vec<&String> = made.intersection(&denied).collect();
+        println!(
+            "{unit}: pgpwatch made {} distinct system calls, none of the {} denied",
+            made.len(),
+            denied.len()
+        );
+        assert!(
+            hit.is_empty(),
+            "{unit}: the watcher makes system calls its SystemCallFilter denies (EPERM): {hit:?}"
+        );
+    }
+}
