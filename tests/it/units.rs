@@ -566,3 +566,368 @@ fn the_watchers_make_no_system_call_the_units_deny() {
         );
     }
 }
+
+/// A copy of the cached Debian 12 root (`bin/test-packages --root`) booted
+/// with systemd-nspawn: systemd 252 as its PID 1, sharing the host's network,
+/// so a unit started in it reaches the sandbox cluster and the mailbox, and
+/// its gate is seen from here. Drop powers it off and removes the copy.
+struct Container {
+    dir: PathBuf,
+    nspawn: std::process::Child,
+    pid1: u32,
+}
+
+impl Container {
+    /// A fresh copy of the root in a directory of its own.
+    fn prepare(name: &str) -> PathBuf {
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("bin/test-packages"))
+            .arg("--root")
+            .output()
+            .expect("run bin/test-packages --root");
+        let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success() && Path::new(&root).join("usr/lib/systemd/systemd").exists(),
+            "bin/test-packages --root (the Debian 12 root with systemd): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = std::env::temp_dir().join(format!("pgpoolwatch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ok = Command::new("cp")
+            .args(["-a", &root])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cp -a {root} {}", dir.display());
+        dir
+    }
+
+    /// Boots `dir` and waits until its systemd has finished starting up.
+    fn boot(dir: PathBuf) -> Container {
+        let log = std::fs::File::create(dir.with_extension("log")).expect("create nspawn log");
+        // nspawn wants /run/systemd/nspawn on a tmpfs, which this host's /run
+        // is not: give it one in a mount namespace of its own.
+        let nspawn = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && \
+                 exec systemd-nspawn --keep-unit --register=no --quiet -D \"$0\" -b --console=pipe",
+            )
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("unshare and systemd-nspawn (package systemd-container, installed by bin/install-deps)");
+        let mut c = Container {
+            dir,
+            nspawn,
+            pid1: 0,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while c.pid1 == 0 {
+            c.pid1 = c.find_pid1().unwrap_or(0);
+            if let Ok(Some(status)) = c.nspawn.try_wait() {
+                panic!("systemd-nspawn exited {status}:\n{}", c.nspawn_log());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no systemd booted:\n{}",
+                c.nspawn_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let state = c.run(&["systemctl", "is-system-running", "--wait"]);
+        assert!(
+            state.contains("running") || state.contains("degraded"),
+            "the container's systemd: {state}\n{}",
+            c.run(&["systemctl", "--failed", "--no-pager"])
+        );
+        c
+    }
+
+    /// The container's systemd: a process named systemd that nspawn started.
+    fn find_pid1(&self) -> Option<u32> {
+        let nspawn = self.nspawn.id();
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            if comm.trim() != "systemd" {
+                return None;
+            }
+            let mut p = pid;
+            for _ in 0..4 {
+                p = parent(p)?;
+                if p == nspawn {
+                    return Some(pid);
+                }
+            }
+            None
+        })
+    }
+
+    fn nspawn_log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// Runs a command inside (all of the container's namespaces); its output.
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("nsenter")
+            .args(["-t", &self.pid1.to_string(), "-a", "--"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("nsenter {args:?}: {e}"));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// `systemctl show -p KEY --value UNIT` inside.
+    fn show(&self, unit: &str, key: &str) -> String {
+        self.run(&["systemctl", "show", "-p", key, "--value", unit])
+            .trim()
+            .to_string()
+    }
+
+    fn journal(&self, unit: &str) -> String {
+        self.run(&["journalctl", "-u", unit, "--no-pager", "-o", "cat"])
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // SIGTERM: nspawn asks the container's systemd to power off.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.nspawn.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while matches!(self.nspawn.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.nspawn.kill();
+        let _ = self.nspawn.wait();
+        if std::thread::panicking() {
+            eprintln!("container kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_file(self.dir.with_extension("log"));
+        }
+    }
+}
+
+/// `chown root:GID PATH && chmod MODE PATH`.
+fn own(path: &Path, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(path, Some(0), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// Installs `w`'s config.ini and args.txt (and the mailbox's CA) in the
+/// container's /etc/pgpoolwatch, root:<gid> 0640, as README's switch-over
+/// does; args.txt moves to /etc/pgpoolwatch/args.txt.
+fn install_config(dir: &Path, w: &Watcher, mailbox: &Mailbox, gid: u32) {
+    let etc = dir.join("etc/pgpoolwatch");
+    std::fs::create_dir_all(&etc).expect("mkdir etc/pgpoolwatch");
+    let config = std::fs::read_to_string(w.config_path()).expect("read config.ini");
+    let config = crate::support::watchers::set_key(
+        &config,
+        "general",
+        "sendmail_settings_path",
+        "/etc/pgpoolwatch/args.txt",
+    );
+    let args = std::fs::read_to_string(w.config_path().with_file_name("args.txt"))
+        .expect("read args.txt")
+        .replace(
+            &mailbox.ca_cert().display().to_string(),
+            "/etc/pgpoolwatch/ca.pem",
+        );
+    std::fs::write(etc.join("config.ini"), config).expect("write config.ini");
+    std::fs::write(etc.join("args.txt"), args).expect("write args.txt");
+    std::fs::copy(mailbox.ca_cert(), etc.join("ca.pem")).expect("copy ca.pem");
+    own(&etc, gid, 0o750);
+    for f in ["config.ini", "args.txt", "ca.pem"] {
+        own(&etc.join(f), gid, 0o640);
+    }
+}
+
+/// Starts `unit` in `c` and checks it runs as the service user with no
+/// capability; its MainPID.
+fn start_unit(c: &Container, unit: &str) -> String {
+    let (uid, _) = account_ids(SERVICE_USER);
+    let out = c.run(&["systemctl", "start", unit]);
+    assert_eq!(
+        c.show(unit, "ActiveState"),
+        "active",
+        "systemctl start {unit}: {out}\n{}",
+        c.journal(unit)
+    );
+    assert_eq!(c.show(unit, "User"), SERVICE_USER);
+    let main_pid = c.show(unit, "MainPID");
+    let status = c.run(&["cat", &format!("/proc/{main_pid}/status")]);
+    let field = |name: &str, n: usize| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(n))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        field("Uid:", 2),
+        Some(uid.to_string()),
+        "{unit}'s effective uid: {status}"
+    );
+    for caps in ["CapEff:", "CapPrm:", "CapBnd:", "CapAmb:"] {
+        assert_eq!(
+            field(caps, 1).as_deref(),
+            Some("0000000000000000"),
+            "{unit}: {caps} must be empty"
+        );
+    }
+    main_pid
+}
+
+/// The units of systemd/ as shipped, installed by hand as README says
+/// (binaries in /usr/local/bin, units in /etc/systemd/system, config.ini and
+/// args.txt root:postgres 0640 in /etc/pgpoolwatch), run by a real systemd
+/// 252 in a container: each starts as postgres with no capability and the
+/// whole sandbox and reports ready; pgpwatch's gate follows pgpool, its
+/// mails go out, `systemctl reload` reloads, `systemctl stop` stops it
+/// cleanly; repmgrwatch opens the master's gate and mails.
+#[test]
+fn the_shipped_units_under_systemd_move_the_gates_mail_and_reload() {
+    let cluster = Cluster::shared();
+    let mailbox = Mailbox::start(MailboxOptions::default());
+    // The watchers' configs and args.txt for pgp1 and db1, mailing the mailbox.
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &Tuning::default());
+    w.wait_port(true, START);
+    w.stop();
+    let mut r = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &Tuning::default());
+    r.wait_checks(1, START);
+    r.stop();
+    let (uid, gid) = account_ids(SERVICE_USER);
+
+    let dir = Container::prepare("systemd");
+    // postgres with the host's ids, so the files below are its group's here too.
+    for (file, line) in [
+        (
+            "etc/passwd",
+            format!("{SERVICE_USER}:x:{uid}:{gid}::/var/lib/postgresql:/bin/sh\n"),
+        ),
+        ("etc/group", format!("{SERVICE_USER}:x:{gid}:\n")),
+    ] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("read passwd/group");
+        let id = line.split(':').nth(2).unwrap_or_default().to_string();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.split(':').nth(2) == Some(id.as_str())),
+            "{file} of the root already has id {id}: pick another for this test"
+        );
+        std::fs::write(&path, text + &line).expect("write passwd/group");
+    }
+    for (unit, binary) in UNITS {
+        let name = unit.trim_end_matches(".service");
+        std::fs::copy(binary, dir.join("usr/local/bin").join(name)).expect("copy the binary");
+        std::fs::copy(unit_path(unit), dir.join("etc/systemd/system").join(unit))
+            .expect("copy the unit");
+    }
+    install_config(&dir, &w, &mailbox, gid);
+
+    let c = Container::boot(dir);
+    let main_pid = start_unit(&c, "pgpwatch.service");
+    println!(
+        "pgpwatch under systemd: {}",
+        c.show("pgpwatch", "StatusText")
+    );
+    let (addr, port) = (w.addr().to_string(), w.port());
+    let wait = |open: bool| {
+        crate::support::watchers::wait_port(&addr, port, open, START);
+    };
+    wait(true);
+    cluster.stop_pgpool(1);
+    wait(false);
+    wait_mail(
+        &mailbox,
+        &w.receiver(),
+        "PGPWATCH - Status Change - PGP Down",
+        START,
+    );
+    cluster.start_pgpool(1);
+    wait(true);
+    wait_mail(
+        &mailbox,
+        &w.receiver(),
+        "PGPWATCH - Status Change - PGP Up",
+        START,
+    );
+
+    let out = c.run(&["systemctl", "reload", "pgpwatch"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.journal("pgpwatch").contains("configuration reloaded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "systemctl reload: {out}\n{}",
+            c.journal("pgpwatch")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        c.show("pgpwatch", "MainPID"),
+        main_pid,
+        "a reload keeps the process"
+    );
+    assert_eq!(
+        c.show("pgpwatch", "NRestarts"),
+        "0",
+        "{}",
+        c.journal("pgpwatch")
+    );
+    let out = c.run(&["systemctl", "stop", "pgpwatch"]);
+    assert_eq!(
+        (
+            c.show("pgpwatch", "ActiveState"),
+            c.show("pgpwatch", "Result")
+        ),
+        ("inactive".to_string(), "success".to_string()),
+        "systemctl stop: {out}\n{}",
+        c.journal("pgpwatch")
+    );
+    wait(false);
+
+    // repmgrwatch on db1, the master, with no pgpwatch gate answering.
+    install_config(&c.dir, &r, &mailbox, gid);
+    start_unit(&c, "repmgrwatch.service");
+    crate::support::watchers::wait_port(r.addr(), r.port(), true, START);
+    println!(
+        "repmgrwatch under systemd: {}",
+        c.show("repmgrwatch", "StatusText")
+    );
+    wait_mail(
+        &mailbox,
+        &r.receiver(),
+        "PGPWATCH - Repmgr - UP (This is bad)",
+        START,
+    );
+    let out = c.run(&["systemctl", "stop", "repmgrwatch"]);
+    assert_eq!(
+        c.show("repmgrwatch", "Result"),
+        "success",
+        "systemctl stop repmgrwatch: {out}\n{}",
+        c.journal("repmgrwatch")
+    );
+    crate::support::watchers::wait_port(r.addr(), r.port(), false, START);
+}
