@@ -44,3 +44,14 @@ make_config_dir() {
 		echo "pgpoolwatch: no 'postgres' account here, which the units run as (User=postgres): create it, or set User= with 'systemctl edit', and make /etc/pgpoolwatch (0750) readable by that user's group" >&2
 	fi
 }
+
+# config_ready UNIT...: whether /etc/pgpoolwatch/config.ini, which the units
+# read, is there. If not, one warning: an upgrade leaves running units on
+# the binary they started with, rather than restart them into a start that
+# fails for want of it (an upgrade from a package whose units read
+# /root/pgpoolwatch/config.ini as root).
+config_ready() {
+	[ -e /etc/pgpoolwatch/config.ini ] && return 0
+	echo "pgpoolwatch: WARNING: /etc/pgpoolwatch/config.ini, which the units read (as postgres), is missing: running units were not restarted. Fix: install -m 0640 -o root -g postgres /root/pgpoolwatch/config.ini /etc/pgpoolwatch/ (README: 'Installing, and switching over'), then systemctl try-restart $*" >&2
+	return 1
+}
