@@ -67,10 +67,22 @@ impl CliError {
 /// Options every program has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonArgs {
-    /// `--config PATH`, default [`config::DEFAULT_CONFIG_PATH`].
-    pub config: PathBuf,
+    /// `--config PATH`; `None`: the first of
+    /// [`config::DEFAULT_CONFIG_PATHS`] that is there (see
+    /// [`CommonArgs::config_path`]).
+    pub config: Option<PathBuf>,
     /// `--check-config`: print the effective settings and exit.
     pub check_config: bool,
+}
+
+impl CommonArgs {
+    /// The config.ini to read: `--config`'s, else the default search
+    /// ([`config::default_config_path`], which looks at the file system).
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(config::default_config_path)
+    }
 }
 
 /// pgpwatch's command line (the original's flags override config.ini).
@@ -187,10 +199,7 @@ impl Parser {
 
     fn common(&mut self) -> Result<CommonArgs, CliError> {
         Ok(CommonArgs {
-            config: self
-                .last("--config")?
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG_PATH)),
+            config: self.last("--config")?.map(PathBuf::from),
             check_config: self.flag("--check-config"),
         })
     }
@@ -438,7 +447,7 @@ pub fn start_pgpwatch(
         Program::Pgpwatch,
         parsed,
         |a| &a.common,
-        |a| Settings::load_with(&a.common.config, Program::Pgpwatch, &a.overrides()),
+        |a| Settings::load_with(&a.common.config_path(), Program::Pgpwatch, &a.overrides()),
         out,
     )
 }
@@ -453,7 +462,7 @@ pub fn start_repmgrwatch(
         Program::Repmgrwatch,
         parsed,
         |a| &a.common,
-        |a| Settings::load(&a.common.config, Program::Repmgrwatch),
+        |a| Settings::load(&a.common.config_path(), Program::Repmgrwatch),
         out,
     )
 }
@@ -470,7 +479,7 @@ pub fn start_poolstatus(
         Program::Poolstatus,
         parsed,
         |a| &a.common,
-        |a| match Settings::load(&a.common.config, Program::Poolstatus) {
+        |a| match Settings::load(&a.common.config_path(), Program::Poolstatus) {
             Err(e) if e.kind == ErrorKind::Unreadable => {
                 let mut s = Settings::defaults(Program::Poolstatus);
                 s.warnings.push(format!("{e}; using built-in defaults"));

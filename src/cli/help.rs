@@ -4,7 +4,8 @@ use super::VERSION;
 use crate::config::{self, Program};
 
 const COMMON_HELP: &str =
-    "  --config PATH      config.ini to read (default /root/pgpoolwatch/config.ini)
+    "  --config PATH      config.ini to read (default /etc/pgpoolwatch/config.ini,
+                     else /root/pgpoolwatch/config.ini: the first that exists)
   --check-config     print the effective settings and warnings, exit 0;
                      or print the problem on one line and exit 2
   -h, --help         print this help

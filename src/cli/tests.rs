@@ -25,23 +25,24 @@ fn pgp_args(v: &[&str]) -> PgpwatchArgs {
 fn config_forms_and_last_wins() {
     assert_eq!(
         pgp_args(&[]).common.config,
-        PathBuf::from("/root/pgpoolwatch/config.ini")
+        None,
+        "no --config: the default search decides at load time"
     );
     assert_eq!(
         pgp_args(&["--config", "/a"]).common.config,
-        PathBuf::from("/a")
+        Some(PathBuf::from("/a"))
     );
     assert_eq!(
         pgp_args(&["--config=/a"]).common.config,
-        PathBuf::from("/a")
+        Some(PathBuf::from("/a"))
     );
     assert_eq!(
         pgp_args(&["--config=/a", "--config", "/b"]).common.config,
-        PathBuf::from("/b")
+        Some(PathBuf::from("/b"))
     );
     assert_eq!(
         pgp_args(&["--config", "/b", "--config=/a"]).common.config,
-        PathBuf::from("/a")
+        Some(PathBuf::from("/a"))
     );
 }
 
@@ -56,7 +57,7 @@ fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
         "--mail",
         "--run",
     ]);
-    assert_eq!(a.common.config, PathBuf::from("/a"));
+    assert_eq!(a.common.config, Some(PathBuf::from("/a")));
     assert_eq!(a.check_period, Some(Duration::from_secs(2)));
     assert_eq!(a.success_period, Some(4));
     assert!(a.mail_on_success && a.run_once);
@@ -79,13 +80,13 @@ fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
         other => panic!("{other:?}"),
     }
     match parse_repmgrwatch(os(&["--conf=/r"])) {
-        Ok(Parsed::Args(a)) => assert_eq!(a.common.config, PathBuf::from("/r")),
+        Ok(Parsed::Args(a)) => assert_eq!(a.common.config, Some(PathBuf::from("/r"))),
         other => panic!("{other:?}"),
     }
     match parse_poolstatus(os(&["--js", "--co", "/p"])) {
         Ok(Parsed::Args(a)) => {
             assert!(a.json);
-            assert_eq!(a.common.config, PathBuf::from("/p"));
+            assert_eq!(a.common.config, Some(PathBuf::from("/p")));
         }
         other => panic!("{other:?}"),
     }
@@ -203,7 +204,7 @@ fn at_file_arguments_expand() {
     std::fs::write(&f, "--check-period=4\r\n--config=/from/file\n").expect("write");
     let a = pgp_args(&[&format!("@{}", f.display()), "--config", "/later"]);
     assert_eq!(a.check_period, Some(Duration::from_secs(4)));
-    assert_eq!(a.common.config, PathBuf::from("/later"));
+    assert_eq!(a.common.config, Some(PathBuf::from("/later")));
 }
 
 /// config.ini.sample with the files it names made real: its args.txt

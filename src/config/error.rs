@@ -2,6 +2,7 @@
 //! key or flag) and a typed [`Problem`], rendered as one line an operator
 //! can act on.
 
+use super::denied::Denied;
 use super::value::Cap;
 use super::Program;
 use std::fmt;
@@ -25,6 +26,9 @@ pub enum ErrorKind {
 pub enum Problem {
     /// The file could not be read: the OS error's text.
     Unreadable(String),
+    /// The account running us may not read the file (boxed: it is rare
+    /// and large, and `Problem` travels in every `Result` of the reader).
+    Denied(Box<Denied>),
     /// The ini parser's complaint about a line.
     Syntax(String),
     /// `key` stands without `=` or `:`.
@@ -57,7 +61,7 @@ impl Problem {
     /// The [`ErrorKind`] this problem is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Problem::Unreadable(_) => ErrorKind::Unreadable,
+            Problem::Unreadable(_) | Problem::Denied(_) => ErrorKind::Unreadable,
             Problem::Syntax(_) => ErrorKind::Syntax,
             Problem::NoValue { .. } | Problem::Invalid { .. } | Problem::TooLarge { .. } => {
                 ErrorKind::Invalid
@@ -74,6 +78,7 @@ impl fmt::Display for Problem {
                 f,
                 "cannot read: {e} (expected a readable config.ini; use --config PATH)"
             ),
+            Problem::Denied(d) => write!(f, "{d}"),
             Problem::Syntax(m) => write!(f, "{m}"),
             Problem::NoValue { key, expected } => {
                 write!(f, "has no value; expected {key} = {expected}")

@@ -12,6 +12,7 @@
 //! program that uses them. Unknown sections and keys are ignored with a
 //! warning, as the original ignored them.
 
+mod denied;
 mod error;
 mod keys;
 mod read;
@@ -21,6 +22,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+pub use denied::{default_config_path, Account, Blocked, Denied, DEFAULT_CONFIG_PATHS};
 pub use error::{ConfigError, ErrorKind, Problem};
 pub use keys::{find as find_key, help_text, markdown_table, Key, KeyDefault, KEYS, SECTIONS};
 pub use read::Override;
@@ -36,9 +38,6 @@ use crate::probe::TlsSettings;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Where the programs look for their configuration unless `--config` says.
-pub const DEFAULT_CONFIG_PATH: &str = "/root/pgpoolwatch/config.ini";
 
 /// The key the original's scripts read instead of `sendmail_settings_path`.
 pub const ALIAS_SENDMAIL_SETTINGS: &str = "send_mail_settings_path";
@@ -189,7 +188,7 @@ impl Settings {
                 None,
                 None,
                 None,
-                Problem::Unreadable(e.to_string()),
+                denied::unreadable(path, &e),
             )
         })?;
         Settings::parse_bytes(&bytes, path, program, overrides)

@@ -565,7 +565,7 @@ fn the_table_is_consistent() {
     // Every flag lands in a row whose form takes its value.
     let args = crate::cli::PgpwatchArgs {
         common: crate::cli::CommonArgs {
-            config: PathBuf::from("c.ini"),
+            config: Some(PathBuf::from("c.ini")),
             check_config: false,
         },
         check_period: Some(Duration::from_secs(2)),

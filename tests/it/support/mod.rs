@@ -1,5 +1,6 @@
 //! Shared test helpers.
 pub mod cluster;
+pub mod container;
 pub mod dns;
 pub mod gslb;
 pub mod mailbox;

@@ -74,6 +74,11 @@ pub struct Tuning {
     /// The soft `RLIMIT_NOFILE` the watcher starts with (hard kept); None
     /// inherits the test's.
     pub nofile_soft: Option<u64>,
+    /// The OS account the watcher runs as, as the packaged units run it
+    /// (`User=postgres`): its private directory becomes root:<group> 0750
+    /// and config.ini and args.txt root:<group> 0640, the layout of
+    /// /etc/pgpoolwatch. None: the test's own account (root).
+    pub user: Option<String>,
 }
 
 impl Default for Tuning {
@@ -84,6 +89,7 @@ impl Default for Tuning {
             force_open: false,
             extra: Vec::new(),
             nofile_soft: None,
+            user: None,
         }
     }
 }
@@ -94,6 +100,28 @@ impl Tuning {
     pub fn reaction_bound(&self) -> Duration {
         Duration::from_secs_f64(self.check_period + self.connect_timeout)
     }
+}
+
+/// The uid and primary gid of OS account `user`, from /etc/passwd.
+pub fn account_ids(user: &str) -> (u32, u32) {
+    let passwd = fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && f[0] == user)
+        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+        .unwrap_or_else(|| {
+            panic!("no account {user:?} in /etc/passwd (bin/install-deps installs PostgreSQL, which makes postgres)")
+        })
+}
+
+/// `chown root:gid PATH && chmod MODE PATH`.
+fn set_owner_mode(path: &Path, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(path, Some(0), Some(gid))
+        .unwrap_or_else(|e| panic!("chown root:{gid} {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {mode:o} {}: {e}", path.display()));
 }
 
 /// Generous allowance for a loaded CI machine on top of `reaction_bound`.
@@ -219,7 +247,7 @@ impl Watcher {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{}: no numeric [{sec}] open_port", source.display()));
 
-        let child = spawn(program, &dir, tuning.nofile_soft, false);
+        let child = spawn(program, &dir, tuning, false);
         Watcher {
             program,
             host: host.to_string(),
@@ -252,12 +280,7 @@ impl Watcher {
             use std::io::Write;
             let _ = f.write_all(mark.as_bytes());
         }
-        self.child = Some(spawn(
-            self.program,
-            &self.dir,
-            self.tuning.nofile_soft,
-            true,
-        ));
+        self.child = Some(spawn(self.program, &self.dir, &self.tuning, true));
     }
 
     /// The log written since the last [`Watcher::start_again`] (all of it
@@ -273,37 +296,58 @@ impl Watcher {
 
 /// Runs `program` with `dir`/config.ini, stderr to `dir`/watcher.log
 /// (appended when `append`).
-fn spawn(program: Program, dir: &Path, nofile_soft: Option<u64>, append: bool) -> Child {
+/// Starts the watcher of `dir` (its config.ini, its log); as `tuning.user`
+/// when one is set, with the files it reads given to that user's group and
+/// its state directory to the user.
+fn spawn(program: Program, dir: &Path, tuning: &Tuning, append: bool) -> Child {
     let config = dir.join("config.ini");
-    {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(append)
-            .write(true)
-            .truncate(!append)
-            .open(dir.join("watcher.log"))
-            .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
-        let mut command = Command::new(program.binary());
-        command
-            .arg("--config")
-            .arg(&config)
-            .env("PGPOOLWATCH_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        if let Some(soft) = nofile_soft {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: between fork and exec the hook only calls getrlimit and
-            // setrlimit (async-signal-safe, no allocation, no locks).
-            unsafe {
-                command.pre_exec(move || pgpoolwatch::os::set_nofile_soft(soft));
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(dir.join("watcher.log"))
+        .unwrap_or_else(|e| panic!("create watcher.log in {}: {e}", dir.display()));
+    let mut command = Command::new(program.binary());
+    if let Some(user) = &tuning.user {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = account_ids(user);
+        for (path, mode) in [
+            (dir.to_path_buf(), 0o750),
+            (config.clone(), 0o640),
+            (dir.join("args.txt"), 0o640),
+        ] {
+            if path.exists() {
+                set_owner_mode(&path, gid, mode);
             }
         }
-        command
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.binary()))
+        // the spool and gate state: the user's own, as StateDirectory= makes it
+        let state = dir.join("state");
+        fs::create_dir_all(&state).unwrap_or_else(|e| panic!("create {}: {e}", state.display()));
+        std::os::unix::fs::chown(&state, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {uid}:{gid} {}: {e}", state.display()));
+        // std drops the supplementary groups when root sets a uid.
+        command.uid(uid).gid(gid);
     }
+    command
+        .arg("--config")
+        .arg(&config)
+        .env("PGPOOLWATCH_LOG", "debug")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    if let Some(soft) = tuning.nofile_soft {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the hook only calls getrlimit and
+        // setrlimit (async-signal-safe, no allocation, no locks).
+        unsafe {
+            command.pre_exec(move || pgpoolwatch::os::set_nofile_soft(soft));
+        }
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.binary()))
 }
 
 impl Watcher {
