@@ -194,10 +194,15 @@ impl Parser {
     fn finish(self) -> Result<(), CliError> {
         match self.args.finish().first() {
             None => Ok(()),
-            Some(a) => Err(CliError::Usage(format!(
-                "unknown argument {:?}",
-                a.to_string_lossy()
-            ))),
+            Some(a) => {
+                let a = a.to_string_lossy();
+                let named = crate::args::front::name_argument(&a);
+                Err(CliError::Usage(if named == a {
+                    format!("unknown argument {a:?}")
+                } else {
+                    format!("unknown argument {named}")
+                }))
+            }
         }
     }
 }

@@ -132,7 +132,14 @@ fn usage_errors_name_the_flag() {
             &["--success-period", "0"],
             "--success-period \"0\": expected a whole number",
         ),
-        (&["stray"], "unknown argument \"stray\""),
+        (
+            &["stray"],
+            "unknown argument (5 characters, not an option; not shown)",
+        ),
+        (
+            &["--pass=Secret"],
+            "unknown argument --pass (its value is not shown)",
+        ),
     ];
     for (args, want) in cases {
         let e = parse_pgpwatch(os(args)).unwrap_err();

@@ -32,7 +32,8 @@ pub use report::{Health, NodeReport, NodeState, RepmgrMeta, Report};
 
 /// Finds the password for (host, port, database, user), e.g. from .pgpass;
 /// `None` connects without one.
-pub type PasswordLookup = Arc<dyn Fn(&str, u16, &str, &str) -> Option<String> + Send + Sync>;
+pub type PasswordLookup =
+    Arc<dyn Fn(&str, u16, &str, &str) -> Option<crate::secret::Secret> + Send + Sync>;
 
 /// What poolstatus looks at and how (the original's hard-coded values are
 /// the defaults, see [`Target::default`]).

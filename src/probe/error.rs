@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::pg::MAX_PENDING_PER_SERVER;
+use crate::secret::{redact, Secret};
 
 /// Why a probe failed. `Display` is `step host:port: detail`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +45,28 @@ impl ProbeError {
     /// A `Failed` error built from a `postgres::Error`, for `step`.
     pub fn from_pg(host: &str, port: u16, step: &str, e: &postgres::Error) -> ProbeError {
         ProbeError::failed(host, port, step, pg_detail(e))
+    }
+
+    /// This error with every occurrence of `secret` in its detail masked:
+    /// a server's message may quote what it was sent.
+    pub fn redacted(self, secret: Option<&Secret>) -> ProbeError {
+        match (self, secret) {
+            (
+                ProbeError::Failed {
+                    host,
+                    port,
+                    step,
+                    detail,
+                },
+                Some(s),
+            ) => ProbeError::Failed {
+                host,
+                port,
+                step,
+                detail: redact(&detail, [s]),
+            },
+            (e, _) => e,
+        }
     }
 
     /// True when the step ran out of time (or earlier attempts still hang).

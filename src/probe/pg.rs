@@ -9,7 +9,6 @@
 //! starting another one.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use postgres::{Client, NoTls, SimpleQueryMessage};
 use super::error::{host_port, pg_detail, ProbeError};
 use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
 use crate::plumbing::deadline::{run_within, WithinError};
+use crate::secret::Secret;
 
 /// One result row of a simple (text protocol) query: column name -> text
 /// value. A SQL NULL is an absent key.
@@ -29,28 +29,15 @@ pub type TextRow = HashMap<String, String>;
 pub const MAX_PENDING_PER_SERVER: usize = 4;
 
 /// Where and as whom to connect.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub user: String,
     pub database: String,
-    pub password: Option<String>,
+    /// A [`Secret`]: it prints as `********`.
+    pub password: Option<Secret>,
     pub tls: TlsSettings,
-}
-
-impl fmt::Debug for Endpoint {
-    // Never print the password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("database", &self.database)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("tls", &self.tls)
-            .finish()
-    }
 }
 
 static PENDING: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
@@ -136,7 +123,7 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
         .keepalives_interval(Duration::from_secs(2))
         .keepalives_retries(3);
     if let Some(pw) = &ep.password {
-        cfg.password(pw);
+        cfg.password(pw.expose());
     }
     cfg
 }
@@ -204,12 +191,14 @@ pub fn connect(
         port,
         user: user.to_string(),
         database: database.to_string(),
-        password: password.map(str::to_string),
+        password: password.map(Secret::from),
         tls: TlsSettings::default(),
     };
+    let secret = ep.password.clone();
     within(host, port, "connect", timeout, move || {
         connect_now(&ep, timeout)
     })
+    .map_err(|e| e.redacted(secret.as_ref()))
 }
 
 /// Runs one simple-protocol query on `client` within `timeout` and hands the
@@ -240,6 +229,7 @@ where
     F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
 {
     let ep = ep.clone();
+    let secret = ep.password.clone();
     let (host, port) = (ep.host.clone(), ep.port);
     // The step named on time-out is the last one the worker started.
     let step = std::sync::Arc::new(Mutex::new(String::from("connect")));
@@ -266,7 +256,7 @@ where
                 after,
             })
         }
-        other => other,
+        other => other.map_err(|e| e.redacted(secret.as_ref())),
     }
 }
 
@@ -364,7 +354,7 @@ mod tests {
             port: 1,
             user: "u".into(),
             database: "d".into(),
-            password: Some("s3cret".into()),
+            password: Some(Secret::new("s3cret")),
             tls: TlsSettings::default(),
         };
         assert!(!format!("{ep:?}").contains("s3cret"));

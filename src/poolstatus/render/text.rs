@@ -5,7 +5,7 @@
 use std::fmt::{self, Write};
 
 use super::{lag, master_of, ordered_columns, param, sender_for, table, utc_datetime};
-use crate::poolstatus::parse::{self, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
+use crate::poolstatus::parse::{Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
 use crate::poolstatus::{NodeReport, Report};
 use crate::probe::{host_port, TextRow};
 
@@ -58,7 +58,7 @@ pub fn text(r: &Report) -> String {
                 .nodes
                 .iter()
                 .map(|n| {
-                    let hp = parse::conninfo_host_port(&n.conninfo).ok();
+                    let hp = n.conninfo.host_port().ok();
                     let node = hp
                         .as_ref()
                         .and_then(|(h, p)| r.nodes.iter().find(|x| &x.host == h && x.port == *p));
@@ -97,7 +97,7 @@ pub fn text(r: &Report) -> String {
                         n.role.as_str().to_string(),
                         status,
                         upstream,
-                        n.conninfo.clone(),
+                        n.conninfo.to_string(),
                     ]
                 })
                 .collect();
