@@ -409,6 +409,9 @@ fn finish_start<A>(
     let settings = load(&args).map_err(CliError::Config)?;
     if common(&args).check_config {
         print_check_config(&settings, out)?;
+        for w in settings.tls_warnings(program) {
+            writeln!(out, "warning: {w}").map_err(CliError::Output)?;
+        }
         return Ok(Start::Done(0));
     }
     Ok(Start::Run { args, settings })

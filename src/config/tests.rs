@@ -582,7 +582,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             fall: 1,
             tls: TlsSettings::default(),
             api_port: None,
-            api_bind_address: any,
+            api_bind_address: None,
             agent_port: None,
         },
         repmgr: RepmgrSettings {
@@ -604,7 +604,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             startup_grace: None,
             tls: TlsSettings::default(),
             api_port: None,
-            api_bind_address: any,
+            api_bind_address: None,
             agent_port: None,
         },
         general: GeneralSettings {
@@ -613,6 +613,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             sendmail_settings_path: "/root/pgpoolwatch/args.txt".into(),
             poolstatus_path: "/var/lib/pgsql/poolstatus.py".into(),
             poolstatus_user: "postgres".into(),
+            allow_cleartext_password: false,
         },
         poolstatus: PoolstatusSettings {
             pgpool_host: "localhost".into(),

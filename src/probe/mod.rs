@@ -8,11 +8,14 @@
 //!
 //! - [`pg`]: PostgreSQL/pgpool sessions on a worker thread with a deadline.
 //! - [`tls`]: libpq's `sslmode` and its certificate files.
+//! - [`cleartext`]: no cleartext password on a plain connection to
+//!   another host.
 //! - [`tcp`]: plain TCP connects (repmgrwatch's look at the pgpools' gates).
 //! - [`pgpool`]: pgpwatch's health probe (`SHOW pool_nodes`).
 //! - [`repmgr`]: repmgrwatch's masters probe (repmgr's metadata).
 //! - [`error`]: [`ProbeError`], what every probe returns on failure.
 
+pub mod cleartext;
 pub mod error;
 pub mod pg;
 pub mod pgpool;

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::config::SslMode as WireMode;
+use postgres::config::{SslMode as WireMode, SslNegotiation};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 
+use super::cleartext::{refuses_cleartext, CleartextGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT};
 use super::error::{host_port, pg_detail, ProbeError};
 use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
 use crate::plumbing::deadline::{run_within, WithinError};
@@ -128,17 +129,56 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
     cfg
 }
 
-/// One connection as `ep.tls.mode` says (see the module docs).
+/// One connection as `ep.tls.mode` says (see the module docs), refusing
+/// a cleartext password request where [`refuses_cleartext`] says so.
 fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
+    connect_guarded(ep, timeout, refuses_cleartext(ep))
+}
+
+/// A plain session that failed: the error, its text, and whether it was
+/// the cleartext guard that refused.
+struct PlainFailure {
+    error: postgres::Error,
+    detail: String,
+    refused: bool,
+}
+
+/// [`connect_now`] with the cleartext decision given: with `guard`, a
+/// plain session is watched for a cleartext password request (see
+/// [`super::cleartext`]). Tests set it for a server on loopback.
+fn connect_guarded(ep: &Endpoint, timeout: Duration, guard: bool) -> Result<Client, ProbeError> {
     let fail = |detail: String| ProbeError::failed(&ep.host, ep.port, "connect", detail);
     let plain = || {
-        pg_config(ep, timeout).connect(NoTls).map_err(|e| {
-            let mut d = pg_detail(&e);
+        let (result, refused) = if guard {
+            let g = CleartextGuard::default();
+            let mut cfg = pg_config(ep, timeout);
+            // Direct negotiation hands the raw socket to the guard, which
+            // wraps it instead of starting TLS.
+            cfg.ssl_mode(WireMode::Require)
+                .ssl_negotiation(SslNegotiation::Direct);
+            let r = cfg.connect(g.clone());
+            (r, g.tripped())
+        } else {
+            (pg_config(ep, timeout).connect(NoTls), false)
+        };
+        result.map_err(|e| {
+            let mut d = if refused {
+                format!(
+                    "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
+                    ep.tls.mode.as_str()
+                )
+            } else {
+                pg_detail(&e)
+            };
             // A server that wants TLS refuses a plain session in pg_hba.
             if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
                 d.push_str(" (sslmode=disable)");
             }
-            (e, d)
+            PlainFailure {
+                error: e,
+                detail: d,
+                refused,
+            }
         })
     };
     let tls = |wire: WireMode| -> Result<Client, (Option<postgres::Error>, String)> {
@@ -154,25 +194,46 @@ fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
         })
     };
     match ep.tls.mode {
-        SslMode::Disable => plain().map_err(|(_, d)| fail(d)),
-        // The server refused the plain session (e.g. pg_hba hostssl only).
+        SslMode::Disable => plain().map_err(|p| fail(p.detail)),
+        // The server refused the plain session (e.g. pg_hba hostssl only),
+        // or asked for a cleartext password, which TLS may carry.
         SslMode::Allow => match plain() {
             Ok(c) => Ok(c),
-            Err((e, _)) if e.as_db_error().is_some() => {
+            Err(p) if p.refused => tls(WireMode::Require)
+                .map_err(|(_, d)| fail(format!("{}; then TLS: {d}", p.detail))),
+            Err(p) if p.error.as_db_error().is_some() => {
                 tls(WireMode::Require).map_err(|(_, d)| fail(d))
+            }
+            Err(p) => Err(fail(p.detail)),
+        },
+        // Guarded, TLS is asked for outright and a server that does not
+        // offer it is retried plain, watched (unguarded, rust-postgres
+        // would go on in plain text on the same socket, unwatched).
+        SslMode::Prefer if guard => match tls(WireMode::Require) {
+            Ok(c) => Ok(c),
+            Err((Some(e), _)) if handshake_error(&e).is_some() || tls_refused(&e) => {
+                plain().map_err(|p| fail(p.detail))
             }
             Err((_, d)) => Err(fail(d)),
         },
         // A failed handshake is retried in plain text, as libpq does.
         SslMode::Prefer => match tls(WireMode::Prefer) {
             Ok(c) => Ok(c),
-            Err((Some(e), _)) if handshake_error(&e).is_some() => plain().map_err(|(_, d)| fail(d)),
+            Err((Some(e), _)) if handshake_error(&e).is_some() => {
+                plain().map_err(|p| fail(p.detail))
+            }
             Err((_, d)) => Err(fail(d)),
         },
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
             tls(WireMode::Require).map_err(|(_, d)| fail(d))
         }
     }
+}
+
+/// Whether the server answered the TLS request with `N` (rust-postgres:
+/// "server does not support TLS").
+fn tls_refused(e: &postgres::Error) -> bool {
+    pg_detail(e).contains("server does not support TLS")
 }
 
 /// Opens a connection that is ready within `timeout` or fails with a
@@ -432,3 +493,6 @@ mod tests {
         assert!(!tcp_port_answers("127.0.0.1", port, Duration::from_secs(1)));
     }
 }
+
+#[cfg(test)]
+mod cleartext_tests;
