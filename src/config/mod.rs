@@ -420,7 +420,7 @@ impl Settings {
                 "pgpool_host"
             };
             if tls.mode == crate::probe::SslMode::VerifyFull
-                || crate::probe::cleartext::is_loopback_host(host)
+                || crate::probe::guard::is_loopback_host(host)
                 || seen.contains(&(host, port))
             {
                 continue;

@@ -190,6 +190,7 @@ fn probe_nodes(
                     key: target.ssh_key.clone(),
                     known_hosts: target.ssh_known_hosts.clone(),
                     home: target.ssh_home.clone(),
+                    key_owner: target.credentials_user.clone(),
                     timeout: t,
                 };
                 let path = target.disk_path.clone();

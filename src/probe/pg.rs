@@ -15,8 +15,11 @@ use std::time::Duration;
 use postgres::config::{SslMode as WireMode, SslNegotiation};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 
-use super::cleartext::{refuses_cleartext, CleartextGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT};
 use super::error::{host_port, pg_detail, ProbeError};
+use super::guard::{
+    is_unix_socket, over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard,
+    TlsGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT, MAX_SESSION_BYTES,
+};
 use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
 use crate::plumbing::deadline::{run_within, WithinError};
 use crate::secret::Secret;
@@ -129,44 +132,53 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
     cfg
 }
 
-/// One connection as `ep.tls.mode` says (see the module docs), refusing
-/// a cleartext password request where [`refuses_cleartext`] says so.
+/// One connection as `ep.tls.mode` says (see the module docs), its socket
+/// guarded ([`super::guard`]): a byte budget, and no cleartext password
+/// where [`refuses_cleartext`] says so.
 fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
-    connect_guarded(ep, timeout, refuses_cleartext(ep))
+    connect_guarded(ep, timeout, refuses_cleartext(ep), MAX_SESSION_BYTES)
 }
 
-/// A plain session that failed: the error, its text, and whether it was
-/// the cleartext guard that refused.
-struct PlainFailure {
-    error: postgres::Error,
+/// A session that failed: the error, its text, and whether it was the
+/// cleartext guard that refused.
+struct Failure {
+    error: Option<postgres::Error>,
     detail: String,
     refused: bool,
 }
 
-/// [`connect_now`] with the cleartext decision given: with `guard`, a
-/// plain session is watched for a cleartext password request (see
-/// [`super::cleartext`]). Tests set it for a server on loopback.
-fn connect_guarded(ep: &Endpoint, timeout: Duration, guard: bool) -> Result<Client, ProbeError> {
+/// [`connect_now`] with the guard's settings given: `refuse_cleartext`
+/// (tests set it for a server on loopback) and the byte budget `limit`.
+fn connect_guarded(
+    ep: &Endpoint,
+    timeout: Duration,
+    refuse_cleartext: bool,
+    limit: u64,
+) -> Result<Client, ProbeError> {
     let fail = |detail: String| ProbeError::failed(&ep.host, ep.port, "connect", detail);
+    // A Unix socket is this machine: no TLS, nothing to watch.
+    let unix = is_unix_socket(&ep.host);
     let plain = || {
-        let (result, refused) = if guard {
-            let g = CleartextGuard::default();
+        let guard = Guard::with_limit(refuse_cleartext, limit);
+        let result = if unix {
+            pg_config(ep, timeout).connect(NoTls)
+        } else {
             let mut cfg = pg_config(ep, timeout);
             // Direct negotiation hands the raw socket to the guard, which
             // wraps it instead of starting TLS.
             cfg.ssl_mode(WireMode::Require)
                 .ssl_negotiation(SslNegotiation::Direct);
-            let r = cfg.connect(g.clone());
-            (r, g.tripped())
-        } else {
-            (pg_config(ep, timeout).connect(NoTls), false)
+            cfg.connect(PlainGuard(guard.clone()))
         };
         result.map_err(|e| {
+            let refused = guard.refused_cleartext();
             let mut d = if refused {
                 format!(
                     "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
                     ep.tls.mode.as_str()
                 )
+            } else if guard.over_budget() {
+                over_budget_detail(limit)
             } else {
                 pg_detail(&e)
             };
@@ -174,66 +186,106 @@ fn connect_guarded(ep: &Endpoint, timeout: Duration, guard: bool) -> Result<Clie
             if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
                 d.push_str(" (sslmode=disable)");
             }
-            PlainFailure {
-                error: e,
+            Failure {
+                error: Some(e),
                 detail: d,
                 refused,
             }
         })
     };
-    let tls = |wire: WireMode| -> Result<Client, (Option<postgres::Error>, String)> {
-        let (connector, slot) = ep
-            .tls
-            .connector()
-            .map_err(|d| (None, format!("TLS: {d}")))?;
+    let tls = |wire: WireMode| -> Result<Client, Failure> {
+        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
+            error: None,
+            detail: format!("TLS: {d}"),
+            refused: false,
+        })?;
+        let guard = Guard::with_limit(false, limit);
         let mut cfg = pg_config(ep, timeout);
         cfg.ssl_mode(wire);
-        cfg.connect(connector).map_err(|e| {
-            let d = tls_detail(&e, &slot, &ep.tls);
-            (Some(e), d)
+        let result = if unix {
+            cfg.connect(connector)
+        } else {
+            cfg.connect(TlsGuard {
+                inner: connector,
+                guard: guard.clone(),
+            })
+        };
+        result.map_err(|e| Failure {
+            detail: if guard.over_budget() {
+                over_budget_detail(limit)
+            } else {
+                tls_detail(&e, &slot, &ep.tls)
+            },
+            error: Some(e),
+            refused: false,
         })
     };
+    let prefer = || -> Result<Client, Failure> {
+        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
+            error: None,
+            detail: format!("TLS: {d}"),
+            refused: false,
+        })?;
+        let guard = Guard::with_limit(refuse_cleartext, limit);
+        let mut cfg = pg_config(ep, timeout);
+        cfg.ssl_mode(WireMode::Require)
+            .ssl_negotiation(SslNegotiation::Direct);
+        cfg.connect(PreferGuard {
+            inner: connector,
+            guard: guard.clone(),
+        })
+        .map_err(|e| {
+            let refused = guard.refused_cleartext();
+            Failure {
+                detail: if refused {
+                    format!(
+                        "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
+                        ep.tls.mode.as_str()
+                    )
+                } else if guard.over_budget() {
+                    over_budget_detail(limit)
+                } else {
+                    tls_detail(&e, &slot, &ep.tls)
+                },
+                error: Some(e),
+                refused,
+            }
+        })
+    };
+    let db_error = |f: &Failure| f.error.as_ref().is_some_and(|e| e.as_db_error().is_some());
+    let tls_failed = |f: &Failure| {
+        f.error
+            .as_ref()
+            .is_some_and(|e| handshake_error(e).is_some())
+    };
     match ep.tls.mode {
-        SslMode::Disable => plain().map_err(|p| fail(p.detail)),
+        SslMode::Disable => plain().map_err(|f| fail(f.detail)),
         // The server refused the plain session (e.g. pg_hba hostssl only),
         // or asked for a cleartext password, which TLS may carry.
         SslMode::Allow => match plain() {
             Ok(c) => Ok(c),
             Err(p) if p.refused => tls(WireMode::Require)
-                .map_err(|(_, d)| fail(format!("{}; then TLS: {d}", p.detail))),
-            Err(p) if p.error.as_db_error().is_some() => {
-                tls(WireMode::Require).map_err(|(_, d)| fail(d))
-            }
+                .map_err(|t| fail(format!("{}; then TLS: {}", p.detail, t.detail))),
+            Err(p) if db_error(&p) => tls(WireMode::Require).map_err(|t| fail(t.detail)),
             Err(p) => Err(fail(p.detail)),
         },
-        // Guarded, TLS is asked for outright and a server that does not
-        // offer it is retried plain, watched (unguarded, rust-postgres
-        // would go on in plain text on the same socket, unwatched).
-        SslMode::Prefer if guard => match tls(WireMode::Require) {
+        // TLS when the server offers it, else plain on the same socket,
+        // watched; a failed handshake is retried in plain text on a new
+        // connection, as libpq does.
+        SslMode::Prefer if !unix => match prefer() {
             Ok(c) => Ok(c),
-            Err((Some(e), _)) if handshake_error(&e).is_some() || tls_refused(&e) => {
-                plain().map_err(|p| fail(p.detail))
-            }
-            Err((_, d)) => Err(fail(d)),
+            Err(t) if tls_failed(&t) => plain().map_err(|p| fail(p.detail)),
+            Err(t) => Err(fail(t.detail)),
         },
-        // A failed handshake is retried in plain text, as libpq does.
         SslMode::Prefer => match tls(WireMode::Prefer) {
             Ok(c) => Ok(c),
-            Err((Some(e), _)) if handshake_error(&e).is_some() => {
-                plain().map_err(|p| fail(p.detail))
-            }
-            Err((_, d)) => Err(fail(d)),
+            Err(t) if tls_failed(&t) => plain().map_err(|p| fail(p.detail)),
+            Err(t) => Err(fail(t.detail)),
         },
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            tls(WireMode::Require).map_err(|(_, d)| fail(d))
+            tls(WireMode::Require).map_err(|t| fail(t.detail))
         }
     }
-}
-
-/// Whether the server answered the TLS request with `N` (rust-postgres:
-/// "server does not support TLS").
-fn tls_refused(e: &postgres::Error) -> bool {
-    pg_detail(e).contains("server does not support TLS")
 }
 
 /// Opens a connection that is ready within `timeout` or fails with a
@@ -277,7 +329,7 @@ pub fn query_within(
     within(host, port, &query_step(&sql), timeout, move || {
         let rows =
             simple_rows(&mut client, &sql).map_err(|e| ProbeError::from_pg(&h, port, &step, &e))?;
-        Ok((client, rows))
+        Ok((client, capped(rows, &h, port, &step)?))
     })
 }
 
@@ -337,8 +389,9 @@ impl Session {
         if let Ok(mut s) = self.step.lock() {
             s.clone_from(&step);
         }
-        simple_rows(&mut self.client, sql)
-            .map_err(|e| ProbeError::from_pg(&self.host, self.port, &step, &e))
+        let rows = simple_rows(&mut self.client, sql)
+            .map_err(|e| ProbeError::from_pg(&self.host, self.port, &step, &e))?;
+        capped(rows, &self.host, self.port, &step)
     }
 
     /// The first row of `sql`, or an error when it returned none.
@@ -359,6 +412,32 @@ impl Session {
     pub fn port(&self) -> u16 {
         self.port
     }
+}
+
+/// The most rows one query may return: pool_nodes, repmgr's nodes and
+/// pg_stat_replication hold one row per node or standby, a few dozen at
+/// most.
+pub const MAX_ROWS: usize = 1000;
+
+/// `rows`, or an error past [`MAX_ROWS`].
+fn capped(
+    rows: Vec<TextRow>,
+    host: &str,
+    port: u16,
+    step: &str,
+) -> Result<Vec<TextRow>, ProbeError> {
+    if rows.len() > MAX_ROWS {
+        return Err(ProbeError::failed(
+            host,
+            port,
+            step,
+            format!(
+                "returned {} rows, more than the {MAX_ROWS} a cluster's answer can hold (one row per node); not read",
+                rows.len()
+            ),
+        ));
+    }
+    Ok(rows)
 }
 
 /// `query (show pool_nodes)`: the step name for an SQL text, shortened.
@@ -495,4 +574,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod cleartext_tests;
+mod guard_tests;

@@ -12,7 +12,7 @@
 //! another host — the path a remote host takes, with traffic on loopback.
 
 use super::*;
-use crate::probe::cleartext::is_loopback_host;
+use crate::probe::guard::is_loopback_host;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,10 @@ const MARK: &str = "pw-Cl34rt3xt-MARK";
 enum Ask {
     Cleartext,
     Md5,
+    /// No password; then parameter statuses without end.
+    Flood,
+    /// No password; every query answered with this many rows.
+    Rows(usize),
 }
 
 /// A fake server: what it received (all connections), its port, its thread.
@@ -115,12 +119,53 @@ fn serve(mut s: TcpStream, ask: Ask, got: &Mutex<Vec<u8>>) {
         }
         break;
     }
+    let ready = || {
+        let mut out = msg(b'R', &0u32.to_be_bytes());
+        out.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
+        out.extend(msg(b'Z', b"I"));
+        out
+    };
     match ask {
         Ask::Cleartext => {
             let _ = s.write_all(&msg(b'R', &3u32.to_be_bytes()));
         }
         Ask::Md5 => {
             let _ = s.write_all(&msg(b'R', &[0, 0, 0, 5, 1, 2, 3, 4]));
+        }
+        Ask::Flood => {
+            let _ = s.write_all(&msg(b'R', &0u32.to_be_bytes()));
+            let status = msg(
+                b'S',
+                &[b"application_name\0".as_slice(), &[b'x'; 1000], b"\0"].concat(),
+            );
+            let chunk: Vec<u8> = status.repeat(64);
+            let end = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < end && s.write_all(&chunk).is_ok() {}
+            return;
+        }
+        Ask::Rows(n) => {
+            let _ = s.write_all(&ready());
+            // One query: RowDescription, n DataRows, CommandComplete, ready.
+            let Some(head) = read_exact(&mut s, 5, got) else {
+                return;
+            };
+            let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let _ = read_exact(&mut s, len.saturating_sub(4), got);
+            let mut desc = 1u16.to_be_bytes().to_vec();
+            desc.extend(b"x\0");
+            desc.extend([
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 255, 255, 255, 255, 255, 255, 0, 0,
+            ]);
+            let mut out = msg(b'T', &desc);
+            let row = msg(b'D', &[0, 1, 0, 0, 0, 3, b'a', b'b', b'c']);
+            for _ in 0..n {
+                out.extend(&row);
+            }
+            out.extend(msg(b'C', format!("SELECT {n}\0").as_bytes()));
+            out.extend(msg(b'Z', b"I"));
+            let _ = s.write_all(&out);
+            let _ = read_exact(&mut s, 5, got); // Terminate
+            return;
         }
     }
     // The answer, if any: a PasswordMessage.
@@ -136,10 +181,7 @@ fn serve(mut s: TcpStream, ask: Ask, got: &Mutex<Vec<u8>>) {
         .to_string();
     if ask == Ask::Md5 && sent.starts_with("md5") {
         // Accept: AuthenticationOk, BackendKeyData, ReadyForQuery.
-        let mut out = msg(b'R', &0u32.to_be_bytes());
-        out.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
-        out.extend(msg(b'Z', b"I"));
-        let _ = s.write_all(&out);
+        let _ = s.write_all(&ready());
         let _ = read_exact(&mut s, 5, got); // Terminate
         return;
     }
@@ -173,7 +215,7 @@ fn a_cleartext_request_on_a_plain_connection_gets_nothing() {
     for mode in [SslMode::Prefer, SslMode::Disable, SslMode::Allow] {
         let fake = Fake::start(Ask::Cleartext);
         let ep = endpoint("127.0.0.1", fake.port, mode);
-        let e = connect_guarded(&ep, Duration::from_secs(5), true)
+        let e = connect_guarded(&ep, Duration::from_secs(5), true, MAX_SESSION_BYTES)
             .err()
             .unwrap_or_else(|| panic!("{mode:?}: connected"));
         let text = e.to_string();
@@ -194,7 +236,7 @@ fn a_cleartext_request_on_a_plain_connection_gets_nothing() {
 fn md5_still_works_without_tls_and_never_sends_the_password() {
     let fake = Fake::start(Ask::Md5);
     let ep = endpoint("127.0.0.1", fake.port, SslMode::Prefer);
-    let client = connect_guarded(&ep, Duration::from_secs(5), true);
+    let client = connect_guarded(&ep, Duration::from_secs(5), true, MAX_SESSION_BYTES);
     assert!(client.is_ok(), "{:?}", client.err());
     drop(client);
     let got = fake.received();
@@ -206,7 +248,7 @@ fn md5_still_works_without_tls_and_never_sends_the_password() {
 fn through_the_public_path_a_host_taken_for_remote_is_guarded() {
     // The same code a remote host goes through, traffic on loopback.
     assert!(!is_loopback_host("127.1"));
-    assert!(crate::probe::cleartext::refuses_cleartext(&endpoint(
+    assert!(crate::probe::guard::refuses_cleartext(&endpoint(
         "127.1",
         1,
         SslMode::Prefer
@@ -234,7 +276,7 @@ fn the_opt_in_key_and_loopback_send_it_and_the_echo_is_masked() {
         let fake = Fake::start(Ask::Cleartext);
         let mut ep = endpoint(host, fake.port, SslMode::Prefer);
         ep.tls.allow_cleartext_password = allow;
-        assert!(!crate::probe::cleartext::refuses_cleartext(&ep), "{host}");
+        assert!(!crate::probe::guard::refuses_cleartext(&ep), "{host}");
         let e = with_session(&ep, Duration::from_secs(5), |s| s.row("SELECT 1"))
             .expect_err("refused by the fake server");
         assert!(contains(&fake.received(), MARK), "{host}: not sent");
@@ -242,5 +284,49 @@ fn the_opt_in_key_and_loopback_send_it_and_the_echo_is_masked() {
         // The server quoted the password back: the error masks it.
         assert!(text.contains("password \"********\" is wrong"), "{text}");
         assert!(!text.contains(MARK), "{text}");
+    }
+}
+
+#[test]
+fn a_server_past_the_byte_budget_ends_the_session() {
+    let fake = Fake::start(Ask::Flood);
+    let mut ep = endpoint("127.0.0.1", fake.port, SslMode::Prefer);
+    ep.password = None;
+    let start = Instant::now();
+    let e = connect_guarded(&ep, Duration::from_secs(5), false, 256 << 10)
+        .err()
+        .expect("over budget");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "connect 127.0.0.1:{}: the server sent more than 256 KiB in one session, where a cluster's answers take kilobytes; the session was closed (is this a PostgreSQL or pgpool server?)",
+            fake.port
+        )
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn more_rows_than_a_cluster_holds_are_an_error() {
+    for (n, ok) in [(MAX_ROWS, true), (MAX_ROWS + 1, false)] {
+        let fake = Fake::start(Ask::Rows(n));
+        let mut ep = endpoint("127.0.0.1", fake.port, SslMode::Disable);
+        ep.password = None;
+        let got = with_session(&ep, Duration::from_secs(5), |s| s.rows("SELECT x FROM t"));
+        match (got, ok) {
+            (Ok(rows), true) => assert_eq!(rows.len(), n),
+            (Err(e), false) => assert_eq!(
+                e.to_string(),
+                format!(
+                    "query (SELECT x FROM t) 127.0.0.1:{}: returned {n} rows, more than the {MAX_ROWS} a cluster's answer can hold (one row per node); not read",
+                    fake.port
+                )
+            ),
+            (other, _) => panic!("{n} rows: {other:?}"),
+        }
     }
 }
