@@ -26,7 +26,7 @@ pub mod error;
 pub mod options;
 pub mod transport;
 
-pub use body::compose_body;
+pub use body::{compose_body, html_escape};
 pub use error::{MailError, WatcherMailError};
 pub use options::{options_from_file, read_args_file, ArgsFile, MailOptions, USAGE};
 pub use transport::{deliver, send};

@@ -19,6 +19,7 @@
 //!   status-change mails regardless).
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
+use crate::mail::html_escape;
 use crate::probe::pgpool::PgpoolError;
 
 /// The settings the decisions depend on, as plain values.
@@ -93,7 +94,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                     MailKind::PgpUp,
                     format!(
                         "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
-                        rules.hostname
+                        html_escape(&rules.hostname)
                     ),
                 ));
             } else {
@@ -108,7 +109,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                         MailKind::PgpStatusOk,
                         format!(
                             "This is the {}. The pgpwatch script returned fine.<br><br>",
-                            rules.hostname
+                            html_escape(&rules.hostname)
                         ),
                     )
                     .with_report(),
@@ -129,7 +130,8 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                     MailKind::PgpDown,
                     format!(
                         "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
-                        rules.hostname, rules.open_port
+                        html_escape(&rules.hostname),
+                        rules.open_port
                     ),
                 ));
             } else if state.port_open {
@@ -147,7 +149,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                         MailKind::PgpError,
                         format!(
                             "This is the {}.<br>The pgpwatch script <b>failed!</b><br><br>{}",
-                            rules.hostname,
+                            html_escape(&rules.hostname),
                             html_lines(&why)
                         ),
                     )
