@@ -91,10 +91,44 @@ fn push_expanded(arg: String, depth: usize, out: &mut Vec<String>) -> Result<(),
     let text = String::from_utf8(bytes).map_err(|_| ArgsError::NotUtf8 {
         origin: format!("argument file {}", path.display()),
     })?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(w) = readable_password_warning(path, meta.mode(), &text) {
+            log::warn!("{w}");
+        }
+    }
     for line in lines(&text) {
         push_expanded(line.to_string(), depth + 1, out)?;
     }
     Ok(())
+}
+
+/// The warning for an argument file that holds a `--password` line and
+/// that group or others may read (mode `mode`): the SMTP password of
+/// args.txt is then readable by every local account of that group, or
+/// all. Given once per path per process (`None` after that, and for a
+/// private file or one without a password).
+fn readable_password_warning(path: &Path, mode: u32, text: &str) -> Option<String> {
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mode = mode & 0o777;
+    let holds_password = lines(text).any(|l| l.trim_start().starts_with("--password"));
+    if mode & 0o044 == 0 || !holds_password {
+        return None;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return None;
+    }
+    warned.push(path.to_path_buf());
+    let who = if mode & 0o004 != 0 {
+        "every local account"
+    } else {
+        "its group"
+    };
+    Some(format!(
+        "argument file {p} holds --password and {who} may read it (mode {mode:04o}); chmod 0600 {p} (logged once)",
+        p = path.display()
+    ))
 }
 
 /// The arguments a file holds: its lines without their `\n` / `\r\n` ends,
@@ -138,6 +172,28 @@ pub fn last_value<'a>(args: &'a [String], name: &str) -> Option<Option<&'a str>>
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_readable_args_file_with_a_password_is_warned_about_once() {
+        let p = Path::new("/etc/pgpw-test/args.txt");
+        let text = "--user=u\n--password=s3cret\n";
+        assert_eq!(readable_password_warning(p, 0o100600, text), None);
+        assert_eq!(
+            readable_password_warning(p, 0o100644, "--user=u\n--server=x\n"),
+            None,
+            "no password, nothing to say"
+        );
+        let w = readable_password_warning(p, 0o100644, text).expect("warned");
+        assert_eq!(
+            w,
+            "argument file /etc/pgpw-test/args.txt holds --password and every local account may read it (mode 0644); chmod 0600 /etc/pgpw-test/args.txt (logged once)"
+        );
+        assert!(!w.contains("s3cret"));
+        assert_eq!(readable_password_warning(p, 0o100644, text), None, "once");
+        let g = Path::new("/etc/pgpw-test/group.txt");
+        let w = readable_password_warning(g, 0o100640, text).expect("warned");
+        assert!(w.contains("its group may read it (mode 0640)"), "{w}");
+    }
 
     fn tmpfile(name: &str, body: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("pgpw-args-{}", std::process::id()));
