@@ -305,10 +305,10 @@ impl fmt::Debug for MaskedConninfo {
     }
 }
 
-/// `conninfo` with the value of every secret keyword, and of every word
-/// that is not a libpq keyword, replaced by [`MASK`]: the URI form's
-/// `user:password@` too. Where the text stops making sense (a missing
-/// `=`, an open quote), everything from there on is masked.
+/// `conninfo` with the value of every secret keyword, and every word that
+/// is not a libpq keyword (key and value), replaced by [`MASK`]: the URI
+/// form's `user:password@` too. Where the text stops making sense (a
+/// missing `=`, an open quote), everything from there on is masked.
 pub fn mask(conninfo: &str) -> String {
     let s = conninfo;
     let t = s.trim_start();
@@ -319,10 +319,18 @@ pub fn mask(conninfo: &str) -> String {
     let mut out = String::new();
     let mut last = 0;
     for w in &words {
-        out.push_str(&s[last..w.value.start]);
-        if shown(&w.key) {
-            out.push_str(&s[w.value.clone()]);
+        if keyword(&w.key).is_none() {
+            // Not libpq's: the word, key and value, may be a password.
+            out.push_str(&s[last..w.start]);
         } else {
+            out.push_str(&s[last..w.value.start]);
+            if shown(&w.key) {
+                out.push_str(&s[w.value.clone()]);
+            } else {
+                out.push_str(MASK);
+            }
+        }
+        if keyword(&w.key).is_none() {
             out.push_str(MASK);
         }
         last = w.value.end;
@@ -344,36 +352,50 @@ fn mask_uri(s: &str) -> String {
     };
     let (scheme, rest) = s.split_at(i + 3);
     let mut out = scheme.to_string();
-    // The password ends at the last '@' (libpq: the first; tokio-postgres:
-    // the first anywhere): masking up to the last covers every reading.
-    let rest = match rest.rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(c) => {
-                out.push_str(&rest[..=c]);
-                out.push_str(MASK);
-                &rest[at..]
-            }
-            // A user name only (or an '@' in a parameter's value).
-            None => rest,
-        },
-        None => rest,
+    // The password ends at the last '@' (libpq: the first before a '/';
+    // postgres::Config: the first anywhere): masking from the first ':'
+    // up to the last '@' covers every reading.
+    let (tail, in_query) = match rest.rfind('@') {
+        Some(at) if rest[..at].contains(':') => {
+            let colon = rest.find(':').unwrap_or(at);
+            out.push_str(&rest[..=colon]);
+            out.push_str(MASK);
+            (&rest[at..], rest[..at].contains('?'))
+        }
+        _ => (rest, false),
     };
-    let Some(q) = rest.find('?') else {
-        out.push_str(rest);
+    if in_query {
+        // What follows the '@' is still the query's.
+        out.push('@');
+        out.push_str(&mask_params(&tail[1..]));
         return out;
-    };
-    out.push_str(&rest[..=q]);
-    let params: Vec<String> = rest[q + 1..]
+    }
+    match tail.find('?') {
+        Some(q) => {
+            out.push_str(&tail[..=q]);
+            out.push_str(&mask_params(&tail[q + 1..]));
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+/// A URI's `k=v&...` with the value of every secret keyword masked, and
+/// every other parameter that is not libpq's (or has no `=`) masked whole.
+fn mask_params(query: &str) -> String {
+    let params: Vec<String> = query
         .split('&')
         .map(|p| match p.split_once('=') {
-            Some((k, v)) if percent_decode(k).is_some_and(|k| shown(&k)) => format!("{k}={v}"),
-            Some((k, _)) if percent_decode(k).is_some() => format!("{k}={MASK}"),
             _ if p.is_empty() => String::new(),
-            _ => MASK.to_string(),
+            Some((k, _)) => match percent_decode(k) {
+                Some(key) if shown(&key) => p.to_string(),
+                Some(key) if keyword(&key).is_some() => format!("{k}={MASK}"),
+                _ => MASK.to_string(),
+            },
+            None => MASK.to_string(),
         })
         .collect();
-    out.push_str(&params.join("&"));
-    out
+    params.join("&")
 }
 
 impl FromStr for Conninfo {
@@ -583,6 +605,8 @@ pub fn pairs(s: &str) -> Result<Vec<(String, String)>, ConninfoError> {
 
 /// One `key=value` of the `key=value` form.
 struct Word {
+    /// Where the word (its key) starts.
+    start: usize,
     key: String,
     /// The value, unquoted and unescaped.
     text: String,
@@ -662,6 +686,7 @@ fn scan(s: &str) -> (Vec<Word>, Option<(ConninfoError, usize)>) {
         }
         let to = chars.peek().map_or(s.len(), |(i, _)| *i);
         out.push(Word {
+            start,
             key,
             text,
             value: from..to,

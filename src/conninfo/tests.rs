@@ -217,7 +217,8 @@ fn masked_text_shows_no_secret_and_keeps_the_rest() {
         ),
         ("password=s3\\ cret host=db1", "password=******** host=db1"),
         // libpq refuses other keywords: a mistyped key may hold a password.
-        ("host=db1 passwrd=s3cret", "host=db1 passwrd=********"),
+        ("host=db1 passwrd=s3cret", "host=db1 ********"),
+        ("host=db1 s3cret=x port=1", "host=db1 ******** port=1"),
         (
             "host=db1 sslpassword=s3cret",
             "host=db1 sslpassword=********",
@@ -236,16 +237,21 @@ fn masked_text_shows_no_secret_and_keeps_the_rest() {
         ("postgresql://db2/x?s3cret", "postgresql://db2/x?********"),
         (
             "postgresql://db2/x?colour=s3cret",
-            "postgresql://db2/x?colour=********",
+            "postgresql://db2/x?********",
+        ),
+        (
+            "postgresql://db2/x?s3cret=1&sslmode=require",
+            "postgresql://db2/x?********&sslmode=require",
         ),
         // Unencoded '@', '?' or '/' in a password: masked to the last '@'.
         (
             "postgresql://u:s3@cret@db2/x",
             "postgresql://u:********@db2/x",
         ),
+        // '?' starts the query, so what follows the '@' is taken for its.
         (
             "postgresql://u:s3?cret@db2/x",
-            "postgresql://u:********@db2/x",
+            "postgresql://u:********@********",
         ),
         (
             "postgresql://u:s3/cret@db2/x",
@@ -258,6 +264,15 @@ fn masked_text_shows_no_secret_and_keeps_the_rest() {
         (
             "postgresql://u:s3cr%zzet@db2/x",
             "postgresql://u:********@db2/x",
+        ),
+        // A ':' and an '@' inside the query: masked from the ':' on.
+        (
+            "postgresql://db2/x?a=b:c@d&password=s3cret&sslmode=require",
+            "postgresql://db2/x?a=b:********@********&password=********&sslmode=require",
+        ),
+        (
+            "postgresql://u:pa?sslmode=s3cret@db2/x",
+            "postgresql://u:********@********",
         ),
     ];
     for (raw, want) in cases {
