@@ -66,7 +66,8 @@ where
     let mut out = Vec::new();
     for arg in args {
         let arg = arg.into_string().map_err(|bad| ArgsError::NotUtf8 {
-            origin: format!("argument {:?}", bad),
+            // Named, never shown: it may be a password.
+            origin: format!("argument {}", front::name_argument(&bad.to_string_lossy())),
         })?;
         push_expanded(arg, 0, &mut out)?;
     }

@@ -306,6 +306,18 @@ fn no_smtp_password_reaches_an_argument_error() {
             assert_clean("a watcher's usage error", stray, &e.to_string());
         }
     }
+    // An argument that is not UTF-8 is named, not shown.
+    {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec([b"--password=", m.as_bytes(), b"\xff"].concat());
+        let e = crate::args::expand([bad.clone()]).expect_err("not UTF-8");
+        assert_eq!(
+            e.to_string(),
+            "argument --password (its value is not shown): not valid UTF-8"
+        );
+        let e = crate::cli::parse_pgpwatch(vec![bad]).expect_err("not UTF-8");
+        assert_clean("a watcher's UTF-8 error", m, &e.to_string());
+    }
     // The same lines in args.txt, as the watchers read it for every mail.
     let dir = std::env::temp_dir().join(format!("pgpw-leaks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
