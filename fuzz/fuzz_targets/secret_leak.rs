@@ -290,34 +290,48 @@ fuzz_target!(|data: &[u8]| {
         &pgpoolwatch::api::agent::agent_reply(&snap, "\n"),
     );
 
-    // Arguments that carry the password where no option takes it.
-    let strays = [
-        format!("--password {pw}"),
-        format!("--{}={pw}", clean(&junk).trim_start_matches('-')),
-        format!("--passwd={pw}"),
-        word_pw.clone(),
+    // Arguments that carry the password where no option takes it, and
+    // `--password` then a value that starts with '@' (which names a file).
+    // A lone argument `@...` names a file as the operator wrote it.
+    let mut strays = vec![
+        vec![format!("--password {pw}")],
+        // An option no program knows (a known option's bad value is shown:
+        // it is no password's place, and the operator must see it).
+        vec![format!("--x-{junk}={pw}")],
+        vec![format!("--passwd={pw}")],
+        vec!["--password".to_string(), format!("@{pw}")],
     ];
+    if !word_pw.starts_with('@') {
+        strays.push(vec![word_pw.clone()]);
+    }
     for stray in strays {
-        let args = vec![
+        let shown = stray.join(" ");
+        let mut args = vec![
             "--user=u".to_string(),
             "--server=s".to_string(),
             "--sender=a@b.c".to_string(),
             "--receivers=a@b.c".to_string(),
-            stray.clone(),
         ];
-        if let Err(e) = pgpoolwatch::mail::MailOptions::from_args(&args) {
-            check("sendmail's usage error", &stray, &e.to_string());
+        args.extend(stray.iter().cloned());
+        let os: Vec<OsString> = args.iter().map(OsString::from).collect();
+        match pgpoolwatch::args::expand(os) {
+            Err(e) => check("an @file error", &shown, &e.to_string()),
+            Ok(args) => {
+                if let Err(e) = pgpoolwatch::mail::MailOptions::from_args(&args) {
+                    check("sendmail's usage error", &shown, &e.to_string());
+                }
+            }
         }
-        let one = vec![OsString::from(&stray)];
+        let os: Vec<OsString> = stray.iter().map(OsString::from).collect();
         for e in [
-            pgpoolwatch::cli::parse_pgpwatch(one.clone()).err(),
-            pgpoolwatch::cli::parse_repmgrwatch(one.clone()).err(),
-            pgpoolwatch::cli::parse_poolstatus(one).err(),
+            pgpoolwatch::cli::parse_pgpwatch(os.clone()).err(),
+            pgpoolwatch::cli::parse_repmgrwatch(os.clone()).err(),
+            pgpoolwatch::cli::parse_poolstatus(os).err(),
         ]
         .into_iter()
         .flatten()
         {
-            check("a watcher's usage error", &stray, &e.to_string());
+            check("a watcher's usage error", &shown, &e.to_string());
         }
     }
 });

@@ -29,6 +29,14 @@ pub enum ArgsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The argument after option `after` starts with `@`, so it names an
+    /// argument file, and that file could not be read. Its text is not
+    /// kept: it is most likely the option's value, and it may be a
+    /// password.
+    ReadValue {
+        after: String,
+        source: std::io::Error,
+    },
     /// `@files` name each other more than [`MAX_DEPTH`] levels deep.
     TooDeep { path: PathBuf },
     /// An argument or a line of an `@file` is not valid UTF-8.
@@ -43,6 +51,10 @@ impl fmt::Display for ArgsError {
                 "read argument file {}: {} (check the path after '@')",
                 path.display(),
                 source
+            ),
+            ArgsError::ReadValue { after, source } => write!(
+                f,
+                "the argument after {after} starts with '@', so it names an argument file, which cannot be read: {source} (its text is not shown; for a value that starts with '@', write {after}=VALUE)"
             ),
             ArgsError::TooDeep { path } => write!(
                 f,
@@ -85,9 +97,17 @@ fn push_expanded(arg: String, depth: usize, out: &mut Vec<String>) -> Result<(),
             path: path.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| ArgsError::Read {
-        path: path.to_path_buf(),
-        source,
+    // `--password` then `@xyz`: the file name is probably the value.
+    let after = out
+        .last()
+        .filter(|p| p.starts_with('-') && p.len() > 1 && !p.contains('='))
+        .map(|p| front::name_argument(p));
+    let bytes = std::fs::read(path).map_err(|source| match after {
+        Some(after) => ArgsError::ReadValue { after, source },
+        None => ArgsError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     let text = String::from_utf8(bytes).map_err(|_| ArgsError::NotUtf8 {
         origin: format!("argument file {}", path.display()),

@@ -318,6 +318,22 @@ fn no_smtp_password_reaches_an_argument_error() {
         let e = crate::cli::parse_pgpwatch(vec![bad]).expect_err("not UTF-8");
         assert_clean("a watcher's UTF-8 error", m, &e.to_string());
     }
+    // `--password` then a value that starts with '@' (argparse reads it as
+    // a file name): the error does not show it.
+    {
+        let args = [
+            OsString::from("--password"),
+            OsString::from(format!("@{m}")),
+        ];
+        let e = crate::args::expand(args).expect_err("no such file");
+        assert!(
+            e.to_string().starts_with(
+                "the argument after --password starts with '@', so it names an argument file, which cannot be read: "
+            ),
+            "{e}"
+        );
+        assert_clean("an @file error", m, &e.to_string());
+    }
     // The same lines in args.txt, as the watchers read it for every mail.
     let dir = std::env::temp_dir().join(format!("pgpw-leaks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
