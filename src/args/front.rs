@@ -149,16 +149,29 @@ impl std::error::Error for ArgError {}
 /// How an argument no option accounts for is named in an error: an
 /// option's name without what follows it (`--passwd=Secret` is
 /// `--passwd (its value is not shown)`), and anything else only by its
-/// length. An unknown argument may be a password that lost its option.
+/// length. An unknown argument may be a password that lost its option, so
+/// a "name" that does not look like one (options are lower-case words
+/// joined by `-`) is not shown either.
 pub fn name_argument(arg: &str) -> String {
     if arg.len() > 1 && arg.starts_with('-') {
         let end = arg
             .find(|c: char| c == '=' || c.is_whitespace())
             .unwrap_or(arg.len());
-        if end == arg.len() {
-            return arg.to_string();
+        let name = &arg[..end];
+        let plausible = name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !plausible {
+            return format!(
+                "({} characters, not an option of any program; not shown)",
+                arg.chars().count()
+            );
         }
-        return format!("{} (its value is not shown)", &arg[..end]);
+        if end == arg.len() {
+            return name.to_string();
+        }
+        return format!("{name} (its value is not shown)");
     }
     format!(
         "({} characters, not an option; not shown)",
@@ -469,6 +482,10 @@ mod tests {
             ("--", "--"),
             ("--bogus", "--bogus"),
             ("--passwd=Secret", "--passwd (its value is not shown)"),
+            (
+                "--Secret-Pass",
+                "(13 characters, not an option of any program; not shown)",
+            ),
         ] {
             assert!(
                 matches!(a.canonical(&s(&[bad])), Err(ArgError::Unrecognized(ref x)) if x == named),
