@@ -268,7 +268,11 @@ fn masked_text_shows_no_secret_and_keeps_the_rest() {
         // A ':' and an '@' inside the query: masked from the ':' on.
         (
             "postgresql://db2/x?a=b:c@d&password=s3cret&sslmode=require",
-            "postgresql://db2/x?a=b:********@********&password=********&sslmode=require",
+            "postgresql://db2/x?****************@********&password=********&sslmode=require",
+        ),
+        (
+            "postgresql://db2/x?password=s3cret&a:b@c",
+            "postgresql://db2/x?password=********&****************@********",
         ),
         (
             "postgresql://u:pa?sslmode=s3cret@db2/x",
