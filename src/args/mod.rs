@@ -71,22 +71,43 @@ impl std::error::Error for ArgsError {}
 
 /// Expands every `@path` argument (recursively) and returns plain strings.
 /// The program name must not be included.
+/// Warnings about the files read (see [`readable_password_warning`]) go
+/// to the log.
 pub fn expand<I>(args: I) -> Result<Vec<String>, ArgsError>
 where
     I: IntoIterator<Item = OsString>,
 {
+    let (out, warnings) = expand_noting(args)?;
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    Ok(out)
+}
+
+/// [`expand`], handing the warnings back (for `sendmail`, which logs
+/// nothing and prints its own).
+pub fn expand_noting<I>(args: I) -> Result<(Vec<String>, Vec<String>), ArgsError>
+where
+    I: IntoIterator<Item = OsString>,
+{
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     for arg in args {
         let arg = arg.into_string().map_err(|bad| ArgsError::NotUtf8 {
             // Named, never shown: it may be a password.
             origin: format!("argument {}", front::name_argument(&bad.to_string_lossy())),
         })?;
-        push_expanded(arg, 0, &mut out)?;
+        push_expanded(arg, 0, &mut out, &mut warnings)?;
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
-fn push_expanded(arg: String, depth: usize, out: &mut Vec<String>) -> Result<(), ArgsError> {
+fn push_expanded(
+    arg: String,
+    depth: usize,
+    out: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ArgsError> {
     let Some(path) = arg.strip_prefix('@') else {
         out.push(arg);
         return Ok(());
@@ -115,11 +136,11 @@ fn push_expanded(arg: String, depth: usize, out: &mut Vec<String>) -> Result<(),
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::MetadataExt;
         if let Some(w) = readable_password_warning(path, meta.mode(), &text) {
-            log::warn!("{w}");
+            warnings.push(w);
         }
     }
     for line in lines(&text) {
-        push_expanded(line.to_string(), depth + 1, out)?;
+        push_expanded(line.to_string(), depth + 1, out, warnings)?;
     }
     Ok(())
 }
