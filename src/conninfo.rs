@@ -92,8 +92,10 @@ pub enum ConninfoError {
     /// URI form: a `%` not followed by two hex digits, or not UTF-8, in
     /// `part`.
     BadPercent { part: UriPart },
-    /// URI form: more than one `@` before the host, so where the password
-    /// ends is a guess.
+    /// URI form: where the user name and password end is a guess: more
+    /// than one `@` before the host, or an `@` after a `/` or `?` with a
+    /// `:` before it (a password holding them unencoded would end up in
+    /// the host name, the port or the database name).
     AmbiguousAt,
     /// URI form: the authority or path that `postgres::Config` refused
     /// (its message, which names options, never values).
@@ -159,7 +161,7 @@ impl fmt::Display for ConninfoError {
             }
             ConninfoError::AmbiguousAt => write!(
                 f,
-                "conninfo URI: more than one \"@\" before the host; percent-encode an \"@\" in the user name or password as %40"
+                "conninfo URI: where the user name and password end is ambiguous (more than one \"@\", or an \"@\" after a \"/\" or \"?\"); percent-encode \"@\" as %40, \"/\" as %2F and \"?\" as %3F in them"
             ),
             ConninfoError::BadUri { detail } => write!(f, "conninfo URI: {detail}"),
             ConninfoError::BadPort { value } => {
@@ -300,6 +302,16 @@ fn parse_uri(s: &str) -> Result<Conninfo, ConninfoError> {
     // a second one would put the rest of the password into the host name.
     if base.matches('@').count() > 1 {
         return Err(ConninfoError::AmbiguousAt);
+    }
+    // A password with an unencoded '/' or '?' (libpq and postgres::Config
+    // end the authority there) would be read as the port, the database
+    // name or a parameter.
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    if let Some(at) = rest.rfind('@') {
+        let before = &rest[..at];
+        if before.contains(':') && before.contains(['/', '?']) {
+            return Err(ConninfoError::AmbiguousAt);
+        }
     }
     let cfg = postgres::Config::from_str(base).map_err(|e| ConninfoError::BadUri {
         detail: e.to_string(),

@@ -316,7 +316,15 @@ fn errors_about_a_password_name_it_without_its_value() {
         ),
         (
             "postgresql://u:s3@cret@db2/x",
-            "conninfo URI: more than one \"@\" before the host; percent-encode an \"@\" in the user name or password as %40",
+            "conninfo URI: where the user name and password end is ambiguous (more than one \"@\", or an \"@\" after a \"/\" or \"?\"); percent-encode \"@\" as %40, \"/\" as %2F and \"?\" as %3F in them",
+        ),
+        (
+            "postgresql://u:pa/s3cret@db2/x",
+            "conninfo URI: where the user name and password end is ambiguous (more than one \"@\", or an \"@\" after a \"/\" or \"?\"); percent-encode \"@\" as %40, \"/\" as %2F and \"?\" as %3F in them",
+        ),
+        (
+            "postgresql://u:pa?s3cret@db2/x",
+            "conninfo URI: where the user name and password end is ambiguous (more than one \"@\", or an \"@\" after a \"/\" or \"?\"); percent-encode \"@\" as %40, \"/\" as %2F and \"?\" as %3F in them",
         ),
         (
             "host=db1 password='s3cret",
