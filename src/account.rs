@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// This machine's hostname, as Python's `socket.gethostname()` gave it.
 pub fn this_hostname() -> Option<String> {
@@ -60,6 +60,150 @@ pub fn credentials_user(poolstatus_user: &str) -> String {
     running_as
         .clone()
         .unwrap_or_else(|| poolstatus_user.to_string())
+}
+
+/// The uid of account `user` in /etc/passwd.
+pub fn uid_of(user: &str) -> Option<u32> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    uid_in_passwd(&passwd, user)
+}
+
+/// This process's effective uid (from `/proc/self/status`).
+pub fn running_uid() -> Option<u32> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| effective_uid(&s))
+}
+
+/// A credentials file (`.pgpass`, an ssh private key) the way it must be
+/// read: opened without following a symbolic link (`O_NOFOLLOW`, so a link
+/// planted in the credentials user's home cannot make root read another
+/// file), a regular file, owned by the credentials user `user` (or root),
+/// and closed to group and others (libpq's rule for `.pgpass`, OpenSSH's
+/// for keys). The checks are made on the open descriptor, so the file read
+/// is the file checked.
+pub fn read_credentials_file(
+    path: &Path,
+    what: &'static str,
+    user: &str,
+) -> Result<Vec<u8>, CredentialsFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let err = |problem: CredentialsFileProblem| CredentialsFileError {
+        path: path.to_path_buf(),
+        what,
+        user: user.to_string(),
+        problem,
+    };
+    // O_NONBLOCK: a FIFO put in the file's place must not hang the open.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => err(CredentialsFileProblem::Symlink),
+            _ if e.kind() == std::io::ErrorKind::NotFound => err(CredentialsFileProblem::Missing),
+            _ => err(CredentialsFileProblem::Read(e.to_string())),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| err(CredentialsFileProblem::Read(e.to_string())))?;
+    if !meta.is_file() {
+        return Err(err(CredentialsFileProblem::NotRegular));
+    }
+    let expected = uid_of(user).or_else(running_uid);
+    if meta.uid() != 0 && Some(meta.uid()) != expected {
+        return Err(err(CredentialsFileProblem::WrongOwner { uid: meta.uid() }));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(err(CredentialsFileProblem::OpenToOthers { mode }));
+    }
+    if meta.len() > MAX_CREDENTIALS_FILE {
+        return Err(err(CredentialsFileProblem::TooLarge { len: meta.len() }));
+    }
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MAX_CREDENTIALS_FILE)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(CredentialsFileProblem::Read(e.to_string())))?;
+    Ok(bytes)
+}
+
+/// The largest credentials file read (1 MiB; a `.pgpass` or a key is a
+/// few kilobytes).
+pub const MAX_CREDENTIALS_FILE: u64 = 1 << 20;
+
+/// Why a credentials file was not used. `Display` names the file, the
+/// problem and the fix, never the file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsFileError {
+    pub path: PathBuf,
+    /// `password file`, `ssh key`.
+    pub what: &'static str,
+    /// The credentials user it must belong to.
+    pub user: String,
+    pub problem: CredentialsFileProblem,
+}
+
+/// See [`CredentialsFileError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsFileProblem {
+    /// No such file.
+    Missing,
+    /// A symbolic link, which is never followed.
+    Symlink,
+    /// Not a regular file.
+    NotRegular,
+    /// Owned by someone other than the credentials user or root.
+    WrongOwner { uid: u32 },
+    /// Group or others may access it.
+    OpenToOthers { mode: u32 },
+    /// Larger than [`MAX_CREDENTIALS_FILE`].
+    TooLarge { len: u64 },
+    /// The OS refused to open or read it.
+    Read(String),
+}
+
+impl std::fmt::Display for CredentialsFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, p, user) = (self.what, self.path.display(), &self.user);
+        match &self.problem {
+            CredentialsFileProblem::Missing => write!(f, "{what} {p} does not exist"),
+            CredentialsFileProblem::Symlink => write!(
+                f,
+                "{what} {p} is a symbolic link, which is never followed (put the file itself there, owned by {user}, mode 0600)"
+            ),
+            CredentialsFileProblem::NotRegular => write!(f, "{what} {p} is not a plain file"),
+            CredentialsFileProblem::WrongOwner { uid } => write!(
+                f,
+                "{what} {p} belongs to uid {uid}, not to {user} (the credentials user) or root (chown {user} {p})"
+            ),
+            CredentialsFileProblem::OpenToOthers { mode } => write!(
+                f,
+                "{what} {p} has group or world access (mode {mode:04o}); permissions should be u=rw (chmod 0600 {p})"
+            ),
+            CredentialsFileProblem::TooLarge { len } => write!(
+                f,
+                "{what} {p} is {len} bytes, more than the {MAX_CREDENTIALS_FILE} a credentials file may hold"
+            ),
+            CredentialsFileProblem::Read(e) => write!(f, "read {what} {p}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CredentialsFileError {}
+
+/// The uid of `user` in /etc/passwd text.
+pub(crate) fn uid_in_passwd(passwd: &str, user: &str) -> Option<u32> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.len() >= 7 && fields[0] == user {
+            fields[2].parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// The effective uid from `/proc/self/status` text (`Uid: real eff ...`).

@@ -207,10 +207,15 @@ impl Parser {
     fn finish(self) -> Result<(), CliError> {
         match self.args.finish().first() {
             None => Ok(()),
-            Some(a) => Err(CliError::Usage(format!(
-                "unknown argument {:?}",
-                a.to_string_lossy()
-            ))),
+            Some(a) => {
+                let a = a.to_string_lossy();
+                let named = crate::args::front::name_argument(&a);
+                Err(CliError::Usage(if named == a {
+                    format!("unknown argument {a:?}")
+                } else {
+                    format!("unknown argument {named}")
+                }))
+            }
         }
     }
 }
@@ -432,7 +437,11 @@ fn finish_start<A>(
     };
     let settings = load(&args).map_err(CliError::Config)?;
     if common(&args).check_config {
-        return Ok(Start::Done(print_check_config(program, &settings, out)?));
+        let code = print_check_config(program, &settings, out)?;
+        for w in settings.tls_warnings(program) {
+            writeln!(out, "warning: {w}").map_err(CliError::Output)?;
+        }
+        return Ok(Start::Done(code));
     }
     Ok(Start::Run { args, settings })
 }

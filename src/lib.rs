@@ -16,7 +16,8 @@
 // - act: `watch::act` (gate, state JSON, log, systemd), `gate` (the port a
 //   GSLB checks), `api` (the API and agent-check ports, from a snapshot), `watch::mailside`, `mailqueue` and `mail` (SMTP).
 // - the edges: `config` (config.ini, one table of keys), `cli` and `args`
-//   (command lines), `pgpass`, `account`, `conninfo`, `ini`.
+//   (command lines), `pgpass`, `account`, `conninfo`, `ini`; `secret`, the
+//   type every password is held in, so none ever renders.
 // - `plumbing`: deadlines, JSON, local time, logging, signals, sd_notify,
 //   and `os`, the one module allowed `unsafe`.
 
@@ -34,6 +35,7 @@ pub mod pgpass;
 pub mod plumbing;
 pub mod poolstatus;
 pub mod probe;
+pub mod secret;
 pub mod watch;
 
 pub use plumbing::os;

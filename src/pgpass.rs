@@ -11,21 +11,23 @@
 //! socket directory to `localhost`, we accept any socket directory (as well
 //! as an entry naming the directory itself). A file that is not a regular
 //! file, or that group or others may access, is ignored with a warning, as
-//! libpq does. A missing file is simply no password. The password is never
-//! logged.
+//! libpq does; so is one reached through a symbolic link or owned by anyone
+//! but the credentials user or root (libpq follows links and does not check
+//! the owner, but we may run as root reading another user's home). A
+//! missing file is simply no password. The password is held as a
+//! [`Secret`] and never logged.
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::account::{read_credentials_file, CredentialsFileError, CredentialsFileProblem};
+use crate::secret::Secret;
 
 /// Why a `.pgpass` file could not be used.
 #[derive(Debug)]
 pub enum PgpassError {
     /// The file exists but could not be read.
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read(CredentialsFileError),
     /// The matching line's password is not valid UTF-8.
     NotUtf8 { path: PathBuf, line: usize },
 }
@@ -33,11 +35,7 @@ pub enum PgpassError {
 impl fmt::Display for PgpassError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PgpassError::Read { path, source } => write!(
-                f,
-                "read password file {}: {source} (check its owner and that it is readable)",
-                path.display()
-            ),
+            PgpassError::Read(e) => write!(f, "{e} (check its owner and that it is readable)"),
             PgpassError::NotUtf8 { path, line } => write!(
                 f,
                 "password file {}:{line}: the password is not valid UTF-8",
@@ -57,9 +55,9 @@ pub fn password_for(
     port: u16,
     database: &str,
     user: &str,
-) -> Option<String> {
+) -> Option<Secret> {
     let file = default_file(os_user)?;
-    match lookup(&file, host, port, database, user) {
+    match lookup(&file, os_user, host, port, database, user) {
         Ok(pw) => pw,
         Err(e) => {
             log::warn!("{e}");
@@ -78,48 +76,34 @@ pub fn default_file(os_user: &str) -> Option<PathBuf> {
 }
 
 /// The password for the first line of `file` matching host, port, database
-/// and user. `Ok(None)` when the file is missing, unsafe (warned) or has no
-/// matching line.
+/// and user. The file is read as [`read_credentials_file`] says: never
+/// through a symbolic link, and only when it belongs to `os_user` (the
+/// credentials user) or root and group and others have no access.
+/// `Ok(None)` when the file is missing, unsafe (warned, as libpq does) or
+/// has no matching line.
 pub fn lookup(
     file: &Path,
+    os_user: &str,
     host: &str,
     port: u16,
     database: &str,
     user: &str,
-) -> Result<Option<String>, PgpassError> {
-    let meta = match std::fs::metadata(file) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(PgpassError::Read {
-                path: file.to_path_buf(),
-                source,
-            })
-        }
+) -> Result<Option<Secret>, PgpassError> {
+    let bytes = match read_credentials_file(file, "password file", os_user) {
+        Ok(b) => b,
+        Err(e) => match e.problem {
+            CredentialsFileProblem::Missing => return Ok(None),
+            CredentialsFileProblem::Read(_) => return Err(PgpassError::Read(e)),
+            _ => {
+                log::warn!("{e}; ignoring it");
+                return Ok(None);
+            }
+        },
     };
-    if !meta.is_file() {
-        log::warn!(
-            "password file {} is not a plain file; ignoring it",
-            file.display()
-        );
-        return Ok(None);
-    }
-    if meta.mode() & 0o077 != 0 {
-        log::warn!(
-            "password file {} has group or world access; ignoring it (permissions should be u=rw: chmod 0600 {})",
-            file.display(),
-            file.display()
-        );
-        return Ok(None);
-    }
-    let bytes = std::fs::read(file).map_err(|source| PgpassError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
     match find_password(&bytes, host, port, database, user) {
         None => Ok(None),
         Some((line, pw)) => String::from_utf8(pw)
-            .map(Some)
+            .map(|p| Some(Secret::new(p)))
             .map_err(|_| PgpassError::NotUtf8 {
                 path: file.to_path_buf(),
                 line,
@@ -296,24 +280,61 @@ mod tests {
         p
     }
 
+    /// The user this test runs as (the owner of the files it writes).
+    fn me() -> String {
+        crate::account::running_uid()
+            .and_then(|uid| {
+                std::fs::read_to_string("/etc/passwd")
+                    .ok()
+                    .and_then(|p| crate::account::user_of_uid(&p, uid))
+            })
+            .unwrap_or_default()
+    }
+
+    fn found(file: &Path) -> Option<String> {
+        lookup(file, &me(), "h", 1, "d", "u")
+            .expect("lookup")
+            .map(|s| s.expose().to_string())
+    }
+
     #[test]
     fn file_permissions_as_libpq() {
         let body = "*:*:*:u:pw\n";
         let ok = temp("ok", body, 0o600);
-        assert_eq!(
-            lookup(&ok, "h", 1, "d", "u").expect("lookup").as_deref(),
-            Some("pw")
-        );
+        assert_eq!(found(&ok).as_deref(), Some("pw"));
         let open = temp("open", body, 0o640);
-        assert_eq!(lookup(&open, "h", 1, "d", "u").expect("lookup"), None);
+        assert_eq!(found(&open), None);
         let world = temp("world", body, 0o604);
-        assert_eq!(lookup(&world, "h", 1, "d", "u").expect("lookup"), None);
+        assert_eq!(found(&world), None);
         let dir = std::env::temp_dir();
-        assert_eq!(lookup(&dir, "h", 1, "d", "u").expect("lookup"), None);
-        assert_eq!(
-            lookup(Path::new("/nonexistent/.pgpass"), "h", 1, "d", "u").expect("lookup"),
-            None
-        );
+        assert_eq!(found(&dir), None);
+        assert_eq!(found(Path::new("/nonexistent/.pgpass")), None);
+    }
+
+    #[test]
+    fn a_symlinked_or_foreign_pgpass_is_never_read() {
+        let body = "*:*:*:u:pw\n";
+        let real = temp("real", body, 0o600);
+        let link = real.with_file_name("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        assert_eq!(found(&real).as_deref(), Some("pw"));
+        assert_eq!(found(&link), None, "followed a symbolic link");
+        // A file of another account (root may chown; otherwise the test
+        // runs as that account and cannot make one).
+        if crate::account::running_uid() == Some(0) {
+            let foreign = temp("foreign", body, 0o600);
+            std::os::unix::fs::chown(&foreign, Some(65534), None).expect("chown");
+            assert_eq!(
+                lookup(&foreign, "root", "h", 1, "d", "u").expect("lookup"),
+                None,
+                "read a file owned by uid 65534 for root"
+            );
+            assert_eq!(
+                lookup(&foreign, "nobody-pgpw-none", "h", 1, "d", "u").expect("lookup"),
+                None
+            );
+        }
     }
 
     #[test]

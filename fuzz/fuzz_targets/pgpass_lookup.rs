@@ -1,7 +1,8 @@
 //! `.pgpass` lookup: the input's first line is the query
 //! `host:port:database:user` (split on the first three `:`, port read as a
 //! number, 5432 when it is not one); the rest is the file, written with mode
-//! 0600 so `lookup` reads it. Invariants: no panic; a line built from the
+//! 0600 by this process so `lookup` reads it (credentials user "": not in
+//! /etc/passwd, so the file must be this process's, as it is). Invariants: no panic; a line built from the
 //! query with libpq's escaping (`\:` and `\\`), put first, always yields its
 //! password; a result is a password some line holds.
 #![no_main]
@@ -47,8 +48,9 @@ fuzz_target!(|data: &[u8]| {
     let user = q.next().unwrap_or("").to_string();
 
     write_0600(file);
-    match pgpass::lookup(path(), &host, port, &database, &user) {
+    match pgpass::lookup(path(), "", &host, port, &database, &user) {
         Ok(Some(pw)) => {
+            let pw = pw.expose();
             // The password is the unescaped tail of some line: at most as
             // long as the file.
             assert!(pw.len() <= file.len(), "password longer than the file");
@@ -84,9 +86,9 @@ fuzz_target!(|data: &[u8]| {
     let mut body = line.into_bytes();
     body.extend_from_slice(file);
     write_0600(&body);
-    let got = pgpass::lookup(path(), &host, port, &database, &user);
+    let got = pgpass::lookup(path(), "", &host, port, &database, &user);
     assert_eq!(
-        got.ok().flatten().as_deref(),
+        got.ok().flatten().as_ref().map(|s| s.expose()),
         Some(pw.as_str()),
         "own line not matched"
     );

@@ -81,8 +81,15 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(nodes) = parse::repmgr_nodes(&rs) {
         assert_eq!(nodes.len(), rs.len());
-        for n in &nodes {
-            let _ = parse::conninfo_host_port(&n.conninfo);
+        for (n, r) in nodes.iter().zip(&rs) {
+            // The conninfo read where it is masked agrees with the shim.
+            if let Some(raw) = r.get("conninfo") {
+                assert_eq!(
+                    n.conninfo.host_port().ok(),
+                    parse::conninfo_host_port(raw).ok(),
+                    "{raw:?}"
+                );
+            }
         }
     }
     for r in rs.iter().take(4) {

@@ -556,17 +556,33 @@ fn api_keys_read_a_port_or_off() {
         "off by default"
     );
     assert_eq!(
-        s.repmgr.api_bind_address.to_string(),
+        s.repmgr.api_bind().to_string(),
         "127.0.0.5",
         "follows bind_address"
     );
+    // The gate's wildcard is not the API's: loopback unless set.
+    let wild = Settings::parse(
+        "[repmgr]\npgp_server_1 = a\npgp_server_2 = b\napi_port = 8008\n",
+        std::path::Path::new("c.ini"),
+        Program::Repmgrwatch,
+    )
+    .expect("wildcard");
+    assert_eq!(wild.repmgr.bind_address.to_string(), "0.0.0.0");
+    assert_eq!(wild.repmgr.api_bind().to_string(), "127.0.0.1");
+    assert!(wild
+        .render()
+        .contains("repmgr.api_bind_address = 127.0.0.1\n"));
+    let any = parse("api_bind_address = 0.0.0.0\n").expect("explicit wildcard");
+    assert_eq!(any.repmgr.api_bind().to_string(), "0.0.0.0", "as set");
+    let v6 = parse("bind_address = ::\n").expect("v6");
+    assert_eq!(v6.repmgr.api_bind().to_string(), "::1");
     let s =
         parse("api_port = 8008\nagent_port = 8009\napi_bind_address = 127.0.0.9\n").expect("set");
     assert_eq!(
         (s.repmgr.api_port, s.repmgr.agent_port),
         (Some(8008), Some(8009))
     );
-    assert_eq!(s.repmgr.api_bind_address.to_string(), "127.0.0.9");
+    assert_eq!(s.repmgr.api_bind().to_string(), "127.0.0.9");
     assert_eq!(
         parse("api_port = off\n").expect("off").repmgr.api_port,
         None

@@ -101,8 +101,12 @@ pub enum ArgError {
         given: String,
         candidates: Vec<&'static str>,
     },
-    /// An argument no option accounts for ([`Dialect::Argparse`] only).
+    /// An argument no option accounts for ([`Dialect::Argparse`] only),
+    /// as [`name_argument`] names it: never with its value.
     Unrecognized(String),
+    /// An option and its value in one argument, separated by whitespace
+    /// (an args.txt line `--password Secret`).
+    SpaceSeparated { option: &'static str },
     /// An option that takes one value got none; `inline` for `--key=`.
     NoValue { option: &'static str, inline: bool },
     /// An option that takes one or more values got none.
@@ -132,11 +136,48 @@ impl fmt::Display for ArgError {
             } => write!(f, "{option} needs a value ({option} VALUE)"),
             ArgError::NoValues { option } => write!(f, "{option} needs at least one value"),
             ArgError::FlagValue { option } => write!(f, "{option} takes no value"),
+            ArgError::SpaceSeparated { option } => write!(
+                f,
+                "{option} and its value stand in one argument, separated by a space (in an argument file: write {option}=VALUE, or the value on the next line; the value is not shown)"
+            ),
         }
     }
 }
 
 impl std::error::Error for ArgError {}
+
+/// How an argument no option accounts for is named in an error: an
+/// option's name without what follows it (`--passwd=Secret` is
+/// `--passwd (its value is not shown)`), and anything else only by its
+/// length. An unknown argument may be a password that lost its option, so
+/// a "name" that does not look like one (options are lower-case words
+/// joined by `-`) is not shown either.
+pub fn name_argument(arg: &str) -> String {
+    if arg.len() > 1 && arg.starts_with('-') {
+        let end = arg
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(arg.len());
+        let name = &arg[..end];
+        let plausible = name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !plausible {
+            return format!(
+                "({} characters, not an option of any program; not shown)",
+                arg.chars().count()
+            );
+        }
+        if end == arg.len() {
+            return name.to_string();
+        }
+        return format!("{name} (its value is not shown)");
+    }
+    format!(
+        "({} characters, not an option; not shown)",
+        arg.chars().count()
+    )
+}
 
 impl<'a> Spec<'a> {
     /// `@`-expands `os_args` (program name excluded) and hands the
@@ -166,8 +207,16 @@ impl<'a> Spec<'a> {
             let arg = &args[i];
             i += 1;
             let Some((opt, inline)) = self.option_of(arg)? else {
+                // `--password Secret` on one args.txt line.
+                if let Some((name, _)) = arg.split_once(char::is_whitespace) {
+                    if let Ok(Some((opt, None))) = self.option_of(name) {
+                        if opt.takes != Takes::Flag {
+                            return Err(ArgError::SpaceSeparated { option: opt.name });
+                        }
+                    }
+                }
                 match self.dialect {
-                    Dialect::Argparse => return Err(ArgError::Unrecognized(arg.clone())),
+                    Dialect::Argparse => return Err(ArgError::Unrecognized(name_argument(arg))),
                     Dialect::Watchers => {
                         unknown.push(arg.clone());
                         continue;
@@ -347,7 +396,7 @@ mod tests {
             .canonical(&s(&["--receivers=a", "b"]))
             .unwrap_err();
         assert!(
-            matches!(e, ArgError::Unrecognized(ref a) if a == "b"),
+            matches!(e, ArgError::Unrecognized(ref a) if a == "(1 characters, not an option; not shown)"),
             "{e}"
         );
         let e = spec(Dialect::Argparse)
@@ -428,9 +477,18 @@ mod tests {
             canon(Dialect::Argparse, &["--server="]),
             s(&["--server", ""])
         );
-        for bad in ["stray", "--", "--bogus"] {
+        for (bad, named) in [
+            ("stray", "(5 characters, not an option; not shown)"),
+            ("--", "--"),
+            ("--bogus", "--bogus"),
+            ("--passwd=Secret", "--passwd (its value is not shown)"),
+            (
+                "--Secret-Pass",
+                "(13 characters, not an option of any program; not shown)",
+            ),
+        ] {
             assert!(
-                matches!(a.canonical(&s(&[bad])), Err(ArgError::Unrecognized(ref x)) if x == bad),
+                matches!(a.canonical(&s(&[bad])), Err(ArgError::Unrecognized(ref x)) if x == named),
                 "{bad}"
             );
         }

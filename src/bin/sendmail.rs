@@ -8,8 +8,13 @@ use std::process::ExitCode;
 use pgpoolwatch::mail::{self, Command, MailError, MailSettings};
 
 fn main() -> ExitCode {
-    let args = match pgpoolwatch::args::expand(std::env::args_os().skip(1)) {
-        Ok(a) => a,
+    let args = match pgpoolwatch::args::expand_noting(std::env::args_os().skip(1)) {
+        Ok((a, warnings)) => {
+            for w in warnings {
+                eprintln!("sendmail: warning: {w}");
+            }
+            a
+        }
         Err(e) => return fail(&MailError::Args(e)),
     };
     // argparse acts on -h/--help and --version wherever they stand.

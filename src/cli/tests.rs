@@ -133,7 +133,14 @@ fn usage_errors_name_the_flag() {
             &["--success-period", "0"],
             "--success-period \"0\": expected a whole number",
         ),
-        (&["stray"], "unknown argument \"stray\""),
+        (
+            &["stray"],
+            "unknown argument (5 characters, not an option; not shown)",
+        ),
+        (
+            &["--pass=Secret"],
+            "unknown argument --pass (its value is not shown)",
+        ),
     ];
     for (args, want) in cases {
         let e = parse_pgpwatch(os(args)).unwrap_err();
@@ -286,6 +293,85 @@ fn check_config_accepts_the_shipped_sample_for_every_program() {
         );
         assert!(!text.contains("warning:"), "{name}:\n{text}");
     }
+}
+
+#[test]
+fn check_config_warns_once_per_other_host_below_verify_full() {
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("config.ini");
+    let cfg = f.display().to_string();
+    // What --check-config now checks must exist: a writable state_dir and
+    // the CA file named.
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let ca = dir.join("ca.crt");
+    std::fs::write(&ca, "").expect("ca.crt");
+    let general = format!("[general]\nstate_dir = {}\n", state.display());
+    let run = |text: &str, program: &str| {
+        let text = text.replace("/ca.crt", &ca.display().to_string());
+        let text = if text.contains("[general]\n") {
+            text.replace("[general]\n", &general)
+        } else {
+            format!("{text}{general}")
+        };
+        std::fs::write(&f, text).expect("write");
+        let mut out = Vec::new();
+        let args = os(&["--config", &cfg, "--check-config"]);
+        let code = match program {
+            "pgpwatch" => start_pgpwatch(args, &mut out).map(done_code),
+            "repmgrwatch" => start_repmgrwatch(args, &mut out).map(done_code),
+            _ => start_poolstatus(args, &mut out).map(done_code),
+        }
+        .expect("check-config");
+        assert_eq!(code, 0);
+        let text = String::from_utf8(out).expect("utf8");
+        text.lines()
+            .filter(|l| l.starts_with("warning:"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let pgp = "[pgp]\ncheck_period=1\nsuccess_period=1\nmail_on_success=no\n";
+    let repmgr = "[repmgr]\npgp_server_1=a\npgp_server_2=b\n";
+    // pgpwatch: [pgp] and the report's [poolstatus] name the same pgpool:
+    // one line.
+    let w = run(
+        &format!("{pgp}pgpool_host = pgp1.example\n{repmgr}"),
+        "pgpwatch",
+    );
+    assert_eq!(
+        w,
+        vec!["warning: [pgp] pgpool_host pgp1.example:5432: sslmode=prefer is below verify-full: \
+              the connection may be plain text (a password asked for in cleartext is still refused); \
+              set [pgp] sslmode = verify-full and sslrootcert"
+            .to_string()]
+    );
+    let w = run(
+        &format!("{pgp}pgpool_host = 10.0.0.11\nsslmode = require\n{repmgr}repmgr_host = db1\n[general]\nallow_cleartext_password = yes\n"),
+        "repmgrwatch",
+    );
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("warning: [repmgr] repmgr_host db1:5432: sslmode=prefer is below verify-full: the connection may be plain text, and a password asked for in cleartext is sent (allow_cleartext_password = yes)"),
+        "{w:?}"
+    );
+    let w = run(
+        &format!("{pgp}pgpool_host = 10.0.0.11\nsslmode = require\n"),
+        "poolstatus",
+    );
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("[poolstatus] pgpool_host 10.0.0.11:5432: sslmode=require is below verify-full: the server's name is not checked"), "{w:?}");
+    // verify-full, or this host: nothing to say.
+    assert!(run(
+        &format!("{pgp}pgpool_host = pgp1\nsslmode = verify-full\nsslrootcert = /ca.crt\n"),
+        "pgpwatch"
+    )
+    .is_empty());
+    assert!(run(
+        &format!("{pgp}pgpool_host = 127.0.0.1\n{repmgr}repmgr_host = localhost\n"),
+        "repmgrwatch"
+    )
+    .is_empty());
 }
 
 fn done_code<A>(s: Start<A>) -> u8 {

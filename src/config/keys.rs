@@ -120,6 +120,7 @@ fn pg_default(s: &Settings, file: &str) -> String {
     )
 }
 
+const API_BIND: &str = "the section's bind_address; 127.0.0.1 when that is 0.0.0.0 (::1 for ::)";
 const ROOT_CRT: &str = "the credentials user's ~/.postgresql/root.crt, if present";
 const CLIENT_CRT: &str = "the credentials user's ~/.postgresql/postgresql.crt, if present";
 const CLIENT_KEY: &str = "the credentials user's ~/.postgresql/postgresql.key, if present";
@@ -165,8 +166,9 @@ pub static KEYS: &[Key] = &[
         "the client certificate's key (mode 0600)"),
     key("pgp", "api_port", Type::OptPort(f!(pgp.api_port)), Is("off"), NONE, PGPWATCH,
         "HTTP API port (/health, /gate, /liveness, /status, /metrics) answered from the last check; off = none"),
-    key("pgp", "api_bind_address", Type::Ip(f!(pgp.api_bind_address)), Follows("pgp", "bind_address"), NONE, PGPWATCH,
-        "address api_port and agent_port listen on"),
+    key("pgp", "api_bind_address", Type::IpOr { field: f!(pgp.api_bind_address), resolved: |s| s.pgp.api_bind() },
+        Described(API_BIND), NONE, PGPWATCH,
+        "address api_port and agent_port listen on (/status and /metrics show hostnames, backends and error texts to whoever reaches them)"),
     key("pgp", "agent_port", Type::OptPort(f!(pgp.agent_port)), Is("off"), NONE, PGPWATCH,
         "HAProxy agent-check port (agent-send health or gate); off = none"),
 
@@ -217,8 +219,9 @@ pub static KEYS: &[Key] = &[
         "seconds after start before the port may open because no pgpool answers (0 = off); force_open is not delayed"),
     key("repmgr", "api_port", Type::OptPort(f!(repmgr.api_port)), Is("off"), NONE, REPMGRWATCH,
         "HTTP API port (Patroni's /primary, /replica?lag=N, /read-only, /health, /liveness, /gate, /status, /metrics) answered from the last check; off = none"),
-    key("repmgr", "api_bind_address", Type::Ip(f!(repmgr.api_bind_address)), Follows("repmgr", "bind_address"), NONE, REPMGRWATCH,
-        "address api_port and agent_port listen on"),
+    key("repmgr", "api_bind_address", Type::IpOr { field: f!(repmgr.api_bind_address), resolved: |s| s.repmgr.api_bind() },
+        Described(API_BIND), NONE, REPMGRWATCH,
+        "address api_port and agent_port listen on (/status and /metrics show hostnames, node names and error texts to whoever reaches them)"),
     key("repmgr", "agent_port", Type::OptPort(f!(repmgr.agent_port)), Is("off"), NONE, REPMGRWATCH,
         "HAProxy agent-check port (agent-send primary, replica lag=N or gate); off = none"),
 
@@ -239,6 +242,8 @@ pub static KEYS: &[Key] = &[
         "OS user whose ~/.pgpass, ~/.ssh and ~/.postgresql are used when running as root")),
     key("general", "state_dir", Type::Path(f!(general.state_dir)), Is("/var/lib/pgpoolwatch"), NONE, WATCHERS,
         "directory of the mail spool and the last gate state, a subdirectory per program (the units' StateDirectory=pgpoolwatch); unwritable: mail is queued in memory only"),
+    key("general", "allow_cleartext_password", Type::Bool(f!(general.allow_cleartext_password)), Is("no"), NONE, ALL,
+        "send a database password that a server asks for in cleartext over a connection without TLS to a host other than this one (libpq does; off, the connection fails and nothing is sent)"),
 
     key("poolstatus", "pgpool_host", Type::Host(f!(poolstatus.pgpool_host)), Follows("pgp", "pgpool_host"), NONE, POOLSTATUS,
         "pgpool to query"),

@@ -93,10 +93,33 @@ pub struct PgpSettings {
     pub tls: TlsSettings,
     /// The API port (`None`: off).
     pub api_port: Option<u16>,
-    /// Where the API and agent-check ports listen.
-    pub api_bind_address: IpAddr,
+    /// Where the API and agent-check ports listen (`None`: see
+    /// [`PgpSettings::api_bind`]).
+    pub api_bind_address: Option<IpAddr>,
     /// The HAProxy agent-check port (`None`: off).
     pub agent_port: Option<u16>,
+}
+
+impl PgpSettings {
+    /// Where the API and agent-check ports listen: `api_bind_address`,
+    /// else [`api_bind_default`] of `bind_address`.
+    pub fn api_bind(&self) -> IpAddr {
+        self.api_bind_address
+            .unwrap_or_else(|| api_bind_default(self.bind_address))
+    }
+}
+
+/// The API's address when `api_bind_address` is unset: the gate's
+/// `bind_address`, except that a wildcard (0.0.0.0, `::`) becomes loopback.
+/// The gate must answer the GSLB from anywhere; `/status` and `/metrics`
+/// show hostnames, node names and error texts, so they listen beyond this
+/// host only where the operator says so.
+pub fn api_bind_default(bind_address: IpAddr) -> IpAddr {
+    match bind_address {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        other => other,
+    }
 }
 
 /// `[repmgr]`: repmgrwatch, beside each PostgreSQL node.
@@ -122,13 +145,21 @@ pub struct RepmgrSettings {
     pub tls: TlsSettings,
     /// The API port (`None`: off).
     pub api_port: Option<u16>,
-    /// Where the API and agent-check ports listen.
-    pub api_bind_address: IpAddr,
+    /// Where the API and agent-check ports listen (`None`: see
+    /// [`RepmgrSettings::api_bind`]).
+    pub api_bind_address: Option<IpAddr>,
     /// The HAProxy agent-check port (`None`: off).
     pub agent_port: Option<u16>,
 }
 
 impl RepmgrSettings {
+    /// Where the API and agent-check ports listen: `api_bind_address`,
+    /// else [`api_bind_default`] of `bind_address`.
+    pub fn api_bind(&self) -> IpAddr {
+        self.api_bind_address
+            .unwrap_or_else(|| api_bind_default(self.bind_address))
+    }
+
     /// The start-up grace in force: the key, else check_period +
     /// connect_timeout (long enough for a pgpwatch started at the same
     /// moment to finish its first check).
@@ -148,6 +179,9 @@ pub struct GeneralSettings {
     pub poolstatus_user: String,
     /// `[general] state_dir`: the mail spool and the last gate state.
     pub state_dir: PathBuf,
+    /// Answer a cleartext password request on a plain connection to
+    /// another host; copied into every section's [`TlsSettings`].
+    pub allow_cleartext_password: bool,
 }
 
 /// `[poolstatus]` (new): what poolstatus connects to.
@@ -285,7 +319,7 @@ impl Settings {
                 fall: 0,
                 tls: TlsSettings::default(),
                 api_port: None,
-                api_bind_address: any,
+                api_bind_address: None,
                 agent_port: None,
             },
             repmgr: RepmgrSettings {
@@ -307,7 +341,7 @@ impl Settings {
                 startup_grace: None,
                 tls: TlsSettings::default(),
                 api_port: None,
-                api_bind_address: any,
+                api_bind_address: None,
                 agent_port: None,
             },
             general: GeneralSettings {
@@ -317,6 +351,7 @@ impl Settings {
                 poolstatus_path: PathBuf::new(),
                 poolstatus_user: String::new(),
                 state_dir: PathBuf::new(),
+                allow_cleartext_password: false,
             },
             poolstatus: PoolstatusSettings {
                 pgpool_host: String::new(),
@@ -335,6 +370,80 @@ impl Settings {
             },
             warnings: Vec::new(),
         }
+    }
+
+    /// `[general] allow_cleartext_password` into the TLS settings of every
+    /// section, where the connections read it.
+    pub(crate) fn spread_general(&mut self) {
+        let allow = self.general.allow_cleartext_password;
+        for t in [
+            &mut self.pgp.tls,
+            &mut self.repmgr.tls,
+            &mut self.poolstatus.tls,
+        ] {
+            t.allow_cleartext_password = allow;
+        }
+    }
+
+    /// `--check-config`'s warnings about the database connections of
+    /// `program`: one line per host other than this one whose `sslmode` is
+    /// below verify-full (the server's identity unchecked; below require,
+    /// possibly no encryption at all).
+    pub fn tls_warnings(&self, program: Program) -> Vec<String> {
+        let pgp = (
+            "pgp",
+            &self.pgp.pgpool_host,
+            self.pgp.pgpool_port,
+            &self.pgp.tls,
+        );
+        let report = (
+            "poolstatus",
+            &self.poolstatus.pgpool_host,
+            self.poolstatus.pgpool_port,
+            &self.poolstatus.tls,
+        );
+        let repmgr = (
+            "repmgr",
+            &self.repmgr.repmgr_host,
+            self.repmgr.repmgr_port,
+            &self.repmgr.tls,
+        );
+        let conns = match program {
+            Program::Pgpwatch => vec![pgp, report],
+            Program::Repmgrwatch => vec![repmgr],
+            Program::Poolstatus => vec![report],
+        };
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for (section, host, port, tls) in conns {
+            let key = if section == "repmgr" {
+                "repmgr_host"
+            } else {
+                "pgpool_host"
+            };
+            if tls.mode == crate::probe::SslMode::VerifyFull
+                || crate::probe::guard::is_loopback_host(host)
+                || seen.contains(&(host, port))
+            {
+                continue;
+            }
+            seen.push((host, port));
+            let risk = match tls.mode {
+                crate::probe::SslMode::Require | crate::probe::SslMode::VerifyCa => {
+                    "the server's name is not checked against its certificate"
+                }
+                _ if tls.allow_cleartext_password => {
+                    "the connection may be plain text, and a password asked for in cleartext is sent (allow_cleartext_password = yes)"
+                }
+                _ => "the connection may be plain text (a password asked for in cleartext is still refused)",
+            };
+            out.push(format!(
+                "[{section}] {key} {}: sslmode={} is below verify-full: {risk}; set [{section}] sslmode = verify-full and sslrootcert",
+                crate::probe::host_port(host, port),
+                tls.mode.as_str()
+            ));
+        }
+        out
     }
 
     /// The `--check-config` listing: every effective setting as

@@ -160,6 +160,7 @@ pub(super) fn from_ini(
         }
         r.read(k, &mut s)?;
     }
+    s.spread_general();
     s.warnings.extend(r.alias_notes);
     s.warnings.extend(r.ignored);
     s.warnings.extend(unknown_warnings(ini, source));

@@ -605,7 +605,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             fall: 1,
             tls: TlsSettings::default(),
             api_port: None,
-            api_bind_address: any,
+            api_bind_address: None,
             agent_port: None,
         },
         repmgr: RepmgrSettings {
@@ -627,7 +627,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             startup_grace: None,
             tls: TlsSettings::default(),
             api_port: None,
-            api_bind_address: any,
+            api_bind_address: None,
             agent_port: None,
         },
         general: GeneralSettings {
@@ -637,6 +637,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             poolstatus_path: "/var/lib/pgsql/poolstatus.py".into(),
             poolstatus_user: "postgres".into(),
             state_dir: "/var/lib/pgpoolwatch".into(),
+            allow_cleartext_password: false,
         },
         poolstatus: PoolstatusSettings {
             pgpool_host: "localhost".into(),

@@ -58,6 +58,11 @@ pub enum Type {
         unset: fn(&Settings) -> String,
     },
     Ip(Field<IpAddr>),
+    /// An IP address; unset means `resolved` computes it.
+    IpOr {
+        field: Field<Option<IpAddr>>,
+        resolved: fn(&Settings) -> IpAddr,
+    },
     SslMode(Field<SslMode>),
 }
 
@@ -111,7 +116,7 @@ impl Type {
             Type::Host(_) => v::HOST,
             Type::Name(_) => v::NAME,
             Type::Path(_) | Type::PathText(_) | Type::OptPath { .. } => v::PATH,
-            Type::Ip(_) => v::IP,
+            Type::Ip(_) | Type::IpOr { .. } => v::IP,
             Type::SslMode(_) => SslMode::EXPECTED,
         }
     }
@@ -165,6 +170,10 @@ impl Type {
             // An empty value means the default file.
             Type::OptPath { field, .. } => put(s, field, Some(v::parse_path(value)), value, exp),
             Type::Ip(f) => put(s, f, value.trim().parse().ok(), value, exp),
+            Type::IpOr { field, .. } => {
+                let ip = value.trim().parse().ok().map(Some);
+                put(s, field, ip, value, exp)
+            }
             Type::SslMode(f) => put(s, f, SslMode::parse(value), value, exp),
         }
     }
@@ -205,6 +214,7 @@ impl Type {
             (Type::Port(a), Type::Port(b)) => cp(s, a, b),
             (Type::OptPort(a), Type::OptPort(b)) => cp(s, a, b),
             (Type::Ip(a), Type::Ip(b)) => cp(s, a, b),
+            (Type::IpOr { field: a, .. }, Type::IpOr { field: b, .. }) => cp(s, a, b),
             (Type::Host(a), Type::Host(b)) | (Type::Name(a), Type::Name(b)) => cp(s, a, b),
             (Type::Path(a), Type::Path(b)) => cp(s, a, b),
             (Type::OptPath { field: a, .. }, Type::OptPath { field: b, .. }) => cp(s, a, b),
@@ -230,6 +240,7 @@ impl Type {
                 None => unset(s),
             },
             Type::Ip(f) => (f.get)(s).to_string(),
+            Type::IpOr { resolved, .. } => resolved(s).to_string(),
             Type::SslMode(f) => (f.get)(s).as_str().to_string(),
         }
     }

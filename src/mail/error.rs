@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::transport;
 use crate::mailqueue::SendFailure;
+use crate::secret::{base64, redact, Secret};
 
 /// Why a mail was not sent. `Display` is one line and never holds the password.
 #[derive(Debug)]
@@ -61,6 +62,80 @@ pub enum MailError {
 }
 
 impl MailError {
+    /// This error with `password` masked wherever a server's answer or a
+    /// library's message quotes it: as sent in `AUTH LOGIN` and `AUTH
+    /// PLAIN` (base64) too.
+    pub fn redacted(self, user: &str, password: &Secret) -> MailError {
+        if password.is_empty() {
+            return self;
+        }
+        let pw = password.expose();
+        let forms = [
+            password.clone(),
+            Secret::new(base64(pw.as_bytes())),
+            Secret::new(base64(format!("\0{user}\0{pw}").as_bytes())),
+            Secret::new(base64(format!("{user}\0{user}\0{pw}").as_bytes())),
+        ];
+        let r = |s: String| redact(&s, &forms);
+        match self {
+            MailError::Usage(m) => MailError::Usage(r(m)),
+            MailError::CaCert { path, detail } => MailError::CaCert {
+                path,
+                detail: r(detail),
+            },
+            MailError::Connect {
+                server,
+                port,
+                detail,
+            } => MailError::Connect {
+                server,
+                port,
+                detail: r(detail),
+            },
+            MailError::Tls {
+                server,
+                port,
+                detail,
+            } => MailError::Tls {
+                server,
+                port,
+                detail: r(detail),
+            },
+            MailError::Auth {
+                server,
+                port,
+                answer,
+            } => MailError::Auth {
+                server,
+                port,
+                answer: r(answer),
+            },
+            MailError::Rejected {
+                server,
+                port,
+                stage,
+                answer,
+            } => MailError::Rejected {
+                server,
+                port,
+                stage,
+                answer: r(answer),
+            },
+            MailError::Failed {
+                server,
+                port,
+                stage,
+                detail,
+            } => MailError::Failed {
+                server,
+                port,
+                stage,
+                detail: r(detail),
+            },
+            e @ (MailError::Args(_) | MailError::Timeout { .. }) => e,
+        }
+    }
+
     /// The process exit status for this error: 2 for usage, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -28,7 +28,7 @@ mod tlsparams;
 pub mod transport;
 pub mod worker;
 
-pub use body::compose_body;
+pub use body::{compose_body, html_escape};
 pub use error::{MailError, WatcherMailError};
 pub use options::{options_from_file, read_args_file, ArgsFile, Command, MailOptions, USAGE};
 pub use transport::{check, deliver, send};
@@ -74,7 +74,8 @@ impl TlsOptions {
 #[derive(Clone, PartialEq, Eq)]
 pub struct MailSettings {
     pub user: String,
-    pub password: String,
+    /// A [`crate::secret::Secret`]: it prints as `********`.
+    pub password: crate::secret::Secret,
     pub server: String,
     pub port: u16,
     pub sender: String,
@@ -89,7 +90,7 @@ impl Default for MailSettings {
     fn default() -> Self {
         MailSettings {
             user: String::new(),
-            password: String::new(),
+            password: crate::secret::Secret::default(),
             server: String::new(),
             port: DEFAULT_PORT,
             sender: String::new(),
@@ -104,7 +105,7 @@ impl fmt::Debug for MailSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MailSettings")
             .field("user", &self.user)
-            .field("password", &"********")
+            .field("password", &self.password)
             .field("server", &self.server)
             .field("port", &self.port)
             .field("sender", &self.sender)

@@ -145,7 +145,9 @@ fn usage(e: ArgError) -> MailError {
         }
         ArgError::NoValues { option } => format!("{option}: expected at least one address"),
         ArgError::FlagValue { option } => format!("{option}: takes no value"),
-        e @ (ArgError::Ambiguous { .. } | ArgError::Unrecognized(_)) => e.to_string(),
+        e @ (ArgError::Ambiguous { .. }
+        | ArgError::Unrecognized(_)
+        | ArgError::SpaceSeparated { .. }) => e.to_string(),
     })
 }
 
@@ -230,7 +232,7 @@ impl Given {
         if let Some(left) = p.finish().first() {
             return Err(MailError::Usage(format!(
                 "unrecognized argument: {}",
-                left.to_string_lossy()
+                crate::args::front::name_argument(&left.to_string_lossy())
             )));
         }
         Ok(given)
@@ -258,7 +260,7 @@ impl Given {
         let d = MailSettings::default();
         let settings = MailSettings {
             user: self.user.take().unwrap_or_default(),
-            password: self.password.take().unwrap_or_default(),
+            password: self.password.take().unwrap_or_default().into(),
             server: self.server.take().unwrap_or_default(),
             port: self.port.unwrap_or(d.port),
             sender: self.sender.take().unwrap_or_default(),

@@ -43,6 +43,11 @@ pub fn send(opts: &MailOptions) -> Result<(), MailError> {
 /// Delivers `msg` with `settings`, the whole session bounded by
 /// [`OVERALL_FACTOR`] × `settings.timeout`.
 pub fn deliver(settings: &MailSettings, msg: &Message) -> Result<(), MailError> {
+    // A server's answer may quote what it was sent (the login, base64).
+    deliver_now(settings, msg).map_err(|e| e.redacted(&settings.user, &settings.password))
+}
+
+fn deliver_now(settings: &MailSettings, msg: &Message) -> Result<(), MailError> {
     settings.validate()?;
     let message = build_message(settings, msg, &crate::plumbing::localtime::now_string())?;
     converse(settings, Some(message))
@@ -67,7 +72,10 @@ fn converse(settings: &MailSettings, message: Option<lettre::Message>) -> Result
         mode: settings.tls.mode_for(settings.port),
         tls,
         timeout: settings.timeout,
-        credentials: Credentials::new(settings.user.clone(), settings.password.clone()),
+        credentials: Credentials::new(
+            settings.user.clone(),
+            settings.password.expose().to_string(),
+        ),
         message,
     };
     let overall = settings.timeout.saturating_mul(OVERALL_FACTOR);

@@ -119,7 +119,7 @@ fn repmgr3_metadata_is_detected_and_read() {
     assert_eq!(nodes[1].upstream_node_id.as_deref(), Some("1"));
     assert!(nodes[1].active && !nodes[2].active);
     assert_eq!(
-        parse::conninfo_host_port(&nodes[2].conninfo).unwrap(),
+        nodes[2].conninfo.host_port().unwrap(),
         ("dbser3".into(), 5433)
     );
     assert_eq!(
@@ -142,7 +142,7 @@ fn repmgr4_metadata_recorded_from_sandbox() {
     assert_eq!(nodes[2].role, Role::Standby);
     assert_eq!(nodes[2].upstream_node_id.as_deref(), Some("1"));
     assert_eq!(
-        parse::conninfo_host_port(&nodes[1].conninfo).unwrap(),
+        nodes[1].conninfo.host_port().unwrap(),
         ("127.2.20.2".into(), 5432)
     );
 }

@@ -146,7 +146,7 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         let extra: Vec<(String, u16)> = dedup(
             m.nodes
                 .iter()
-                .filter_map(|n| parse::conninfo_host_port(&n.conninfo).ok())
+                .filter_map(|n| n.conninfo.host_port().ok())
                 .filter(|hp| !hosts.contains(hp)),
         );
         if !extra.is_empty() {
@@ -159,10 +159,10 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
     }
     if let Ok(m) = &meta {
         for n in nodes.iter_mut() {
-            let entry = m.nodes.iter().find(|r| {
-                parse::conninfo_host_port(&r.conninfo).ok().as_ref()
-                    == Some(&(n.host.clone(), n.port))
-            });
+            let entry = m
+                .nodes
+                .iter()
+                .find(|r| r.conninfo.host_port().ok().as_ref() == Some(&(n.host.clone(), n.port)));
             n.name = entry.map(|r| r.name.clone());
             n.role = entry.map(|r| r.role.clone());
             n.inactive = entry.is_some_and(|r| !r.active);
@@ -203,6 +203,7 @@ fn probe_nodes(
                     key: target.ssh_key.clone(),
                     known_hosts: target.ssh_known_hosts.clone(),
                     home: target.ssh_home.clone(),
+                    key_owner: target.credentials_user.clone(),
                     timeout: t,
                 };
                 let path = target.disk_path.clone();

@@ -32,7 +32,8 @@ pub use report::{Health, NodeReport, NodeState, RepmgrMeta, Report};
 
 /// Finds the password for (host, port, database, user), e.g. from .pgpass;
 /// `None` connects without one.
-pub type PasswordLookup = Arc<dyn Fn(&str, u16, &str, &str) -> Option<String> + Send + Sync>;
+pub type PasswordLookup =
+    Arc<dyn Fn(&str, u16, &str, &str) -> Option<crate::secret::Secret> + Send + Sync>;
 
 /// What poolstatus looks at and how (the original's hard-coded values are
 /// the defaults, see [`Target::default`]).
@@ -51,6 +52,9 @@ pub struct Target {
     /// Home directory whose `.ssh/id_ed25519` / `id_rsa` are tried when
     /// `ssh_key` is unset (and ssh-agent fails).
     pub ssh_home: Option<PathBuf>,
+    /// The local account whose key files (and `.pgpass`) these are: a key
+    /// file must belong to it or to root.
+    pub credentials_user: String,
     /// Bound of every network step (connect plus queries of one session).
     pub connect_timeout: Duration,
     /// Path whose file system `df` reports.
@@ -72,6 +76,7 @@ impl fmt::Debug for Target {
             .field("repmgr_user", &self.repmgr_user)
             .field("repmgr_database", &self.repmgr_database)
             .field("ssh_user", &self.ssh_user)
+            .field("credentials_user", &self.credentials_user)
             .field("ssh_port", &self.ssh_port)
             .field("ssh_key", &self.ssh_key)
             .field("ssh_known_hosts", &self.ssh_known_hosts)
@@ -101,6 +106,7 @@ impl Default for Target {
             pgpool_database: "postgres".into(),
             repmgr_user: "repmgr".into(),
             repmgr_database: "repmgr".into(),
+            credentials_user: user.clone(),
             ssh_user: user,
             ssh_port: 22,
             ssh_key: None,
@@ -140,6 +146,7 @@ impl Target {
     pub fn from_settings(s: &crate::config::PoolstatusSettings, os_user: &str) -> Target {
         let home = crate::config::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
         let tls = s.tls.for_user(os_user);
+        let credentials_user = os_user.to_string();
         let os_user = os_user.to_string();
         let password: PasswordLookup = Arc::new(move |host, port, db, user| {
             crate::pgpass::password_for(&os_user, host, port, db, user)
@@ -159,6 +166,7 @@ impl Target {
                 .clone()
                 .unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
             ssh_home: Some(home),
+            credentials_user,
             connect_timeout: s.connect_timeout,
             disk_path: s.disk_path.clone(),
             password,

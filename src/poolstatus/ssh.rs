@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use ssh2::{CheckResult, KnownHostFileKind, Session};
 
 use super::parse::{self, DiskUse, ParseError};
+use crate::account::{read_credentials_file, CredentialsFileError, CredentialsFileProblem};
 use crate::probe::{host_port, human_duration};
 
 /// Where and how to log in.
@@ -27,6 +28,9 @@ pub struct SshTarget {
     pub known_hosts: PathBuf,
     /// Home whose `.ssh/id_ed25519` / `id_rsa` are tried without `key`.
     pub home: Option<PathBuf>,
+    /// The local account a key file must belong to (or root): the
+    /// credentials user (see [`crate::account::read_credentials_file`]).
+    pub key_owner: String,
     pub timeout: Duration,
 }
 
@@ -138,6 +142,9 @@ pub enum SshFailure {
     },
     /// libssh2 could not compare the key with known_hosts.
     HostKeyUncheckable { path: PathBuf },
+    /// A key file that may not be used (a symbolic link, another
+    /// account's, open to group or others, not text), named with the fix.
+    KeyUnusable(String),
     /// The configured `ssh_key` was refused.
     KeyRefused {
         user: String,
@@ -155,6 +162,8 @@ pub enum SshFailure {
     },
     /// `df`'s output could not be read.
     Df(ParseError),
+    /// The command printed more than `limit` bytes.
+    TooMuchOutput { command: String, limit: usize },
 }
 
 impl fmt::Display for SshFailure {
@@ -182,6 +191,7 @@ impl fmt::Display for SshFailure {
             SshFailure::HostKeyUncheckable { path } => {
                 write!(f, "cannot check against {}", path.display())
             }
+            SshFailure::KeyUnusable(why) => write!(f, "{why}"),
             SshFailure::KeyRefused { user, key, message } => {
                 write!(f, "user {user} with key {}: {message}", key.display())
             }
@@ -194,9 +204,16 @@ impl fmt::Display for SshFailure {
                 stderr,
             } => write!(f, "{command:?} exited with status {status}: {stderr}"),
             SshFailure::Df(e) => write!(f, "{e}"),
+            SshFailure::TooMuchOutput { command, limit } => write!(
+                f,
+                "{command:?} printed more than {limit} bytes, where it prints two short lines; not read further"
+            ),
         }
     }
 }
+
+/// The most a command's standard output (or error) is read (64 KiB).
+pub const MAX_OUTPUT: usize = 64 << 10;
 
 /// Runs `df -P <path>` on the host and reads its use%.
 pub fn disk_use(t: &SshTarget, path: &str) -> Result<DiskUse, SshError> {
@@ -261,11 +278,25 @@ pub fn run(t: &SshTarget, command: &str) -> Result<String, SshError> {
         .channel_session()
         .map_err(|e| step_err(SshStep::Channel, e))?;
     ch.exec(command).map_err(|e| step_err(SshStep::Exec, e))?;
-    let mut out = String::new();
-    ch.read_to_string(&mut out)
+    // A peer's output is read up to a cap: `df -P` prints two short lines.
+    let mut out = Vec::new();
+    (&mut ch)
+        .take(MAX_OUTPUT as u64 + 1)
+        .read_to_end(&mut out)
         .map_err(|e| t.err(SshStep::Read, SshFailure::Io(e.to_string())))?;
-    let mut err = String::new();
-    let _ = ch.stderr().read_to_string(&mut err);
+    if out.len() > MAX_OUTPUT {
+        return Err(t.err(
+            SshStep::Read,
+            SshFailure::TooMuchOutput {
+                command: command.to_string(),
+                limit: MAX_OUTPUT,
+            },
+        ));
+    }
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let mut err = Vec::new();
+    let _ = ch.stderr().take(MAX_OUTPUT as u64).read_to_end(&mut err);
+    let err = String::from_utf8_lossy(&err);
     ch.wait_close().map_err(|e| step_err(SshStep::Close, e))?;
     let status = ch
         .exit_status()
@@ -310,10 +341,24 @@ fn check_host_key(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
     }
 }
 
+/// A private key file as [`read_credentials_file`] reads it (no symbolic
+/// link, the credentials user's or root's, mode 0600), as text for libssh2.
+fn read_key(t: &SshTarget, path: &Path) -> Result<String, CredentialsFileError> {
+    let bytes = read_credentials_file(path, "ssh key", &t.key_owner)?;
+    String::from_utf8(bytes).map_err(|_| CredentialsFileError {
+        path: path.to_path_buf(),
+        what: "ssh key",
+        user: t.key_owner.clone(),
+        problem: CredentialsFileProblem::Read("not a text (PEM or OpenSSH) private key".into()),
+    })
+}
+
 fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
     if let Some(key) = &t.key {
+        let pem = read_key(t, key)
+            .map_err(|e| t.err(SshStep::Auth, SshFailure::KeyUnusable(e.to_string())))?;
         return sess
-            .userauth_pubkey_file(&t.user, None, key, None)
+            .userauth_pubkey_memory(&t.user, None, &pem, None)
             .map_err(|e| {
                 t.err(
                     SshStep::Auth,
@@ -335,11 +380,13 @@ fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
     if let Some(home) = &t.home {
         for name in ["id_ed25519", "id_rsa"] {
             let p = Path::new(&home).join(".ssh").join(name);
-            if p.is_file() {
-                match sess.userauth_pubkey_file(&t.user, None, &p, None) {
+            match read_key(t, &p) {
+                Err(e) if e.problem == CredentialsFileProblem::Missing => {}
+                Err(e) => tried.push(e.to_string()),
+                Ok(pem) => match sess.userauth_pubkey_memory(&t.user, None, &pem, None) {
                     Ok(()) => return Ok(()),
                     Err(e) => tried.push(format!("{} ({})", p.display(), e.message())),
-                }
+                },
             }
         }
     }
@@ -359,6 +406,61 @@ fn authenticate(t: &SshTarget, sess: &Session) -> Result<(), SshError> {
 mod tests {
     use super::*;
 
+    fn key_target(owner: &str) -> SshTarget {
+        SshTarget {
+            host: "127.0.0.1".into(),
+            port: 22,
+            user: "u".into(),
+            key: None,
+            known_hosts: "/nonexistent".into(),
+            home: None,
+            key_owner: owner.into(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_key_file_is_read_only_when_it_is_the_owners_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pgpw-sshkey-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let me = crate::account::running_uid()
+            .and_then(|uid| {
+                std::fs::read_to_string("/etc/passwd")
+                    .ok()
+                    .and_then(|p| crate::account::user_of_uid(&p, uid))
+            })
+            .unwrap_or_default();
+        let t = key_target(&me);
+        let key = dir.join("id_ed25519");
+        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\n").expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(read_key(&t, &key).is_ok());
+        let link = dir.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&key, &link).expect("symlink");
+        let e = read_key(&t, &link).expect_err("a symlink").to_string();
+        assert_eq!(
+            e,
+            format!(
+                "ssh key {} is a symbolic link, which is never followed (put the file itself there, owned by {me}, mode 0600)",
+                link.display()
+            )
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let e = read_key(&t, &key).expect_err("group-readable").to_string();
+        assert!(e.contains("has group or world access (mode 0640)"), "{e}");
+        if crate::account::running_uid() == Some(0) {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            std::os::unix::fs::chown(&key, Some(65534), None).expect("chown");
+            let e = read_key(&key_target("root"), &key)
+                .expect_err("foreign")
+                .to_string();
+            assert!(e.contains("belongs to uid 65534, not to root"), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn quotes_for_the_shell() {
         assert_eq!(shell_quote("/"), "'/'");
@@ -377,6 +479,7 @@ mod tests {
             key: None,
             known_hosts: "/nonexistent".into(),
             home: None,
+            key_owner: "root".into(),
             timeout: Duration::from_secs(2),
         };
         let e = disk_use(&t, "/").unwrap_err().to_string();
@@ -398,6 +501,7 @@ mod tests {
             key: None,
             known_hosts: "/nonexistent".into(),
             home: None,
+            key_owner: "root".into(),
             timeout: Duration::from_millis(800),
         };
         let start = Instant::now();

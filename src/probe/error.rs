@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::pg::MAX_PENDING_PER_SERVER;
+use crate::secret::{redact, Secret};
 
 /// Why a probe failed. `Display` is `step host:port: detail`.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +53,28 @@ impl ProbeError {
         match self {
             ProbeError::Timeout { step, .. } | ProbeError::Failed { step, .. } => step == "resolve",
             ProbeError::Busy { .. } => false,
+        }
+    }
+
+    /// This error with every occurrence of `secret` in its detail masked:
+    /// a server's message may quote what it was sent.
+    pub fn redacted(self, secret: Option<&Secret>) -> ProbeError {
+        match (self, secret) {
+            (
+                ProbeError::Failed {
+                    host,
+                    port,
+                    step,
+                    detail,
+                },
+                Some(s),
+            ) => ProbeError::Failed {
+                host,
+                port,
+                step,
+                detail: redact(&detail, [s]),
+            },
+            (e, _) => e,
         }
     }
 

@@ -9,16 +9,20 @@
 //! starting another one.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::config::SslMode as WireMode;
+use postgres::config::{SslMode as WireMode, SslNegotiation};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 
 use super::error::{host_port, pg_detail, ProbeError};
+use super::guard::{
+    is_unix_socket, over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard,
+    TlsGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT, MAX_SESSION_BYTES,
+};
 use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
 use crate::plumbing::deadline::{run_within, WithinError};
+use crate::secret::Secret;
 
 /// One result row of a simple (text protocol) query: column name -> text
 /// value. A SQL NULL is an absent key.
@@ -29,28 +33,15 @@ pub type TextRow = HashMap<String, String>;
 pub const MAX_PENDING_PER_SERVER: usize = 4;
 
 /// Where and as whom to connect.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub user: String,
     pub database: String,
-    pub password: Option<String>,
+    /// A [`Secret`]: it prints as `********`.
+    pub password: Option<Secret>,
     pub tls: TlsSettings,
-}
-
-impl fmt::Debug for Endpoint {
-    // Never print the password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("database", &self.database)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("tls", &self.tls)
-            .finish()
-    }
 }
 
 static PENDING: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
@@ -136,54 +127,163 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
         .keepalives_interval(Duration::from_secs(2))
         .keepalives_retries(3);
     if let Some(pw) = &ep.password {
-        cfg.password(pw);
+        cfg.password(pw.expose());
     }
     cfg
 }
 
-/// One connection as `ep.tls.mode` says (see the module docs).
+/// One connection as `ep.tls.mode` says (see the module docs), its socket
+/// guarded ([`super::guard`]): a byte budget, and no cleartext password
+/// where [`refuses_cleartext`] says so.
 fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
+    connect_guarded(ep, timeout, refuses_cleartext(ep), MAX_SESSION_BYTES)
+}
+
+/// A session that failed: the error, its text, and whether it was the
+/// cleartext guard that refused.
+struct Failure {
+    error: Option<postgres::Error>,
+    detail: String,
+    refused: bool,
+}
+
+/// [`connect_now`] with the guard's settings given: `refuse_cleartext`
+/// (tests set it for a server on loopback) and the byte budget `limit`.
+fn connect_guarded(
+    ep: &Endpoint,
+    timeout: Duration,
+    refuse_cleartext: bool,
+    limit: u64,
+) -> Result<Client, ProbeError> {
     let fail = |detail: String| ProbeError::failed(&ep.host, ep.port, "connect", detail);
+    // A Unix socket is this machine: no TLS, nothing to watch.
+    let unix = is_unix_socket(&ep.host);
     let plain = || {
-        pg_config(ep, timeout).connect(NoTls).map_err(|e| {
-            let mut d = pg_detail(&e);
+        let guard = Guard::with_limit(refuse_cleartext, limit);
+        let result = if unix {
+            pg_config(ep, timeout).connect(NoTls)
+        } else {
+            let mut cfg = pg_config(ep, timeout);
+            // Direct negotiation hands the raw socket to the guard, which
+            // wraps it instead of starting TLS.
+            cfg.ssl_mode(WireMode::Require)
+                .ssl_negotiation(SslNegotiation::Direct);
+            cfg.connect(PlainGuard(guard.clone()))
+        };
+        result.map_err(|e| {
+            let refused = guard.refused_cleartext();
+            let mut d = if refused {
+                format!(
+                    "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
+                    ep.tls.mode.as_str()
+                )
+            } else if guard.over_budget() {
+                over_budget_detail(limit)
+            } else {
+                pg_detail(&e)
+            };
             // A server that wants TLS refuses a plain session in pg_hba.
             if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
                 d.push_str(" (sslmode=disable)");
             }
-            (e, d)
+            Failure {
+                error: Some(e),
+                detail: d,
+                refused,
+            }
         })
     };
-    let tls = |wire: WireMode| -> Result<Client, (Option<postgres::Error>, String)> {
-        let (connector, slot) = ep
-            .tls
-            .connector()
-            .map_err(|d| (None, format!("TLS: {d}")))?;
+    let tls = |wire: WireMode| -> Result<Client, Failure> {
+        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
+            error: None,
+            detail: format!("TLS: {d}"),
+            refused: false,
+        })?;
+        let guard = Guard::with_limit(false, limit);
         let mut cfg = pg_config(ep, timeout);
         cfg.ssl_mode(wire);
-        cfg.connect(connector).map_err(|e| {
-            let d = tls_detail(&e, &slot, &ep.tls);
-            (Some(e), d)
+        let result = if unix {
+            cfg.connect(connector)
+        } else {
+            cfg.connect(TlsGuard {
+                inner: connector,
+                guard: guard.clone(),
+            })
+        };
+        result.map_err(|e| Failure {
+            detail: if guard.over_budget() {
+                over_budget_detail(limit)
+            } else {
+                tls_detail(&e, &slot, &ep.tls)
+            },
+            error: Some(e),
+            refused: false,
         })
     };
+    let prefer = || -> Result<Client, Failure> {
+        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
+            error: None,
+            detail: format!("TLS: {d}"),
+            refused: false,
+        })?;
+        let guard = Guard::with_limit(refuse_cleartext, limit);
+        let mut cfg = pg_config(ep, timeout);
+        cfg.ssl_mode(WireMode::Require)
+            .ssl_negotiation(SslNegotiation::Direct);
+        cfg.connect(PreferGuard {
+            inner: connector,
+            guard: guard.clone(),
+        })
+        .map_err(|e| {
+            let refused = guard.refused_cleartext();
+            Failure {
+                detail: if refused {
+                    format!(
+                        "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
+                        ep.tls.mode.as_str()
+                    )
+                } else if guard.over_budget() {
+                    over_budget_detail(limit)
+                } else {
+                    tls_detail(&e, &slot, &ep.tls)
+                },
+                error: Some(e),
+                refused,
+            }
+        })
+    };
+    let db_error = |f: &Failure| f.error.as_ref().is_some_and(|e| e.as_db_error().is_some());
+    let tls_failed = |f: &Failure| {
+        f.error
+            .as_ref()
+            .is_some_and(|e| handshake_error(e).is_some())
+    };
     match ep.tls.mode {
-        SslMode::Disable => plain().map_err(|(_, d)| fail(d)),
-        // The server refused the plain session (e.g. pg_hba hostssl only).
+        SslMode::Disable => plain().map_err(|f| fail(f.detail)),
+        // The server refused the plain session (e.g. pg_hba hostssl only),
+        // or asked for a cleartext password, which TLS may carry.
         SslMode::Allow => match plain() {
             Ok(c) => Ok(c),
-            Err((e, _)) if e.as_db_error().is_some() => {
-                tls(WireMode::Require).map_err(|(_, d)| fail(d))
-            }
-            Err((_, d)) => Err(fail(d)),
+            Err(p) if p.refused => tls(WireMode::Require)
+                .map_err(|t| fail(format!("{}; then TLS: {}", p.detail, t.detail))),
+            Err(p) if db_error(&p) => tls(WireMode::Require).map_err(|t| fail(t.detail)),
+            Err(p) => Err(fail(p.detail)),
         },
-        // A failed handshake is retried in plain text, as libpq does.
+        // TLS when the server offers it, else plain on the same socket,
+        // watched; a failed handshake is retried in plain text on a new
+        // connection, as libpq does.
+        SslMode::Prefer if !unix => match prefer() {
+            Ok(c) => Ok(c),
+            Err(t) if tls_failed(&t) => plain().map_err(|p| fail(p.detail)),
+            Err(t) => Err(fail(t.detail)),
+        },
         SslMode::Prefer => match tls(WireMode::Prefer) {
             Ok(c) => Ok(c),
-            Err((Some(e), _)) if handshake_error(&e).is_some() => plain().map_err(|(_, d)| fail(d)),
-            Err((_, d)) => Err(fail(d)),
+            Err(t) if tls_failed(&t) => plain().map_err(|p| fail(p.detail)),
+            Err(t) => Err(fail(t.detail)),
         },
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            tls(WireMode::Require).map_err(|(_, d)| fail(d))
+            tls(WireMode::Require).map_err(|t| fail(t.detail))
         }
     }
 }
@@ -204,12 +304,14 @@ pub fn connect(
         port,
         user: user.to_string(),
         database: database.to_string(),
-        password: password.map(str::to_string),
+        password: password.map(Secret::from),
         tls: TlsSettings::default(),
     };
+    let secret = ep.password.clone();
     within(host, port, "connect", timeout, move || {
         connect_now(&ep, timeout)
     })
+    .map_err(|e| e.redacted(secret.as_ref()))
 }
 
 /// Runs one simple-protocol query on `client` within `timeout` and hands the
@@ -227,7 +329,7 @@ pub fn query_within(
     within(host, port, &query_step(&sql), timeout, move || {
         let rows =
             simple_rows(&mut client, &sql).map_err(|e| ProbeError::from_pg(&h, port, &step, &e))?;
-        Ok((client, rows))
+        Ok((client, capped(rows, &h, port, &step)?))
     })
 }
 
@@ -240,6 +342,7 @@ where
     F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
 {
     let ep = ep.clone();
+    let secret = ep.password.clone();
     let (host, port) = (ep.host.clone(), ep.port);
     // The step named on time-out is the last one the worker started.
     let step = std::sync::Arc::new(Mutex::new(String::from("connect")));
@@ -266,7 +369,7 @@ where
                 after,
             })
         }
-        other => other,
+        other => other.map_err(|e| e.redacted(secret.as_ref())),
     }
 }
 
@@ -286,8 +389,9 @@ impl Session {
         if let Ok(mut s) = self.step.lock() {
             s.clone_from(&step);
         }
-        simple_rows(&mut self.client, sql)
-            .map_err(|e| ProbeError::from_pg(&self.host, self.port, &step, &e))
+        let rows = simple_rows(&mut self.client, sql)
+            .map_err(|e| ProbeError::from_pg(&self.host, self.port, &step, &e))?;
+        capped(rows, &self.host, self.port, &step)
     }
 
     /// The first row of `sql`, or an error when it returned none.
@@ -308,6 +412,32 @@ impl Session {
     pub fn port(&self) -> u16 {
         self.port
     }
+}
+
+/// The most rows one query may return: pool_nodes, repmgr's nodes and
+/// pg_stat_replication hold one row per node or standby, a few dozen at
+/// most.
+pub const MAX_ROWS: usize = 1000;
+
+/// `rows`, or an error past [`MAX_ROWS`].
+fn capped(
+    rows: Vec<TextRow>,
+    host: &str,
+    port: u16,
+    step: &str,
+) -> Result<Vec<TextRow>, ProbeError> {
+    if rows.len() > MAX_ROWS {
+        return Err(ProbeError::failed(
+            host,
+            port,
+            step,
+            format!(
+                "returned {} rows, more than the {MAX_ROWS} a cluster's answer can hold (one row per node); not read",
+                rows.len()
+            ),
+        ));
+    }
+    Ok(rows)
 }
 
 /// `query (show pool_nodes)`: the step name for an SQL text, shortened.
@@ -342,103 +472,7 @@ pub fn simple_rows(client: &mut Client, sql: &str) -> Result<Vec<TextRow>, postg
     Ok(rows)
 }
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::probe::tcp_port_answers;
-    use std::net::TcpListener;
-    use std::thread;
-    use std::time::Instant;
-    #[test]
-    fn query_step_is_short() {
-        assert_eq!(query_step("show pool_nodes"), "query (show pool_nodes)");
-        assert_eq!(
-            query_step("SELECT a,\n b FROM t WHERE x"),
-            "query (SELECT a, b FROM t WHERE)"
-        );
-    }
+mod tests;
 
-    #[test]
-    fn endpoint_debug_hides_password() {
-        let ep = Endpoint {
-            host: "h".into(),
-            port: 1,
-            user: "u".into(),
-            database: "d".into(),
-            password: Some("s3cret".into()),
-            tls: TlsSettings::default(),
-        };
-        assert!(!format!("{ep:?}").contains("s3cret"));
-    }
-
-    /// A listener that never accepts: the kernel completes the handshake and
-    /// queues the connection, exactly like a SIGSTOP'ed pgpool.
-    #[test]
-    fn connect_to_frozen_server_times_out_on_time() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let t = Duration::from_millis(700);
-        let start = Instant::now();
-        let err = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
-        let took = start.elapsed();
-        assert!(took < t + Duration::from_millis(500), "took {took:?}");
-        assert!(took >= t, "took {took:?}");
-        assert_eq!(
-            err.to_string(),
-            format!("connect 127.0.0.1:{port}: timed out after 700ms")
-        );
-        // The TCP gate check does answer: the kernel accepts.
-        assert!(tcp_port_answers("127.0.0.1", port, t));
-        drop(listener);
-    }
-
-    #[test]
-    fn pending_workers_are_capped_per_server() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let t = Duration::from_millis(100);
-        for _ in 0..MAX_PENDING_PER_SERVER {
-            let e = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
-            assert!(matches!(e, ProbeError::Timeout { .. }), "{e}");
-        }
-        let start = Instant::now();
-        let e = connect("127.0.0.1", port, "u", "d", None, t).err().unwrap();
-        assert!(matches!(e, ProbeError::Busy { .. }), "{e}");
-        assert!(start.elapsed() < t);
-        // Closing the listener resets the queued connections, which ends the
-        // stuck workers and frees their slots.
-        drop(listener);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let free = PENDING
-                .lock()
-                .unwrap()
-                .as_ref()
-                .map_or(true, |m| !m.contains_key(&host_port("127.0.0.1", port)));
-            if free {
-                break;
-            }
-            assert!(Instant::now() < deadline, "workers never ended");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    #[test]
-    fn refused_port_fails_fast_with_reason() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let e = connect("127.0.0.1", port, "u", "d", None, Duration::from_secs(5))
-            .err()
-            .unwrap();
-        let text = e.to_string();
-        assert!(
-            text.starts_with(&format!("connect 127.0.0.1:{port}: ")),
-            "{text}"
-        );
-        assert_eq!(
-            text,
-            format!("connect 127.0.0.1:{port}: connection refused (os error 111)")
-        );
-        assert!(!tcp_port_answers("127.0.0.1", port, Duration::from_secs(1)));
-    }
-}
+#[cfg(test)]
+mod guard_tests;

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use super::error::{host_port, ProbeError};
 use super::pg::{with_session, Endpoint};
-use crate::config::Settings;
+use crate::config::{RepmgrSettings, Settings};
 use crate::pgpass::password_for;
 use crate::poolstatus::parse;
 
@@ -220,33 +220,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
             .map(|node| {
                 let name = node.name.clone();
                 let active = node.active;
-                // Either libpq form; a conninfo that cannot be read is this
-                // node's error, never a guess at its address.
-                let ep = crate::conninfo::parse(&node.conninfo)
-                    .map_err(|e| e.to_string())
-                    .map(|info| {
-                        let host = info.host.clone().unwrap_or_else(|| name.clone());
-                        let port = info.port.unwrap_or(5432);
-                        let user = info.user.clone().unwrap_or_else(|| r.repmgr_user.clone());
-                        let database = info
-                            .dbname
-                            .clone()
-                            .unwrap_or_else(|| r.repmgr_database.clone());
-                        let password = info
-                            .password
-                            .clone()
-                            .or_else(|| password_for(&os_user, &host, port, &database, &user));
-                        // The node's conninfo wins over [repmgr]'s TLS keys, as in libpq.
-                        let tls = info.tls_over(&r.tls).for_user(&os_user);
-                        Endpoint {
-                            host,
-                            port,
-                            user,
-                            database,
-                            password,
-                            tls,
-                        }
-                    });
+                let ep = node_endpoint(node, r, &os_user);
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
                     let (host, port) = match &ep {
@@ -278,6 +252,43 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     Ok(answers)
+}
+
+/// Where and as whom `node` is asked: its conninfo (either libpq form),
+/// with [repmgr]'s user, database and TLS keys where it says nothing (the
+/// conninfo wins, as in libpq), and the credentials user's `.pgpass` when it
+/// holds no password. A conninfo that cannot be read is this node's error,
+/// never a guess at its address; the error names the node and the problem,
+/// never the conninfo's text (it may hold a password).
+pub fn node_endpoint(
+    node: &parse::RepmgrNode,
+    r: &RepmgrSettings,
+    os_user: &str,
+) -> Result<Endpoint, String> {
+    let info = node
+        .conninfo
+        .read()
+        .map_err(|e| format!("node {}'s {e}", node.name))?;
+    let host = info.host.clone().unwrap_or_else(|| node.name.clone());
+    let port = info.port.unwrap_or(5432);
+    let user = info.user.clone().unwrap_or_else(|| r.repmgr_user.clone());
+    let database = info
+        .dbname
+        .clone()
+        .unwrap_or_else(|| r.repmgr_database.clone());
+    let password = info
+        .password
+        .clone()
+        .or_else(|| password_for(os_user, &host, port, &database, &user));
+    let tls = info.tls_over(&r.tls).for_user(os_user);
+    Ok(Endpoint {
+        host,
+        port,
+        user,
+        database,
+        password,
+        tls,
+    })
 }
 
 /// Logs each (node, type) that is neither primary nor standby once.

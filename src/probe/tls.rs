@@ -87,6 +87,10 @@ pub struct TlsSettings {
     /// Home of the credentials user, where the default files are looked
     /// for; `None` (as read from config.ini): no default files.
     pub home: Option<PathBuf>,
+    /// `[general] allow_cleartext_password`: answer a server's cleartext
+    /// password request on an unencrypted connection to another host
+    /// (libpq does; we refuse by default, see [`super::cleartext`]).
+    pub allow_cleartext_password: bool,
 }
 
 impl TlsSettings {

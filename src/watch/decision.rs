@@ -154,9 +154,13 @@ pub fn record_gate(record: &str) -> Option<bool> {
     }
 }
 
-/// A report as the original put it in mails: every line break becomes `<br>`.
+/// Text (a report, an error) as the original put it in mails: every line
+/// break becomes `<br>`; and escaped, so what a peer said (a node name, a
+/// server's message) arrives as text, never as markup.
 pub fn html_lines(report: &str) -> String {
-    report.replace("\r\n", "\n").replace('\n', "<br>")
+    crate::mail::html_escape(report)
+        .replace("\r\n", "\n")
+        .replace('\n', "<br>")
 }
 
 #[cfg(test)]
@@ -167,6 +171,10 @@ mod tests {
     fn html_lines_turns_every_newline_into_br() {
         assert_eq!(html_lines("a\nb\r\nc"), "a<br>b<br>c");
         assert_eq!(html_lines(""), "");
+        assert_eq!(
+            html_lines("node <img src=x> & co\nok"),
+            "node &lt;img src=x&gt; &amp; co<br>ok"
+        );
     }
 
     #[test]

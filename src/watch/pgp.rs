@@ -42,6 +42,7 @@
 //!   Error episode already mailed is not mailed again.
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
+use crate::mail::html_escape;
 use crate::probe::pgpool::{PgpoolError, PgpoolSplitBrain};
 
 /// The settings the decisions depend on, as plain values.
@@ -232,7 +233,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                         MailKind::PgpStatusOk,
                         format!(
                             "This is the {}. The pgpwatch script returned fine.<br><br>",
-                            rules.hostname
+                            html_escape(&rules.hostname)
                         ),
                     )
                     .with_report(),
@@ -286,7 +287,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                         MailKind::PgpError,
                         format!(
                             "This is the {}.<br>The pgpwatch script <b>failed!</b><br><br>{}",
-                            rules.hostname,
+                            html_escape(&rules.hostname),
                             html_lines(&why)
                         ),
                     )
@@ -312,7 +313,7 @@ fn up_mail(rules: &PgpRules) -> Mail {
         MailKind::PgpUp,
         format!(
             "This is the {}.<br>The PGPServer was down, now switching to <b>up</b> state. <br>Opening port for GSLB.",
-            rules.hostname
+            html_escape(&rules.hostname)
         ),
     )
 }
@@ -322,7 +323,7 @@ fn down_mail(rules: &PgpRules) -> Mail {
         MailKind::PgpDown,
         format!(
             "This is the {}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port {} for GSLB.",
-            rules.hostname, rules.open_port
+            html_escape(&rules.hostname), rules.open_port
         ),
     )
 }

@@ -59,6 +59,7 @@
 use std::time::Duration;
 
 use super::decision::{Decision, Mail, MailKind};
+use crate::mail::html_escape;
 use crate::probe::repmgr::MastersError;
 
 /// The settings the decisions depend on, as plain values.
@@ -272,7 +273,7 @@ fn original_body(kind: MailKind, host: &str, port: u16) -> String {
             String::new()
         }
     };
-    format!("This is the {host}.<br>{text}")
+    format!("This is the {}.<br>{text}", html_escape(host))
 }
 
 /// A mail of `kind`: the original's body, then this check's reason.
@@ -280,8 +281,9 @@ fn mail(kind: MailKind, rules: &RepmgrRules, reason: &str) -> Mail {
     Mail::new(
         kind,
         format!(
-            "{}<br><br>Reason: {reason}",
-            original_body(kind, &rules.hostname, rules.open_port)
+            "{}<br><br>Reason: {}",
+            original_body(kind, &rules.hostname, rules.open_port),
+            html_escape(reason)
         ),
     )
 }

@@ -262,7 +262,7 @@ impl Watcher for PgpoolWatcher {
 
     fn api_binds(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
         let p = &self.settings.pgp;
-        api_binds(p.api_bind_address, p.api_port, p.agent_port)
+        api_binds(p.api_bind(), p.api_port, p.agent_port)
     }
 
     fn liveness_bound(&self) -> Duration {
@@ -443,7 +443,7 @@ impl Watcher for RepmgrWatcher {
 
     fn api_binds(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
         let r = &self.settings.repmgr;
-        api_binds(r.api_bind_address, r.api_port, r.agent_port)
+        api_binds(r.api_bind(), r.api_port, r.agent_port)
     }
 
     fn liveness_bound(&self) -> Duration {

@@ -242,6 +242,67 @@ fn healthy_cluster_reports_every_node_role_lsn_and_disk() {
     assert_eq!(doc.matches(r#""role":"standby""#).count(), 8, "{doc}");
 
     host_keys_are_checked_never_accepted(&sb);
+    ssh_keys_and_output_are_bounded(&sb);
+}
+
+/// The key is read by us (never through a symbolic link, only the
+/// credentials user's) and handed to libssh2 from memory; a peer's output
+/// is read up to a cap.
+fn ssh_keys_and_output_are_bounded(sb: &Sandbox) {
+    use pgpoolwatch::poolstatus::ssh::{run, SshTarget, MAX_OUTPUT};
+    let key = sb.dir.join("ssh/id_ed25519");
+    let t = SshTarget {
+        host: format!("{NET_PREFIX}20.1"),
+        port: 2222,
+        user: "postgres".into(),
+        key: Some(key.clone()),
+        known_hosts: sb.dir.join("ssh/known_hosts"),
+        home: None,
+        key_owner: "postgres".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let out = run(&t, "echo hello").expect("the key from memory logs in");
+    assert_eq!(out, "hello\n");
+    let e = run(&t, &format!("head -c {} /dev/zero", MAX_OUTPUT + 1))
+        .expect_err("too much output")
+        .to_string();
+    assert!(
+        e.starts_with(&format!("ssh read {NET_PREFIX}20.1:2222: \"head -c "))
+            && e.ends_with(&format!("printed more than {MAX_OUTPUT} bytes, where it prints two short lines; not read further")),
+        "{e}"
+    );
+    assert!(run(&t, &format!("head -c {MAX_OUTPUT} /dev/zero")).is_ok());
+    // A symbolic link in the key's place is never followed.
+    let link = sb.dir.join("ssh/id_link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&key, &link).expect("symlink");
+    let e = run(
+        &SshTarget {
+            key: Some(link.clone()),
+            ..t.clone()
+        },
+        "echo hello",
+    )
+    .expect_err("symlinked key")
+    .to_string();
+    assert!(
+        e.contains(&format!("ssh key {} is a symbolic link", link.display())),
+        "{e}"
+    );
+    // Root running with another credentials user: the key is not theirs.
+    let e = run(
+        &SshTarget {
+            key_owner: "nobody".into(),
+            ..t
+        },
+        "echo hello",
+    )
+    .expect_err("not the credentials user's key")
+    .to_string();
+    assert!(
+        e.contains("not to nobody (the credentials user) or root"),
+        "{e}"
+    );
 }
 
 /// Unknown and changed host keys fail the disk section with the host and
@@ -260,6 +321,8 @@ fn host_keys_are_checked_never_accepted(sb: &Sandbox) {
     let target = Target {
         pgpool_host: format!("{NET_PREFIX}10.1"),
         ssh_user: "postgres".into(),
+        // The key belongs to postgres; the test runs as root.
+        credentials_user: "postgres".into(),
         ssh_port: 2222,
         ssh_key: Some(sb.dir.join("ssh/id_ed25519")),
         ssh_known_hosts: file.clone(),

@@ -12,7 +12,7 @@ mod pool_nodes;
 mod replication;
 mod repmgr;
 
-pub use crate::conninfo::ConninfoError;
+pub use crate::conninfo::{ConninfoError, MaskedConninfo};
 pub use df::{df, DiskUse};
 pub use pool_nodes::{pool_nodes, Backend, POOL_NODES_COLUMNS};
 pub use replication::{

@@ -3,6 +3,7 @@
 //! which of them can be the master, and the event counts.
 
 use super::{ParseError, Role};
+use crate::conninfo::MaskedConninfo;
 use crate::probe::TextRow;
 
 /// A node as repmgr's metadata describes it.
@@ -14,7 +15,8 @@ pub struct RepmgrNode {
     /// `master standby witness`.
     pub role: Role,
     pub upstream_node_id: Option<String>,
-    pub conninfo: String,
+    /// Masked where it is read: a password in it never renders.
+    pub conninfo: MaskedConninfo,
     pub active: bool,
 }
 
@@ -135,7 +137,7 @@ pub fn repmgr_nodes(rows: &[TextRow]) -> Result<Vec<RepmgrNode>, ParseError> {
             name: need(&["node_name", "name"])?,
             role: Role::parse(&need(&["type"])?),
             upstream_node_id: get(&["upstream_node_id"]).filter(|s| !s.is_empty()),
-            conninfo: need(&["conninfo"])?,
+            conninfo: MaskedConninfo::new(&need(&["conninfo"])?),
             active: get(&["active"]).map_or(true, |a| a == "t" || a == "true"),
         });
     }

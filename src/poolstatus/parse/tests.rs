@@ -141,7 +141,7 @@ fn master_candidates_rows_of_5x_and_3x() {
         name: name.into(),
         role: Role::parse(t),
         upstream_node_id: None,
-        conninfo: format!("host={name}"),
+        conninfo: MaskedConninfo::new(&format!("host={name}")),
         active,
     };
     // (row name, type, active, candidacy)

@@ -333,7 +333,7 @@ pub fn text(r: &Report) -> String {
 
 /// The report's node at the host:port of a metadata row's conninfo.
 fn node_of<'a>(r: &'a Report, n: &RepmgrNode) -> Option<&'a NodeReport> {
-    let (h, p) = parse::conninfo_host_port(&n.conninfo).ok()?;
+    let (h, p) = n.conninfo.host_port().ok()?;
     r.nodes.iter().find(|x| x.host == h && x.port == p)
 }
 
@@ -389,7 +389,7 @@ fn repmgr5_rows(r: &Report, m: &RepmgrMeta) -> (Vec<Vec<String>>, Vec<String>) {
                 n.role.as_str().to_string(),
                 status,
                 upstream_name(m, n),
-                n.conninfo.clone(),
+                n.conninfo.to_string(),
             ]
         })
         .collect();
@@ -434,7 +434,7 @@ fn repmgr3_rows(r: &Report, m: &RepmgrMeta) -> (Vec<Vec<String>>, Vec<String>) {
                 role,
                 n.name.clone(),
                 upstream_name(m, n),
-                n.conninfo.clone(),
+                n.conninfo.to_string(),
             ]
         })
         .collect();
