@@ -392,29 +392,7 @@ impl PgpwatchArgs {
     }
 }
 
-/// Prints the `--check-config` listing: settings, then one `warning:` line
-/// each, then what [`check::check`] found of the files and directories
-/// `program` will use (`warning:`/`error:` lines). Returns the exit code: 0,
-/// or [`EXIT_USAGE`] when something the program needs will fail.
-pub fn print_check_config(
-    program: Program,
-    settings: &Settings,
-    out: &mut dyn Write,
-) -> Result<u8, CliError> {
-    let mut text = settings.render();
-    for w in &settings.warnings {
-        text.push_str(&format!("warning: {w}\n"));
-    }
-    let findings = check::check(program, settings);
-    for f in &findings {
-        text.push_str(&format!("{f}\n"));
-    }
-    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
-    let failed = findings
-        .iter()
-        .any(|f| f.severity == check::Severity::Error);
-    Ok(if failed { EXIT_USAGE } else { 0 })
-}
+pub use check::print_check_config;
 
 fn finish_start<A>(
     program: Program,
@@ -437,11 +415,7 @@ fn finish_start<A>(
     };
     let settings = load(&args).map_err(CliError::Config)?;
     if common(&args).check_config {
-        let code = print_check_config(program, &settings, out)?;
-        for w in settings.tls_warnings(program) {
-            writeln!(out, "warning: {w}").map_err(CliError::Output)?;
-        }
-        return Ok(Start::Done(code));
+        return Ok(Start::Done(print_check_config(program, &settings, out)?));
     }
     Ok(Start::Run { args, settings })
 }

@@ -17,10 +17,12 @@
 
 use std::fmt;
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use super::{CliError, EXIT_USAGE};
 use crate::config::{Program, Settings};
 use crate::probe::tls::TlsSettings;
 
@@ -241,6 +243,32 @@ fn state_dir(out: &mut Vec<Finding>, program: Program, dir: &Path) {
             at.display()
         )));
     }
+}
+
+/// Prints the `--check-config` listing: settings, then one `warning:` line
+/// each, then what [`check`] found of the files and directories
+/// `program` will use (`warning:`/`error:` lines), then one `warning:` line
+/// per host reached below `sslmode=verify-full`. Returns the exit code: 0,
+/// or [`EXIT_USAGE`] when something the program needs will fail.
+pub fn print_check_config(
+    program: Program,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let mut text = settings.render();
+    for w in &settings.warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    let findings = check(program, settings);
+    for f in &findings {
+        text.push_str(&format!("{f}\n"));
+    }
+    for w in settings.tls_warnings(program) {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    let failed = findings.iter().any(|f| f.severity == Severity::Error);
+    Ok(if failed { EXIT_USAGE } else { 0 })
 }
 
 #[cfg(test)]

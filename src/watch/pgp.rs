@@ -190,7 +190,15 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
         PgpObservation::Healthy => Some("pgpool is healthy".to_string()),
         PgpObservation::SplitBrain(_) | PgpObservation::Unhealthy(_) => None,
     };
-    next.split_brain = matches!(obs, PgpObservation::SplitBrain(_));
+    // The alarm lasts until pgpool is seen serving without a split brain: a
+    // failed check in between (pgpool closing a session while it attaches
+    // the old primary) tells nothing either way, so it neither ends the
+    // alarm nor lets it start (and mail) again.
+    next.split_brain = match obs {
+        PgpObservation::SplitBrain(_) => true,
+        PgpObservation::Unhealthy(_) => state.split_brain,
+        PgpObservation::Healthy | PgpObservation::PrimaryWaiting { .. } => false,
+    };
     let alarm_starts = next.split_brain && !state.split_brain;
     match (obs, healthy_what) {
         (_, Some(what)) => {

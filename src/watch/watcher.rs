@@ -61,8 +61,7 @@ pub trait Watcher {
     fn liveness_bound(&self) -> Duration {
         self.period().saturating_mul(2)
     }
-    /// What it watches, for the start line (`pgpool 127.0.0.1:5432 as
-    /// pgpool/postgres every 2s`).
+    /// What it watches, for the start line (`pgpool 127.0.0.1:5432 ... every 2s`).
     fn watching(&self) -> String {
         format!("every {}s", self.period().as_secs_f64())
     }

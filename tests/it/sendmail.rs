@@ -663,6 +663,13 @@ fn check_logs_in_and_quits_without_sending() {
     let mut lines = args(&mb, &["--receivers=ops@example.test"]);
     lines.push(String::new());
     std::fs::write(&file, lines.join("\n")).expect("write args.txt");
+    // 0600, as README asks for a file holding --password (else sendmail
+    // adds its one warning line about the mode)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod 0600");
+    }
     let at = format!("@{}", file.display());
 
     let run = sendmail(&s(&["--check", &at]));

@@ -228,6 +228,24 @@ fn table() -> Vec<Row> {
             ],
         },
         Row {
+            name: "a failed check inside a split brain (pgpool closing a session) keeps the \
+                   alarm: no second Error mail, no second WARN",
+            rules: PgpRules {
+                mail_on_success: false,
+                success_period: 100,
+                ..r.clone()
+            },
+            steps: vec![
+                (H, true, &[]),
+                (S, false, &[DOWN, ERR]),
+                (F, false, &[]),
+                (S, false, &[]),
+                (F, false, &[]),
+                (H, true, &[UP]),
+                (S, false, &[DOWN, ERR]),
+            ],
+        },
+        Row {
             name: "a failure that turns into a split brain mails the alarm once",
             rules: PgpRules {
                 mail_on_success: false,
