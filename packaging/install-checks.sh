@@ -45,6 +45,20 @@ make_config_dir() {
 	fi
 }
 
+# make_state_dir: /var/lib/pgpoolwatch, postgres:<its group> 0700, the
+# units' [general] state_dir (mail spool, last gate state). systemd 230+
+# makes it from StateDirectory=; systemd 219 (CentOS 7) ignores that key,
+# so the package makes it. An existing one is left as it is.
+make_state_dir() {
+	[ -e /var/lib/pgpoolwatch ] && return 0
+	if group=$(id -gn postgres 2>/dev/null) && [ -n "$group" ]; then
+		mkdir -p /var/lib/pgpoolwatch &&
+			chown "postgres:$group" /var/lib/pgpoolwatch &&
+			chmod 0700 /var/lib/pgpoolwatch ||
+			echo "pgpoolwatch: could not create /var/lib/pgpoolwatch (postgres:$group, 0700): mail is queued in memory only until it exists" >&2
+	fi
+}
+
 # config_ready UNIT...: whether /etc/pgpoolwatch/config.ini, which the units
 # read, is there. If not, one warning: an upgrade leaves running units on
 # the binary they started with, rather than restart them into a start that
