@@ -9,7 +9,7 @@
 
 // The pipeline: probe → decide → act.
 //
-// - probe: `probe` (PostgreSQL/pgpool sessions, TLS, TCP; the pgpool and
+// - probe: `cluster` (PostgreSQL/pgpool sessions, TLS, TCP; the pgpool and
 //   repmgr probes with typed errors) and `poolstatus` (the cluster report).
 // - decide: `watch::pgp` and `watch::repmgr`, pure, one rule table each;
 //   `watch::watcher` holds each watcher's settings, rules and probes.
@@ -25,6 +25,7 @@ pub mod account;
 pub mod api;
 pub mod args;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod conninfo;
 pub mod gate;
@@ -34,7 +35,6 @@ mod mailqueue;
 pub mod pgpass;
 pub mod plumbing;
 pub mod poolstatus;
-pub mod probe;
 pub mod secret;
 pub mod watch;
 

@@ -21,8 +21,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::cluster::tls::TlsSettings;
 use crate::config::{Program, Settings};
-use crate::probe::tls::TlsSettings;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,8 +33,8 @@ pub use value::{Cap, Value, DAY, HOUR};
 pub use crate::account::{credentials_user, home_of, this_hostname};
 pub(crate) use value::{parse_at_least_one, parse_secs, COUNT, SECS};
 
+use crate::cluster::TlsSettings;
 use crate::ini::Ini;
-use crate::probe::TlsSettings;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -421,15 +421,15 @@ impl Settings {
             } else {
                 "pgpool_host"
             };
-            if tls.mode == crate::probe::SslMode::VerifyFull
-                || crate::probe::guard::is_loopback_host(host)
+            if tls.mode == crate::cluster::SslMode::VerifyFull
+                || crate::cluster::guard::is_loopback_host(host)
                 || seen.contains(&(host, port))
             {
                 continue;
             }
             seen.push((host, port));
             let risk = match tls.mode {
-                crate::probe::SslMode::Require | crate::probe::SslMode::VerifyCa => {
+                crate::cluster::SslMode::Require | crate::cluster::SslMode::VerifyCa => {
                     "the server's name is not checked against its certificate"
                 }
                 _ if tls.allow_cleartext_password => {
@@ -439,7 +439,7 @@ impl Settings {
             };
             out.push(format!(
                 "[{section}] {key} {}: sslmode={} is below verify-full: {risk}; set [{section}] sslmode = verify-full and sslrootcert",
-                crate::probe::host_port(host, port),
+                crate::cluster::host_port(host, port),
                 tls.mode.as_str()
             ));
         }

@@ -5,7 +5,7 @@
 
 use super::value::{self as v, Cap, Value};
 use super::{Problem, Settings};
-use crate::probe::SslMode;
+use crate::cluster::SslMode;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -6,9 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::parse::ParseError;
 use super::ssh::SshError;
-use crate::probe::{host_port, human_duration, ProbeError};
+use crate::cluster::text::ParseError;
+use crate::cluster::{host_port, human_duration, ProbeError};
 
 /// Why a section of the report is missing. `Display` is short and
 /// lowercase, `context: detail`, naming host:port where there is one.

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use super::decision::Decision;
 use super::{pgp, repmgr};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
+use crate::cluster::host_port;
+use crate::cluster::pgpool::{backends_health, probe_pool_nodes, split_brain};
+use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
+use crate::cluster::tcp::tcp_port_state;
+use crate::cluster::text::Backend;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
-use crate::poolstatus::parse::Backend;
 use crate::poolstatus::Target;
-use crate::probe::host_port;
-use crate::probe::pgpool::{backends_health, probe_pool_nodes, split_brain};
-use crate::probe::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
-use crate::probe::tcp::tcp_port_state;
 
 /// What the loop needs of a watcher.
 pub trait Watcher {
@@ -379,7 +379,7 @@ impl Watcher for RepmgrWatcher {
         });
         // A name that cannot be resolved: up or down is unknown.
         let unknown =
-            |r: &Result<bool, crate::probe::ProbeError>| r.as_ref().err().map(|e| e.to_string());
+            |r: &Result<bool, crate::cluster::ProbeError>| r.as_ref().err().map(|e| e.to_string());
         let pgpools_unknown = (unknown(&one), unknown(&two));
         let (one, two) = (one.unwrap_or(false), two.unwrap_or(false));
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::pg::MAX_PENDING_PER_SERVER;
+use super::session::MAX_PENDING_PER_SERVER;
 use crate::secret::{redact, Secret};
 
 /// Why a probe failed. `Display` is `step host:port: detail`.

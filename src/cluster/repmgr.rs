@@ -16,10 +16,10 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::error::{host_port, ProbeError};
-use super::pg::{with_session, Endpoint};
+use super::session::{with_session, Endpoint};
+use crate::cluster::text;
 use crate::config::{RepmgrSettings, Settings};
 use crate::pgpass::password_for;
-use crate::poolstatus::parse;
 
 /// Why the masters could not be listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +151,7 @@ fn status_sql(version: u32) -> &'static str {
 }
 
 /// Reads a [`NodeStatus`] from the row of [`status_sql`].
-fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
+fn node_status(row: &crate::cluster::TextRow) -> Result<NodeStatus, String> {
     let in_recovery = match row.get("r").map(String::as_str) {
         Some("true") => true,
         Some("false") => false,
@@ -164,7 +164,7 @@ fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
     });
     Ok(NodeStatus {
         in_recovery,
-        lsn: row.get("lsn").and_then(|l| parse::parse_lsn(l)),
+        lsn: row.get("lsn").and_then(|l| text::parse_lsn(l)),
         receiver,
     })
 }
@@ -191,11 +191,11 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         tls: r.tls.for_user(&os_user),
     };
     let nodes = with_session(&ep, r.connect_timeout, |s| {
-        let detect = s.row(parse::DETECT_SCHEMA_SQL)?;
-        let Some(schema) = parse::repmgr_schema(&detect) else {
+        let detect = s.row(text::DETECT_SCHEMA_SQL)?;
+        let Some(schema) = text::repmgr_schema(&detect) else {
             return Ok(None);
         };
-        Ok(Some(parse::repmgr_nodes(&s.rows(&schema.nodes_sql())?)))
+        Ok(Some(text::repmgr_nodes(&s.rows(&schema.nodes_sql())?)))
     })
     .map_err(MastersError::Read)?
     .ok_or_else(|| MastersError::NoMetadata { at: at.clone() })?
@@ -203,12 +203,12 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         at: at.clone(),
         detail: detail.to_string(),
     })?;
-    let inactive: Vec<parse::RepmgrNode> = nodes
+    let inactive: Vec<text::RepmgrNode> = nodes
         .iter()
-        .filter(|n| !n.active && matches!(n.role, parse::Role::Primary | parse::Role::Standby))
+        .filter(|n| !n.active && matches!(n.role, text::Role::Primary | text::Role::Standby))
         .cloned()
         .collect();
-    let (mut nodes, unknown) = parse::master_candidates(nodes);
+    let (mut nodes, unknown) = text::master_candidates(nodes);
     warn_unknown_once(unknown, &at);
     if nodes.is_empty() {
         return Err(MastersError::NoCandidates { at });
@@ -261,7 +261,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
 /// never a guess at its address; the error names the node and the problem,
 /// never the conninfo's text (it may hold a password).
 pub fn node_endpoint(
-    node: &parse::RepmgrNode,
+    node: &text::RepmgrNode,
     r: &RepmgrSettings,
     os_user: &str,
 ) -> Result<Endpoint, String> {
@@ -310,7 +310,7 @@ fn warn_unknown_once(unknown: Vec<(String, String)>, at: &str) {
 mod tests {
     #[test]
     fn conninfo_keys_and_quoted_values() {
-        let got = crate::poolstatus::parse::conninfo_pairs(
+        let got = crate::cluster::text::conninfo_pairs(
             "host=db1 port = 5433 user='re pm\\'gr' dbname=repmgr connect_timeout=2",
         )
         .expect("valid conninfo");
@@ -324,7 +324,7 @@ mod tests {
                 ("connect_timeout".to_string(), "2".to_string()),
             ]
         );
-        assert_eq!(crate::poolstatus::parse::conninfo_pairs(""), Ok(vec![]));
-        assert!(crate::poolstatus::parse::conninfo_pairs("garbage").is_err());
+        assert_eq!(crate::cluster::text::conninfo_pairs(""), Ok(vec![]));
+        assert!(crate::cluster::text::conninfo_pairs("garbage").is_err());
     }
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::pg::Endpoint;
+use super::session::Endpoint;
 use super::tls::SslMode;
 
 /// The error detail when the guard refused (the caller adds the host and

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::error::{host_port, ProbeError};
-use super::pg::{with_session, Endpoint, TextRow};
+use super::session::{with_session, Endpoint, TextRow};
+use crate::cluster::text::{pool_nodes, Backend, Role};
 use crate::config::PgpSettings;
 use crate::pgpass::password_for;
-use crate::poolstatus::parse::{pool_nodes, Backend, Role};
 
 /// Why pgpool is not healthy.
 #[derive(Debug, Clone, PartialEq)]
