@@ -233,7 +233,7 @@ fuzz_target!(|data: &[u8]| {
             check("an endpoint's Debug", case, &format!("{ep:?}"));
             Err(quoted.to_string())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
     let answers = vec![NodeAnswer {
         name: "db2".into(),

@@ -6,6 +6,7 @@
 //! it bounds only the TCP connect), and a failed read is a typed error
 //! value, never a panic.
 //!
+//! - [`endpoint`]: where and as whom to connect (settings, `.pgpass`, TLS).
 //! - [`session`]: PostgreSQL/pgpool sessions on a worker thread with a deadline.
 //! - [`tls`]: libpq's `sslmode` and its certificate files.
 //! - [`guard`]: the socket under every session, watched: no cleartext
@@ -18,6 +19,7 @@
 //!   fed by recorded outputs in the fixture tests and the fuzz targets.
 //! - [`error`]: [`ProbeError`], what every read returns on failure.
 
+pub mod endpoint;
 pub mod error;
 pub mod guard;
 pub mod pgpool;

@@ -15,11 +15,11 @@
 use std::fmt;
 use std::sync::Mutex;
 
+pub use super::endpoint::node_endpoint;
 use super::error::{host_port, ProbeError};
 use super::session::{with_session, Endpoint};
 use crate::cluster::text;
-use crate::config::{RepmgrSettings, Settings};
-use crate::pgpass::password_for;
+use crate::config::Settings;
 
 /// Why the masters could not be listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,20 +176,14 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let at = host_port(&r.repmgr_host, r.repmgr_port);
-    let ep = Endpoint {
-        host: r.repmgr_host.clone(),
-        port: r.repmgr_port,
-        user: r.repmgr_user.clone(),
-        database: r.repmgr_database.clone(),
-        password: password_for(
-            &os_user,
-            &r.repmgr_host,
-            r.repmgr_port,
-            &r.repmgr_database,
-            &r.repmgr_user,
-        ),
-        tls: r.tls.for_user(&os_user),
-    };
+    let ep = Endpoint::for_os_user(
+        &os_user,
+        &r.repmgr_host,
+        r.repmgr_port,
+        &r.repmgr_user,
+        &r.repmgr_database,
+        &r.tls,
+    );
     let nodes = with_session(&ep, r.connect_timeout, |s| {
         let detect = s.row(text::DETECT_SCHEMA_SQL)?;
         let Some(schema) = text::repmgr_schema(&detect) else {
@@ -220,7 +214,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
             .map(|node| {
                 let name = node.name.clone();
                 let active = node.active;
-                let ep = node_endpoint(node, r, &os_user);
+                let ep = node_endpoint(node, r, &os_user).map_err(|e| e.to_string());
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
                     let (host, port) = match &ep {
@@ -252,43 +246,6 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     Ok(answers)
-}
-
-/// Where and as whom `node` is asked: its conninfo (either libpq form),
-/// with [repmgr]'s user, database and TLS keys where it says nothing (the
-/// conninfo wins, as in libpq), and the credentials user's `.pgpass` when it
-/// holds no password. A conninfo that cannot be read is this node's error,
-/// never a guess at its address; the error names the node and the problem,
-/// never the conninfo's text (it may hold a password).
-pub fn node_endpoint(
-    node: &text::RepmgrNode,
-    r: &RepmgrSettings,
-    os_user: &str,
-) -> Result<Endpoint, String> {
-    let info = node
-        .conninfo
-        .read()
-        .map_err(|e| format!("node {}'s {e}", node.name))?;
-    let host = info.host.clone().unwrap_or_else(|| node.name.clone());
-    let port = info.port.unwrap_or(5432);
-    let user = info.user.clone().unwrap_or_else(|| r.repmgr_user.clone());
-    let database = info
-        .dbname
-        .clone()
-        .unwrap_or_else(|| r.repmgr_database.clone());
-    let password = info
-        .password
-        .clone()
-        .or_else(|| password_for(os_user, &host, port, &database, &user));
-    let tls = info.tls_over(&r.tls).for_user(os_user);
-    Ok(Endpoint {
-        host,
-        port,
-        user,
-        database,
-        password,
-        tls,
-    })
 }
 
 /// Logs each (node, type) that is neither primary nor standby once.

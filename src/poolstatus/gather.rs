@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
+use crate::cluster::pgpool::Pgpool;
 use crate::cluster::text::{self, Backend, Role};
 use crate::cluster::{self, host_port, Endpoint, ProbeError, Session};
 use crate::plumbing::deadline::{run_within, WithinError};
@@ -54,39 +55,20 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         &target.pgpool_user,
         &target.pgpool_database,
     );
-    let read_pool_nodes = || {
-        cluster::with_session(&ep, t, |s| s.rows("SHOW pool_nodes"))
-            .map_err(ReportError::from)
-            .and_then(|rows| {
-                text::pool_nodes(&rows).map_err(|error| ReportError::Unreadable {
-                    what: "show pool_nodes".into(),
-                    source: pgpool.clone(),
-                    error,
-                })
-            })
-    };
+    let pgpool_read = Pgpool::new(&ep, t);
+    let read_pool_nodes = || pgpool_read.pool_nodes().map_err(ReportError::from);
     // pgpool's own view first (pool_health_check_stats, pgpool 4.1+: no
     // backend is asked), so the database hosts are known at once even when
     // pool_nodes waits pgpool's connect_timeout for a backend behind a
     // partition; pool_nodes then runs while the hosts are probed, and when
-    // it does not answer the table shows pgpool's own view.
-    let stats = cluster::with_session(&ep, t, |s| s.rows("SHOW pool_health_check_stats"));
-    // A hung pgpool: its answer to pool_nodes would not come either.
-    let hung = match &stats {
-        Err(e) if e.is_timeout() => Some(ReportError::from(e.clone())),
-        _ => None,
-    };
-    let view = stats
-        .ok()
-        .and_then(|rows| text::pool_nodes(&rows).ok())
-        .filter(|v| !v.is_empty());
-    let (pool_nodes, probed) = match view {
-        None => {
+    // it does not answer the table shows pgpool's own view (see
+    // [`Pgpool`]). A hung pgpool: its answer to pool_nodes would not come
+    // either.
+    let (pool_nodes, probed) = match pgpool_read.own_view() {
+        Err(e) => (Err(ReportError::from(e)), None),
+        Ok(None) => {
             // pgpool before 4.1 has no stats command: pool_nodes as before.
-            let pool_nodes = match hung {
-                Some(e) => Err(e),
-                None => read_pool_nodes(),
-            };
+            let pool_nodes = read_pool_nodes();
             let probed = pool_nodes.as_ref().ok().map(|backends| {
                 let hosts = dedup(backends.iter().map(|b| (b.hostname.clone(), b.port)));
                 let found = probe_nodes(target, &hosts);
@@ -94,25 +76,15 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
             });
             (pool_nodes, probed)
         }
-        Some(view) => {
+        Ok(Some(view)) => {
             let hosts = dedup(view.iter().map(|b| (b.hostname.clone(), b.port)));
             let (pool_nodes, found) = std::thread::scope(|scope| {
-                let pn = scope.spawn(read_pool_nodes);
+                let fallback = view.clone();
+                let pn = scope.spawn(|| pgpool_read.detail(view));
                 let found = probe_nodes(target, &hosts);
-                let pool_nodes = pn.join().unwrap_or(Err(ReportError::NoHostKnown));
+                let pool_nodes = Ok(pn.join().unwrap_or(fallback));
                 (pool_nodes, found)
             });
-            let pool_nodes = match pool_nodes {
-                Ok(b) if b.len() == view.len() => Ok(b),
-                Ok(_) => Ok(view),
-                Err(e) => {
-                    log::warn!(
-                        "{e}; the table shows pgpool's SHOW pool_health_check_stats instead \
-                         (pool_nodes waits for every backend: one behind a partition?)"
-                    );
-                    Ok(view)
-                }
-            };
             (pool_nodes, Some((hosts, found)))
         }
     };

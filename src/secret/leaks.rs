@@ -207,6 +207,7 @@ fn no_conninfo_password_reaches_a_report_a_mail_or_the_api() {
                 Err(server_error().to_string())
             }
             Err(e) => {
+                let e = e.to_string();
                 assert!(e.starts_with("node db2's conninfo"), "{e}");
                 Err(e)
             }

@@ -11,7 +11,7 @@ use super::decision::Decision;
 use super::{pgp, repmgr};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
 use crate::cluster::host_port;
-use crate::cluster::pgpool::{backends_health, probe_pool_nodes, split_brain};
+use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
 use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
 use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
@@ -184,7 +184,7 @@ impl Watcher for PgpoolWatcher {
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
         // The details of `SHOW pool_nodes` are always asked for: pgpool
         // 4.2+'s pg_role there is how a split brain shows.
-        let health = match probe_pool_nodes(pgp, &self.os_user, true) {
+        let health = match read_backends(pgp, &self.os_user) {
             Ok(backends) => {
                 let h = backends_health(&backends, &at);
                 self.backends = backends;
