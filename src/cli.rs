@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The crate version `--version` prints.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::VERSION;
 
 /// Exit code for a bad command line or configuration (argparse used 2).
 pub const EXIT_USAGE: u8 = 2;

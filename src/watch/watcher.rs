@@ -92,7 +92,7 @@ pub fn start_line<W: Watcher>(w: &W) -> String {
     };
     format!(
         "{name} {} starting: config {}; watching {}; gate {} starts closed (the first check decides); {api}",
-        crate::cli::VERSION,
+        crate::VERSION,
         w.settings().source.display(),
         w.watching(),
         w.bind(),
@@ -489,7 +489,7 @@ mod tests {
         let line = start_line(&PgpoolWatcher::new(s, vec![]));
         let want = format!(
             "pgpwatch {} starting: config /etc/pgpoolwatch/config.ini; watching pgpool ",
-            crate::cli::VERSION
+            crate::VERSION
         );
         assert!(line.starts_with(&want), "{line}");
         for part in [
@@ -505,7 +505,7 @@ mod tests {
         assert!(
             line.starts_with(&format!(
                 "repmgrwatch {} starting: config /root/pgpoolwatch/config.ini; watching repmgr's metadata at ",
-                crate::cli::VERSION
+                crate::VERSION
             )),
             "{line}"
         );
