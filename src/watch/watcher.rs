@@ -182,8 +182,7 @@ impl Watcher for PgpoolWatcher {
     fn observe(&mut self) -> pgp::PgpObservation {
         let pgp = &self.settings.pgp;
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-        // The details of `SHOW pool_nodes` are always asked for: pgpool
-        // 4.2+'s pg_role there is how a split brain shows.
+        // With `SHOW pool_nodes`' details: 4.2+'s pg_role shows a split brain.
         let health = match read_backends(pgp, &self.os_user) {
             Ok(backends) => {
                 let h = backends_health(&backends, &at);
