@@ -12,14 +12,8 @@
 
 use crate::args::{ArgError, ArgsError, Dialect, Opt, Spec};
 use crate::config::{self, ConfigError, ErrorKind, Override, Program, Settings, Value};
-use std::ffi::OsString;
-use std::fmt;
-use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
-
-/// The crate version `--version` prints.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::VERSION;
+use std::{ffi::OsString, fmt, io::Write, path::PathBuf, time::Duration};
 
 /// Exit code for a bad command line or configuration (argparse used 2).
 pub const EXIT_USAGE: u8 = 2;

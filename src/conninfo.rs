@@ -24,7 +24,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::probe::{SslMode, TlsSettings};
+use crate::config::tls::{SslMode, TlsSettings};
 use crate::secret::Secret;
 
 /// What a conninfo says; `None` for what it leaves out (the caller's

@@ -7,24 +7,36 @@
 //! thin: they parse, call into this library, print an error once and exit.
 #![deny(unsafe_code)]
 
-// The pipeline: probe → decide → act.
+// The layers, bottom up; a module uses only its own layer and those below
+// it (`layers_test` reads every `crate::` path in the sources and fails
+// otherwise):
 //
-// - probe: `probe` (PostgreSQL/pgpool sessions, TLS, TCP; the pgpool and
-//   repmgr probes with typed errors) and `poolstatus` (the cluster report).
-// - decide: `watch::pgp` and `watch::repmgr`, pure, one rule table each;
-//   `watch::watcher` holds each watcher's settings, rules and probes.
-// - act: `watch::act` (gate, state JSON, log, systemd), `gate` (the port a
-//   GSLB checks), `api` (the API and agent-check ports, from a snapshot), `watch::mailside`, `mailqueue` and `mail` (SMTP).
-// - the edges: `config` (config.ini, one table of keys), `cli` and `args`
-//   (command lines), `pgpass`, `account`, `conninfo`, `ini`; `secret`, the
-//   type every password is held in, so none ever renders.
-// - `plumbing`: deadlines, JSON, local time, logging, signals, sd_notify,
-//   and `os`, the one module allowed `unsafe`.
+// 1. sys: `plumbing` — deadlines, JSON, local time, logging, signals,
+//    sd_notify, host and duration names (`net`), and `os`, the one module
+//    allowed `unsafe`.
+// 2. settings: `secret` (the type every password is held in, so none ever
+//    renders), `account`, `ini`, `args` (argv and @files), `config`
+//    (config.ini, one table of keys, TLS settings), `conninfo`, `pgpass`.
+// 3. cluster: `cluster`, the only code that talks to pgpool, repmgr and
+//    PostgreSQL (sessions with deadlines, the pgpool and repmgr reads, the
+//    pure readers of their answers).
+// 4. report: `poolstatus` (the cluster report: gather, judge, render).
+// 5. serve and mail: `gate` (the port a GSLB checks), `api` (the API and
+//    agent-check ports, from a snapshot), `mail` (SMTP) and `mailqueue`.
+// 6. watch: `watch` — the decisions (`watch::pgp`, `watch::repmgr`, pure,
+//    one rule table each) and the driver that reads the cluster, decides
+//    and acts on the gate, the API board and the mail queue; so it sits
+//    above serve and mail, which it drives.
+// 7. cli: `cli`, the command lines of the four programs and `--check-config`.
+
+/// The crate version `--version` prints and the API shows.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod account;
 pub mod api;
 pub mod args;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod conninfo;
 pub mod gate;
@@ -34,8 +46,10 @@ mod mailqueue;
 pub mod pgpass;
 pub mod plumbing;
 pub mod poolstatus;
-pub mod probe;
 pub mod secret;
 pub mod watch;
+
+#[cfg(test)]
+mod layers_test;
 
 pub use plumbing::os;

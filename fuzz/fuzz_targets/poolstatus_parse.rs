@@ -13,8 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::poolstatus::parse;
-use pgpoolwatch::probe::TextRow;
+use pgpoolwatch::cluster::text;
+use pgpoolwatch::cluster::TextRow;
 
 fn rows(text: &str) -> Vec<TextRow> {
     let mut lines = text.lines();
@@ -41,21 +41,21 @@ fn quote(v: &str) -> String {
 
 fn check_text(s: &str) {
     // LSN: parse, format, parse again.
-    if let Some(v) = parse::parse_lsn(s) {
+    if let Some(v) = text::parse_lsn(s) {
         let f = format!("{:X}/{:X}", v >> 32, v & 0xFFFF_FFFF);
-        assert_eq!(parse::parse_lsn(&f), Some(v), "lsn {s:?} -> {f}");
+        assert_eq!(text::parse_lsn(&f), Some(v), "lsn {s:?} -> {f}");
     }
-    let _ = parse::Role::parse(s).as_str().len();
+    let _ = text::Role::parse(s).as_str().len();
     // conninfo: host is never empty; pairs survive quoting.
-    if let Ok((host, _port)) = parse::conninfo_host_port(s) {
+    if let Ok((host, _port)) = text::conninfo_host_port(s) {
         assert!(!host.is_empty(), "empty host from {s:?}");
     }
-    if let Ok(pairs) = parse::conninfo_pairs(s) {
+    if let Ok(pairs) = text::conninfo_pairs(s) {
         let requoted: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", quote(v)))
             .collect();
-        let again = parse::conninfo_pairs(&requoted.join(" "));
+        let again = text::conninfo_pairs(&requoted.join(" "));
         assert_eq!(
             again.as_ref(),
             Ok(&pairs),
@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Rows.
     let rs = rows(&text);
-    if let Ok(nodes) = parse::pool_nodes(&rs) {
+    if let Ok(nodes) = text::pool_nodes(&rs) {
         assert_eq!(nodes.len(), rs.len());
         for (b, r) in nodes.iter().zip(&rs) {
             assert_eq!(
@@ -79,45 +79,45 @@ fuzz_target!(|data: &[u8]| {
             let _ = b.is_up();
         }
     }
-    if let Ok(nodes) = parse::repmgr_nodes(&rs) {
+    if let Ok(nodes) = text::repmgr_nodes(&rs) {
         assert_eq!(nodes.len(), rs.len());
         for (n, r) in nodes.iter().zip(&rs) {
             // The conninfo read where it is masked agrees with the shim.
             if let Some(raw) = r.get("conninfo") {
                 assert_eq!(
                     n.conninfo.host_port().ok(),
-                    parse::conninfo_host_port(raw).ok(),
+                    text::conninfo_host_port(raw).ok(),
                     "{raw:?}"
                 );
             }
         }
     }
     for r in rs.iter().take(4) {
-        if let Some(schema) = parse::repmgr_schema(r) {
+        if let Some(schema) = text::repmgr_schema(r) {
             let _ = (
                 schema.nodes_sql(),
                 schema.events_sql(),
                 schema.nodes_table(),
             );
         }
-        let _ = parse::event_counts(r);
+        let _ = text::event_counts(r);
         for v in r.values() {
             check_text(v);
         }
     }
     let version = u32::from(data.first().copied().unwrap_or(0)) * 1_000;
-    let senders = parse::senders(&rs, version);
+    let senders = text::senders(&rs, version);
     assert_eq!(senders.len(), rs.len());
     for s in &senders {
         if let (Some(sent), Some(replay)) = (&s.sent, &s.replay) {
-            if let (Some(lag), Some(ahead)) = (parse::lsn_lag(sent, replay), parse::parse_lsn(sent))
+            if let (Some(lag), Some(ahead)) = (text::lsn_lag(sent, replay), text::parse_lsn(sent))
             {
                 assert!(lag <= ahead, "lag {lag} > position {ahead}");
             }
         }
     }
-    if let Some(r) = parse::receiver(&rs) {
-        let _ = r.received.as_deref().map(parse::parse_lsn);
+    if let Some(r) = text::receiver(&rs) {
+        let _ = r.received.as_deref().map(text::parse_lsn);
     }
 
     // Lines.
@@ -126,13 +126,13 @@ fuzz_target!(|data: &[u8]| {
         check_text(l);
     }
     for w in lines.windows(2) {
-        if let (Some(lag), Some(a)) = (parse::lsn_lag(w[0], w[1]), parse::parse_lsn(w[0])) {
+        if let (Some(lag), Some(a)) = (text::lsn_lag(w[0], w[1]), text::parse_lsn(w[0])) {
             assert!(lag <= a);
         }
     }
 
     // df.
-    if let Ok(d) = parse::df(&text) {
+    if let Ok(d) = text::df(&text) {
         let line = text
             .lines()
             .filter(|l| !l.trim().is_empty())

@@ -17,11 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 use libfuzzer_sys::fuzz_target;
 use pgpoolwatch::api::snapshot::{LastCheck, NodeView, RepmgrView, Snapshot};
 use pgpoolwatch::config::{Program, Settings};
-use pgpoolwatch::poolstatus::parse;
+use pgpoolwatch::cluster::text;
 use pgpoolwatch::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
-use pgpoolwatch::probe::pgpool::PgpoolError;
-use pgpoolwatch::probe::repmgr::{node_endpoint, MastersError, NodeAnswer};
-use pgpoolwatch::probe::{ProbeError, TextRow};
+use pgpoolwatch::cluster::pgpool::PgpoolError;
+use pgpoolwatch::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer};
+use pgpoolwatch::cluster::{ProbeError, TextRow};
 use pgpoolwatch::secret::Secret;
 use pgpoolwatch::watch::pgp::{PgpObservation, PgpRules, PgpState};
 use pgpoolwatch::watch::repmgr::{RepmgrObservation, RepmgrRules, RepmgrState};
@@ -133,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     let case = conninfo.as_str();
 
     // The conninfo itself: its masked text and its error.
-    let masked = parse::MaskedConninfo::new(&conninfo);
+    let masked = text::MaskedConninfo::new(&conninfo);
     check("the masked conninfo", case, masked.as_str());
     check("its Debug", case, &format!("{masked:?}"));
     if let Err(e) = masked.read() {
@@ -146,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
     check("a server's error", case, &quoted.to_string());
 
     // poolstatus's report with repmgr metadata holding the conninfo.
-    let Ok(nodes) = parse::repmgr_nodes(&[
+    let Ok(nodes) = text::repmgr_nodes(&[
         row(&[
             ("node_id", "1"),
             ("node_name", "db1"),
@@ -233,7 +233,7 @@ fuzz_target!(|data: &[u8]| {
             check("an endpoint's Debug", case, &format!("{ep:?}"));
             Err(quoted.to_string())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
     let answers = vec![NodeAnswer {
         name: "db2".into(),

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster::repmgr::{NodeAnswer, WalReceiver};
+use crate::cluster::text::Backend;
 use crate::plumbing::json::{number_or_text, Json, SCHEMA};
 use crate::plumbing::localtime::iso8601_utc;
-use crate::poolstatus::parse::Backend;
-use crate::probe::repmgr::{NodeAnswer, WalReceiver};
 
 /// Upper bounds (seconds) of the check duration histogram's buckets.
 pub const DURATION_BUCKETS: [f64; 11] = [
@@ -209,7 +209,7 @@ impl RepmgrView {
                     .cloned();
                 let lone = (masters.len() == 1).then(|| masters[0].clone());
                 let names = masters.iter().map(|n| n.name.clone()).collect();
-                let stale = crate::probe::repmgr::stale_primaries_of(nodes);
+                let stale = crate::cluster::repmgr::stale_primaries_of(nodes);
                 (names, None, me, lone, stale)
             }
             Err(e) => (Vec::new(), Some(e.clone()), None, None, Vec::new()),
@@ -400,9 +400,9 @@ pub struct PgpoolView {
 
 impl PgpoolView {
     /// Whether pgpool's role and pg_role disagree about the primary
-    /// ([`crate::probe::pgpool::split_brain`]).
+    /// ([`crate::cluster::pgpool::split_brain`]).
     pub fn split_brain(&self) -> bool {
-        crate::probe::pgpool::split_brain(&self.backends, "").is_some()
+        crate::cluster::pgpool::split_brain(&self.backends, "").is_some()
     }
 
     fn add_json(&self, j: Json) -> Json {

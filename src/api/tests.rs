@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use super::agent::agent_reply;
 use super::routes::{answer, http_answer, parse_lag, ReplicaQuery};
 use super::snapshot::{LastCheck, NodeView, PgpoolView, RepmgrView, Snapshot};
-use crate::poolstatus::parse::{pool_nodes, Backend};
-use crate::probe::repmgr::{NodeAnswer, NodeStatus, WalReceiver};
+use crate::cluster::repmgr::{NodeAnswer, NodeStatus, WalReceiver};
+use crate::cluster::text::{pool_nodes, Backend};
 
 const MB: u64 = 1 << 20;
 

@@ -23,8 +23,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{CliError, EXIT_USAGE};
+use crate::cluster::tls::TlsSettings;
 use crate::config::{Program, Settings};
-use crate::probe::tls::TlsSettings;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

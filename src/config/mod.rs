@@ -16,6 +16,7 @@ mod denied;
 mod error;
 mod keys;
 mod read;
+pub mod tls;
 mod types;
 mod value;
 
@@ -34,10 +35,10 @@ pub use crate::account::{credentials_user, home_of, this_hostname};
 pub(crate) use value::{parse_at_least_one, parse_secs, COUNT, SECS};
 
 use crate::ini::Ini;
-use crate::probe::TlsSettings;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use tls::TlsSettings;
 
 /// The key the original's scripts read instead of `sendmail_settings_path`.
 pub const ALIAS_SENDMAIL_SETTINGS: &str = "send_mail_settings_path";
@@ -421,15 +422,15 @@ impl Settings {
             } else {
                 "pgpool_host"
             };
-            if tls.mode == crate::probe::SslMode::VerifyFull
-                || crate::probe::guard::is_loopback_host(host)
+            if tls.mode == crate::config::tls::SslMode::VerifyFull
+                || crate::plumbing::net::is_loopback_host(host)
                 || seen.contains(&(host, port))
             {
                 continue;
             }
             seen.push((host, port));
             let risk = match tls.mode {
-                crate::probe::SslMode::Require | crate::probe::SslMode::VerifyCa => {
+                crate::config::tls::SslMode::Require | crate::config::tls::SslMode::VerifyCa => {
                     "the server's name is not checked against its certificate"
                 }
                 _ if tls.allow_cleartext_password => {
@@ -439,7 +440,7 @@ impl Settings {
             };
             out.push(format!(
                 "[{section}] {key} {}: sslmode={} is below verify-full: {risk}; set [{section}] sslmode = verify-full and sslrootcert",
-                crate::probe::host_port(host, port),
+                crate::plumbing::net::host_port(host, port),
                 tls.mode.as_str()
             ));
         }

@@ -3,7 +3,7 @@
 //! startup_grace, flags, and the table's own consistency.
 
 use super::*;
-use crate::probe::{SslMode, TlsSettings};
+use crate::cluster::{SslMode, TlsSettings};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

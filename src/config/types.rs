@@ -3,9 +3,9 @@
 //! copying a followed key and printing it for `--check-config` are written
 //! once per form instead of once per key.
 
+use super::tls::SslMode;
 use super::value::{self as v, Cap, Value};
 use super::{Problem, Settings};
-use crate::probe::SslMode;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;

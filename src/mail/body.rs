@@ -45,9 +45,9 @@ mod tests {
     //! every mail body: the report appended to pgpwatch's mails, the
     //! reasons of repmgrwatch's, sendmail's failover paragraph.
     use super::*;
-    use crate::poolstatus::parse;
-    use crate::probe::repmgr::MastersError;
-    use crate::probe::{ProbeError, TextRow};
+    use crate::cluster::repmgr::MastersError;
+    use crate::cluster::text;
+    use crate::cluster::{ProbeError, TextRow};
     use crate::watch::repmgr::{RepmgrObservation, RepmgrRules, RepmgrState};
 
     const TAG: &str = "<img src=x>";
@@ -74,7 +74,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
         };
-        let nodes = parse::repmgr_nodes(&[row("1", TAG, "primary")]).expect("rows");
+        let nodes = text::repmgr_nodes(&[row("1", TAG, "primary")]).expect("rows");
         let report = crate::poolstatus::Report {
             generated_at: std::time::SystemTime::UNIX_EPOCH,
             pgpool: "pgp1:5432".into(),
@@ -82,7 +82,7 @@ mod tests {
             nodes: Vec::new(),
             repmgr: Ok(crate::poolstatus::RepmgrMeta {
                 source: "db9:5432".into(),
-                schema: parse::RepmgrSchema::V4,
+                schema: text::RepmgrSchema::V4,
                 nodes,
                 events: Ok((0, 0)),
                 last_event: None,
@@ -107,7 +107,7 @@ mod tests {
         };
         let why = ProbeError::failed("pgp1", 5432, "connect", format!("FATAL: no {TAG}"));
         let obs = crate::watch::pgp::PgpObservation::Unhealthy(
-            crate::probe::pgpool::PgpoolError::Probe(why.clone()),
+            crate::cluster::pgpool::PgpoolError::Probe(why.clone()),
         );
         let (_, d) = crate::watch::pgp::decide(&Default::default(), &obs, &rules);
         let error = d.mails.iter().find(|m| m.with_report).expect("Error mail");

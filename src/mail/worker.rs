@@ -98,7 +98,7 @@ impl fmt::Display for WorkerError {
             WorkerError::TimedOut { after, ended } => write!(
                 f,
                 "no result within {}{}",
-                crate::probe::human_duration(*after),
+                crate::plumbing::net::human_duration(*after),
                 if *ended {
                     ""
                 } else {

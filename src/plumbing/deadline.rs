@@ -31,7 +31,11 @@ impl fmt::Display for WithinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WithinError::TimedOut(d) => {
-                write!(f, "no answer within {}", crate::probe::human_duration(*d))
+                write!(
+                    f,
+                    "no answer within {}",
+                    crate::plumbing::net::human_duration(*d)
+                )
             }
             WithinError::Spawn(e) => write!(f, "cannot start a thread: {e}"),
             WithinError::Panicked => write!(f, "the worker thread panicked"),

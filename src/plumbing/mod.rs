@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod json;
 pub mod localtime;
 pub mod logging;
+pub mod net;
 pub mod os;
 pub mod sdnotify;
 pub mod signals;

@@ -6,9 +6,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::parse::ParseError;
 use super::ssh::SshError;
-use crate::probe::{host_port, human_duration, ProbeError};
+use crate::cluster::pgpool::ReadError;
+use crate::cluster::text::ParseError;
+use crate::cluster::{host_port, human_duration, ProbeError};
 
 /// Why a section of the report is missing. `Display` is short and
 /// lowercase, `context: detail`, naming host:port where there is one.
@@ -89,6 +90,19 @@ impl fmt::Display for ReportError {
 }
 
 impl std::error::Error for ReportError {}
+
+impl From<ReadError> for ReportError {
+    fn from(e: ReadError) -> ReportError {
+        match e {
+            ReadError::Probe(e) => ReportError::Probe(e),
+            ReadError::Unreadable { at, error } => ReportError::Unreadable {
+                what: "show pool_nodes".into(),
+                source: at,
+                error,
+            },
+        }
+    }
+}
 
 impl From<ProbeError> for ReportError {
     fn from(e: ProbeError) -> ReportError {

@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::parse::{self, DiskUse, Role};
 use super::ssh::{SshError, SshFailure, SshStep};
 use super::*;
-use crate::probe::{ProbeError, TextRow};
+use crate::cluster::text::{self, DiskUse, Role};
+use crate::cluster::{ProbeError, TextRow};
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -82,7 +82,7 @@ fn pool_nodes_every_layout_read_by_name() {
     ];
     for (name, roles, up, ncols) in cases {
         let r = rows(name);
-        let b = parse::pool_nodes(&r).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = text::pool_nodes(&r).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(b.len(), roles.len(), "{name}");
         let got_roles: Vec<Role> = b.iter().map(|x| x.role.clone()).collect();
         assert_eq!(&got_roles, roles, "{name}");
@@ -91,17 +91,17 @@ fn pool_nodes_every_layout_read_by_name() {
         let header_cols = fixture(name).lines().next().unwrap().split('|').count();
         assert_eq!(header_cols, *ncols, "{name}");
     }
-    let b = parse::pool_nodes(&rows("pool_nodes_4.0.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_4.0.txt")).unwrap();
     assert_eq!((b[1].hostname.as_str(), b[1].port), ("/tmp", 11003));
 }
 
 #[test]
 fn repmgr3_metadata_is_detected_and_read() {
     let detect = &rows("repmgr3_detect.txt")[0];
-    let schema = parse::repmgr_schema(detect).unwrap();
+    let schema = text::repmgr_schema(detect).unwrap();
     assert_eq!(
         schema,
-        parse::RepmgrSchema::V3 {
+        text::RepmgrSchema::V3 {
             cluster_schema: "repmgr_pgcls".into()
         }
     );
@@ -111,7 +111,7 @@ fn repmgr3_metadata_is_detected_and_read() {
     assert!(schema
         .events_sql()
         .contains("FROM \"repmgr_pgcls\".repl_events"));
-    let nodes = parse::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap();
+    let nodes = text::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap();
     assert_eq!(nodes.len(), 3);
     assert_eq!(nodes[0].role, Role::Primary, "master is the primary");
     assert_eq!(nodes[0].name, "dbser2");
@@ -123,11 +123,11 @@ fn repmgr3_metadata_is_detected_and_read() {
         ("dbser3".into(), 5433)
     );
     assert_eq!(
-        parse::event_counts(&rows("repmgr3_events.txt")[0]).unwrap(),
+        text::event_counts(&rows("repmgr3_events.txt")[0]).unwrap(),
         (68, 12)
     );
     assert_eq!(
-        parse::last_event_epoch(&rows("repmgr3_events.txt")[0]),
+        text::last_event_epoch(&rows("repmgr3_events.txt")[0]),
         Some(1_501_349_600.123_456)
     );
     assert!(schema.events_sql().contains("max(event_timestamp)"));
@@ -135,7 +135,7 @@ fn repmgr3_metadata_is_detected_and_read() {
 
 #[test]
 fn repmgr4_metadata_recorded_from_sandbox() {
-    let nodes = parse::repmgr_nodes(&rows("repmgr4_nodes.txt")).unwrap();
+    let nodes = text::repmgr_nodes(&rows("repmgr4_nodes.txt")).unwrap();
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["db1", "db2", "db3"]);
     assert_eq!(nodes[0].role, Role::Primary);
@@ -150,7 +150,7 @@ fn repmgr4_metadata_recorded_from_sandbox() {
 #[test]
 fn repmgr5_witness_recorded_from_sandbox_keeps_its_type_and_is_no_candidate() {
     // `repmgr witness register` on the sandbox (SANDBOX_WITNESS=on, net 8).
-    let nodes = parse::repmgr_nodes(&rows("repmgr5_nodes_witness.txt")).unwrap();
+    let nodes = text::repmgr_nodes(&rows("repmgr5_nodes_witness.txt")).unwrap();
     let roles: Vec<(&str, &Role)> = nodes.iter().map(|n| (n.name.as_str(), &n.role)).collect();
     assert_eq!(
         roles,
@@ -163,7 +163,7 @@ fn repmgr5_witness_recorded_from_sandbox_keeps_its_type_and_is_no_candidate() {
     );
     assert!(nodes[3].active, "a registered witness is active");
     assert_eq!(nodes[3].role.as_str(), "witness");
-    let (candidates, unknown) = parse::master_candidates(nodes);
+    let (candidates, unknown) = text::master_candidates(nodes);
     let names: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["db1", "db2", "db3"], "the witness is never asked");
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -172,11 +172,11 @@ fn repmgr5_witness_recorded_from_sandbox_keeps_its_type_and_is_no_candidate() {
 #[test]
 fn repmgr3_witness_keeps_its_type_and_is_no_candidate() {
     // Hand-written after repmgr 3.x's repl_nodes (type IN master, standby, witness).
-    let nodes = parse::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt")).unwrap();
+    let nodes = text::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt")).unwrap();
     assert_eq!(nodes[2].name, "witness");
     assert_eq!(nodes[2].role, Role::Witness);
     assert_eq!(nodes[0].role, Role::Primary, "3.x master");
-    let (candidates, unknown) = parse::master_candidates(nodes);
+    let (candidates, unknown) = text::master_candidates(nodes);
     let names: Vec<&str> = candidates.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["dbser2", "dbser1"]);
     assert!(unknown.is_empty(), "{unknown:?}");
@@ -185,51 +185,48 @@ fn repmgr3_witness_keeps_its_type_and_is_no_candidate() {
 #[test]
 fn replication_names_follow_server_version() {
     let r96 = rows("pg96_stat_replication.txt");
-    let s = parse::senders(&r96, 90_624);
+    let s = text::senders(&r96, 90_624);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].sent.as_deref(), Some("0/801FBC8"));
     assert_eq!(s[0].replay.as_deref(), Some("0/801F000"));
     assert_eq!(s[0].state, "streaming");
     // With 10+ names the 9.6 columns are not found.
-    assert_eq!(parse::senders(&r96, 100_000)[0].sent, None);
-    let s15 = parse::senders(&rows("pg15_stat_replication.txt"), 150_018);
+    assert_eq!(text::senders(&r96, 100_000)[0].sent, None);
+    let s15 = text::senders(&rows("pg15_stat_replication.txt"), 150_018);
     assert_eq!(s15.len(), 2);
     assert!(s15.iter().all(|x| x.sent.is_some() && x.flush.is_some()));
     assert_eq!(
-        parse::lsn_lag(
+        text::lsn_lag(
             s[0].sent.as_deref().unwrap(),
             s[0].replay.as_deref().unwrap()
         ),
         Some(0xBC8)
     );
 
-    let w96 = parse::receiver(&rows("pg96_stat_wal_receiver.txt")).unwrap();
+    let w96 = text::receiver(&rows("pg96_stat_wal_receiver.txt")).unwrap();
     assert_eq!(w96.status, "streaming");
     assert_eq!(w96.received.as_deref(), Some("0/801FBC8"));
     assert_eq!(w96.upstream.as_deref(), Some("dbser2:5432"));
-    let w15 = parse::receiver(&rows("pg15_stat_wal_receiver.txt")).unwrap();
+    let w15 = text::receiver(&rows("pg15_stat_wal_receiver.txt")).unwrap();
     assert_eq!(w15.received.as_deref(), Some("0/404D430"));
     assert_eq!(w15.upstream.as_deref(), Some("127.2.20.1:5432"));
-    assert_eq!(parse::receiver(&[]), None);
+    assert_eq!(text::receiver(&[]), None);
 }
 
 #[test]
 fn df_outputs() {
-    let d = parse::df(&fixture("df_root.txt")).unwrap();
+    let d = text::df(&fixture("df_root.txt")).unwrap();
     assert_eq!(
         (d.filesystem.as_str(), d.mounted_on.as_str()),
         ("/dev/vda", "/")
     );
     assert_eq!(d.use_percent, 15);
-    let d = parse::df(&fixture("df_mount_with_space.txt")).unwrap();
+    let d = text::df(&fixture("df_mount_with_space.txt")).unwrap();
     assert_eq!(d.use_percent, 85);
     assert_eq!(d.mounted_on, "/var/lib/pgsql/9.6 data");
     assert_eq!(d.available_kb, 7_862_480);
-    assert_eq!(parse::df(&fixture("df_full.txt")).unwrap().use_percent, 100);
-    assert_eq!(
-        parse::df(&fixture("df_busybox.txt")).unwrap().use_percent,
-        9
-    );
+    assert_eq!(text::df(&fixture("df_full.txt")).unwrap().use_percent, 100);
+    assert_eq!(text::df(&fixture("df_busybox.txt")).unwrap().use_percent, 9);
 }
 
 /// `connect HOST:PORT: timed out after 5s`, as a database probe says it.
@@ -268,17 +265,17 @@ fn disk(pct: u8) -> Result<DiskUse, ReportError> {
 fn report_96() -> Report {
     let meta = RepmgrMeta {
         source: "dbser2:5432".into(),
-        schema: parse::RepmgrSchema::V3 {
+        schema: text::RepmgrSchema::V3 {
             cluster_schema: "repmgr_pgcls".into(),
         },
-        nodes: parse::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap(),
-        events: parse::event_counts(&rows("repmgr3_events.txt")[0]).map_err(ReportError::Counts),
-        last_event: parse::last_event_epoch(&rows("repmgr3_events.txt")[0]),
+        nodes: text::repmgr_nodes(&rows("repmgr3_repl_nodes.txt")).unwrap(),
+        events: text::event_counts(&rows("repmgr3_events.txt")[0]).map_err(ReportError::Counts),
+        last_event: text::last_event_epoch(&rows("repmgr3_events.txt")[0]),
     };
     Report {
         generated_at: UNIX_EPOCH + Duration::from_secs(1_501_349_634),
         pgpool: "localhost:5432".into(),
-        pool_nodes: parse::pool_nodes(&rows("pool_nodes_3.6.txt")).map_err(|error| {
+        pool_nodes: text::pool_nodes(&rows("pool_nodes_3.6.txt")).map_err(|error| {
             ReportError::Unreadable {
                 what: "show pool_nodes".into(),
                 source: "localhost:5432".into(),
@@ -299,7 +296,7 @@ fn report_96() -> Report {
                     receive_lsn: Some("0/801FBC8".into()),
                     replay_lsn: Some("0/801F000".into()),
                     senders: vec![],
-                    receiver: parse::receiver(&rows("pg96_stat_wal_receiver.txt")),
+                    receiver: text::receiver(&rows("pg96_stat_wal_receiver.txt")),
                 }),
                 // As recorded: the golden file holds libssh2-era wording
                 // without the ssh-keyscan hint of SshFailure::HostUnknown.
@@ -321,7 +318,7 @@ fn report_96() -> Report {
                     current_lsn: Some("0/801FBC8".into()),
                     receive_lsn: None,
                     replay_lsn: None,
-                    senders: parse::senders(&rows("pg96_stat_replication.txt"), 90_624),
+                    senders: text::senders(&rows("pg96_stat_replication.txt"), 90_624),
                     receiver: None,
                 }),
                 disk: disk(5),
@@ -443,7 +440,7 @@ fn all_well(r: &mut Report) {
 /// (not pgpool): it runs as a primary of its own.
 fn with_witness(r: &mut Report) {
     all_well(r);
-    let witness = parse::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt"))
+    let witness = text::repmgr_nodes(&rows("repmgr3_repl_nodes_witness.txt"))
         .unwrap()
         .remove(2);
     r.repmgr.as_mut().unwrap().nodes.push(witness);
@@ -579,7 +576,7 @@ fn witness_is_shown_with_its_role_and_not_as_a_primary_or_standby() {
         "{text3}"
     );
     // repmgr 4/5's layout (the same nodes in repmgr.nodes).
-    r.repmgr.as_mut().unwrap().schema = parse::RepmgrSchema::V4;
+    r.repmgr.as_mut().unwrap().schema = text::RepmgrSchema::V4;
     let text = r.render_text();
     let row = text
         .lines()
@@ -810,7 +807,7 @@ fn primary_state(lsn: &str, standby: Option<&str>) -> Result<NodeState, ReportEr
             let mut row = rows("pg96_stat_replication.txt").remove(0);
             row.insert("application_name".into(), app.into());
             row.insert("client_addr".into(), "127.2.20.3".into());
-            parse::senders(&[row], 90_610)
+            text::senders(&[row], 90_610)
         }
     };
     Ok(NodeState {
@@ -825,7 +822,7 @@ fn primary_state(lsn: &str, standby: Option<&str>) -> Result<NodeState, ReportEr
 }
 
 fn standby_state(upstream: &str) -> Result<NodeState, ReportError> {
-    let mut receiver = parse::receiver(&rows("pg96_stat_wal_receiver.txt"));
+    let mut receiver = text::receiver(&rows("pg96_stat_wal_receiver.txt"));
     if let Some(r) = &mut receiver {
         r.upstream = Some(upstream.into());
     }
@@ -840,18 +837,18 @@ fn standby_state(upstream: &str) -> Result<NodeState, ReportError> {
     })
 }
 
-fn meta(fixture_name: &str, schema: parse::RepmgrSchema) -> RepmgrMeta {
+fn meta(fixture_name: &str, schema: text::RepmgrSchema) -> RepmgrMeta {
     RepmgrMeta {
         source: "127.2.20.2:5432".into(),
         schema,
-        nodes: parse::repmgr_nodes(&rows(fixture_name)).unwrap(),
+        nodes: text::repmgr_nodes(&rows(fixture_name)).unwrap(),
         events: Ok((9, 9)),
         last_event: None,
     }
 }
 
-fn v3() -> parse::RepmgrSchema {
-    parse::RepmgrSchema::V3 {
+fn v3() -> text::RepmgrSchema {
+    text::RepmgrSchema::V3 {
         cluster_schema: "repmgr_pgcls".into(),
     }
 }
@@ -861,10 +858,10 @@ fn v3() -> parse::RepmgrSchema {
 /// is what db1 answers (unreachable, or restarted as a primary).
 fn failed_over(
     fixture_name: &str,
-    schema: parse::RepmgrSchema,
+    schema: text::RepmgrSchema,
     db1_state: Result<NodeState, ReportError>,
 ) -> Report {
-    let mut backends = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    let mut backends = text::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
     for (b, (status, role)) in
         backends
             .iter_mut()
@@ -1002,7 +999,7 @@ fn repmgr5_inactive_primary_after_failover_speaks_repmgr5_and_is_failed() {
     // the unreachable one and says `! running` for the running one.
     let r = failed_over(
         "repmgr5_nodes_failover.txt",
-        parse::RepmgrSchema::V4,
+        text::RepmgrSchema::V4,
         db1_down(),
     );
     let text = r.render_text();
@@ -1029,7 +1026,7 @@ fn repmgr5_inactive_primary_after_failover_speaks_repmgr5_and_is_failed() {
 
     let r = failed_over(
         "repmgr5_nodes_failover.txt",
-        parse::RepmgrSchema::V4,
+        text::RepmgrSchema::V4,
         primary_state("0/8000100", None),
     );
     let text = r.render_text();
@@ -1048,7 +1045,7 @@ fn waiting_report(db3: Result<NodeState, ReportError>) -> Report {
     Report {
         generated_at: UNIX_EPOCH + Duration::from_secs(1_501_349_634),
         pgpool: "127.2.10.1:5432".into(),
-        pool_nodes: Ok(parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap()),
+        pool_nodes: Ok(text::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap()),
         nodes: vec![
             node_at(
                 "db1",
@@ -1071,7 +1068,7 @@ fn waiting_report(db3: Result<NodeState, ReportError>) -> Report {
 
 #[test]
 fn pool_nodes_36_waiting_is_read_as_not_yet_checked() {
-    let b = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
     let got: Vec<(bool, bool, bool)> = b
         .iter()
         .map(|x| (x.is_up(), x.is_waiting(), x.is_routed()))
@@ -1149,7 +1146,7 @@ fn waiting_backends_are_not_up_the_direct_probe_decides() {
 fn a_waiting_primary_counts_only_when_it_answers() {
     let report = |db1: Result<NodeState, ReportError>| {
         let mut r = waiting_report(standby_state("127.2.20.1:5432"));
-        r.pool_nodes = Ok(parse::pool_nodes(&rows("pool_nodes_3.6_primary_waiting.txt")).unwrap());
+        r.pool_nodes = Ok(text::pool_nodes(&rows("pool_nodes_3.6_primary_waiting.txt")).unwrap());
         r.nodes[0].state = db1;
         r
     };
@@ -1205,10 +1202,10 @@ fn json_has_schema_iso_times_and_numbers() {
 
 #[test]
 fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
-    use crate::probe::pgpool::{backends_health, split_brain};
+    use crate::cluster::pgpool::{backends_health, split_brain};
     let at = "127.2.10.1:5432";
     // pgpool 3.6 just started: primary up, standbys waiting.
-    let b = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
     let h = backends_health(&b, at).unwrap();
     assert!(!h.primary_waiting);
     assert_eq!(
@@ -1217,7 +1214,7 @@ fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
     );
     assert_eq!(split_brain(&b, at), None, "3.6 has no pg_role");
     // The primary itself waiting: pgpool routes to it, pgpwatch serves.
-    let b = parse::pool_nodes(&rows("pool_nodes_3.6_primary_waiting.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_3.6_primary_waiting.txt")).unwrap();
     let h = backends_health(&b, at).unwrap();
     assert!(h.primary_waiting);
     assert_eq!(
@@ -1226,7 +1223,7 @@ fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
     );
     // pgpool 4.3: the old primary, detached (down, role standby), restarted
     // and running as primary by its pg_role.
-    let b = parse::pool_nodes(&rows("pool_nodes_4.3_split_brain.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_4.3_split_brain.txt")).unwrap();
     assert!(backends_health(&b, at).is_ok(), "pgpool itself is healthy");
     let sb = split_brain(&b, at).expect("split brain");
     assert_eq!(
@@ -1235,14 +1232,14 @@ fn pgpwatch_judges_pgpool_36_waiting_and_43_split_brain() {
          but 127.2.20.1:5432 also runs as primary (pg_role)"
     );
     // The healthy 4.3 layout: role and pg_role agree.
-    let b = parse::pool_nodes(&rows("pool_nodes_4.3.txt")).unwrap();
+    let b = text::pool_nodes(&rows("pool_nodes_4.3.txt")).unwrap();
     assert_eq!(split_brain(&b, at), None);
 }
 
 /// A healthy legacy cluster (pgpool 3.6, repmgr 3.2, PostgreSQL 9.6): db1
 /// master, db2 and db3 standbys streaming from it.
 fn healthy_legacy() -> Report {
-    let mut backends = parse::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
+    let mut backends = text::pool_nodes(&rows("pool_nodes_3.6_waiting.txt")).unwrap();
     for b in backends.iter_mut() {
         b.status = "up".into();
         b.row.insert("status".into(), "up".into());

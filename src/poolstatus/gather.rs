@@ -10,10 +10,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::parse::{self, Backend, Role};
 use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
+use crate::cluster::pgpool::Pgpool;
+use crate::cluster::text::{self, Backend, Role};
+use crate::cluster::{self, host_port, Endpoint, ProbeError, Session};
 use crate::plumbing::deadline::{run_within, WithinError};
-use crate::probe::{self, host_port, Endpoint, ProbeError, Session};
 
 /// Waits for `work` on its own thread until `deadline`; no answer by then
 /// (or no thread) is a [`ReportError`] of `step` on `host:port`.
@@ -54,39 +55,20 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
         &target.pgpool_user,
         &target.pgpool_database,
     );
-    let read_pool_nodes = || {
-        probe::with_session(&ep, t, |s| s.rows("SHOW pool_nodes"))
-            .map_err(ReportError::from)
-            .and_then(|rows| {
-                parse::pool_nodes(&rows).map_err(|error| ReportError::Unreadable {
-                    what: "show pool_nodes".into(),
-                    source: pgpool.clone(),
-                    error,
-                })
-            })
-    };
+    let pgpool_read = Pgpool::new(&ep, t);
+    let read_pool_nodes = || pgpool_read.pool_nodes().map_err(ReportError::from);
     // pgpool's own view first (pool_health_check_stats, pgpool 4.1+: no
     // backend is asked), so the database hosts are known at once even when
     // pool_nodes waits pgpool's connect_timeout for a backend behind a
     // partition; pool_nodes then runs while the hosts are probed, and when
-    // it does not answer the table shows pgpool's own view.
-    let stats = probe::with_session(&ep, t, |s| s.rows("SHOW pool_health_check_stats"));
-    // A hung pgpool: its answer to pool_nodes would not come either.
-    let hung = match &stats {
-        Err(e) if e.is_timeout() => Some(ReportError::from(e.clone())),
-        _ => None,
-    };
-    let view = stats
-        .ok()
-        .and_then(|rows| parse::pool_nodes(&rows).ok())
-        .filter(|v| !v.is_empty());
-    let (pool_nodes, probed) = match view {
-        None => {
+    // it does not answer the table shows pgpool's own view (see
+    // [`Pgpool`]). A hung pgpool: its answer to pool_nodes would not come
+    // either.
+    let (pool_nodes, probed) = match pgpool_read.own_view() {
+        Err(e) => (Err(ReportError::from(e)), None),
+        Ok(None) => {
             // pgpool before 4.1 has no stats command: pool_nodes as before.
-            let pool_nodes = match hung {
-                Some(e) => Err(e),
-                None => read_pool_nodes(),
-            };
+            let pool_nodes = read_pool_nodes();
             let probed = pool_nodes.as_ref().ok().map(|backends| {
                 let hosts = dedup(backends.iter().map(|b| (b.hostname.clone(), b.port)));
                 let found = probe_nodes(target, &hosts);
@@ -94,25 +76,15 @@ pub fn run(target: &Target, now: SystemTime) -> Report {
             });
             (pool_nodes, probed)
         }
-        Some(view) => {
+        Ok(Some(view)) => {
             let hosts = dedup(view.iter().map(|b| (b.hostname.clone(), b.port)));
             let (pool_nodes, found) = std::thread::scope(|scope| {
-                let pn = scope.spawn(read_pool_nodes);
+                let fallback = view.clone();
+                let pn = scope.spawn(|| pgpool_read.detail(view));
                 let found = probe_nodes(target, &hosts);
-                let pool_nodes = pn.join().unwrap_or(Err(ReportError::NoHostKnown));
+                let pool_nodes = Ok(pn.join().unwrap_or(fallback));
                 (pool_nodes, found)
             });
-            let pool_nodes = match pool_nodes {
-                Ok(b) if b.len() == view.len() => Ok(b),
-                Ok(_) => Ok(view),
-                Err(e) => {
-                    log::warn!(
-                        "{e}; the table shows pgpool's SHOW pool_health_check_stats instead \
-                         (pool_nodes waits for every backend: one behind a partition?)"
-                    );
-                    Ok(view)
-                }
-            };
             (pool_nodes, Some((hosts, found)))
         }
     };
@@ -293,7 +265,7 @@ fn probe_node(
     t: Duration,
 ) -> Result<(NodeState, Result<RepmgrMeta, ReportError>), ReportError> {
     let database = ep.database.clone();
-    probe::with_session(ep, t, move |s| {
+    cluster::with_session(ep, t, move |s| {
         let r = s.row(
             "SELECT current_setting('server_version_num') AS version_num, \
              pg_is_in_recovery() AS in_recovery",
@@ -310,7 +282,7 @@ fn probe_node(
                 )
             })?;
         let in_recovery = r.get("in_recovery").map(String::as_str) == Some("t");
-        let names = parse::wal_names(version);
+        let names = text::wal_names(version);
         let mut state = NodeState {
             server_version_num: version,
             in_recovery,
@@ -327,11 +299,11 @@ fn probe_node(
             ))?;
             state.receive_lsn = r.get("receive_lsn").cloned();
             state.replay_lsn = r.get("replay_lsn").cloned();
-            state.receiver = parse::receiver(&s.rows("SELECT * FROM pg_stat_wal_receiver")?);
+            state.receiver = text::receiver(&s.rows("SELECT * FROM pg_stat_wal_receiver")?);
         } else {
             let r = s.row(&format!("SELECT {} AS current_lsn", names.current_fn))?;
             state.current_lsn = r.get("current_lsn").cloned();
-            state.senders = parse::senders(
+            state.senders = text::senders(
                 &s.rows("SELECT * FROM pg_stat_replication ORDER BY application_name")?,
                 version,
             );
@@ -344,20 +316,20 @@ fn probe_node(
 
 fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError> {
     let source = host_port(s.host(), s.port());
-    let detect = s.row(parse::DETECT_SCHEMA_SQL)?;
-    let schema = parse::repmgr_schema(&detect).ok_or_else(|| ReportError::NoRepmgrMetadata {
+    let detect = s.row(text::DETECT_SCHEMA_SQL)?;
+    let schema = text::repmgr_schema(&detect).ok_or_else(|| ReportError::NoRepmgrMetadata {
         database: database.to_string(),
         source: source.clone(),
     })?;
     let rows = s.rows(&schema.nodes_sql())?;
-    let nodes = parse::repmgr_nodes(&rows).map_err(|error| ReportError::Unreadable {
+    let nodes = text::repmgr_nodes(&rows).map_err(|error| ReportError::Unreadable {
         what: schema.nodes_table(),
         source: source.clone(),
         error,
     })?;
     let row = s.row(&schema.events_sql()).map_err(ReportError::from);
-    let last_event = row.as_ref().ok().and_then(parse::last_event_epoch);
-    let events = row.and_then(|r| parse::event_counts(&r).map_err(ReportError::Counts));
+    let last_event = row.as_ref().ok().and_then(text::last_event_epoch);
+    let events = row.and_then(|r| text::event_counts(&r).map_err(ReportError::Counts));
     Ok(RepmgrMeta {
         source,
         schema,
@@ -370,7 +342,7 @@ fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::poolstatus::parse::RepmgrSchema;
+    use crate::cluster::text::RepmgrSchema;
 
     fn node(host: &str, in_recovery: bool) -> NodeReport {
         NodeReport {

@@ -7,14 +7,13 @@
 //!
 //! Where things are: [`Target`] (what to look at, here), `gather` (the
 //! I/O: [`run`]), `report` (the [`Report`] value and its health rules),
-//! [`parse`] (pure readers of what the cluster answers), [`ssh`] (the disk
+//! [`crate::cluster::text`] (pure readers of what the cluster answers), [`ssh`] (the disk
 //! section), `render` (text and JSON), `error` ([`ReportError`]).
 
 mod error;
 #[cfg(test)]
 mod fixture_tests;
 mod gather;
-pub mod parse;
 mod render;
 mod report;
 pub mod ssh;
@@ -24,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::probe::{self, host_port, Endpoint};
+use crate::cluster::{self, host_port, Endpoint};
 pub use error::ReportError;
 pub use gather::run;
 pub use render::{LagThresholds, PluginState};
@@ -61,7 +60,7 @@ pub struct Target {
     pub disk_path: String,
     pub password: PasswordLookup,
     /// TLS of every database connection (pgpool and the nodes).
-    pub tls: probe::TlsSettings,
+    pub tls: cluster::TlsSettings,
     /// Database hosts to ask when no pgpool answers (a repmgr host's own
     /// `repmgr_host`); repmgr's metadata there names the others.
     pub fallback_hosts: Vec<(String, u16)>,
@@ -111,9 +110,9 @@ impl Default for Target {
             ssh_port: 22,
             ssh_key: None,
             ssh_known_hosts: home.join(".ssh").join("known_hosts"),
-            tls: probe::TlsSettings {
+            tls: cluster::TlsSettings {
                 home: Some(home.clone()),
-                ..probe::TlsSettings::default()
+                ..cluster::TlsSettings::default()
             },
             ssh_home: Some(home),
             connect_timeout: Duration::from_secs(5),

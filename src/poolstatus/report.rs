@@ -4,9 +4,9 @@
 
 use std::time::SystemTime;
 
-use super::parse::{Backend, DiskUse, Receiver, RepmgrNode, RepmgrSchema, Role, Sender};
 use super::{render, ReportError};
-use crate::probe::host_port;
+use crate::cluster::host_port;
+use crate::cluster::text::{Backend, DiskUse, Receiver, RepmgrNode, RepmgrSchema, Role, Sender};
 
 /// Nagios-style verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use ssh2::{CheckResult, KnownHostFileKind, Session};
 
-use super::parse::{self, DiskUse, ParseError};
 use crate::account::{read_credentials_file, CredentialsFileError, CredentialsFileProblem};
-use crate::probe::{host_port, human_duration};
+use crate::cluster::text::{self, DiskUse, ParseError};
+use crate::cluster::{host_port, human_duration};
 
 /// Where and how to log in.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,7 +218,7 @@ pub const MAX_OUTPUT: usize = 64 << 10;
 /// Runs `df -P <path>` on the host and reads its use%.
 pub fn disk_use(t: &SshTarget, path: &str) -> Result<DiskUse, SshError> {
     let out = run(t, &format!("df -P -- {}", shell_quote(path)))?;
-    parse::df(&out).map_err(|e| t.err(SshStep::Df, SshFailure::Df(e)))
+    text::df(&out).map_err(|e| t.err(SshStep::Df, SshFailure::Df(e)))
 }
 
 /// `'text'` for a POSIX shell.

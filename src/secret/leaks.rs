@@ -12,11 +12,11 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::snapshot::{LastCheck, NodeView, RepmgrView, Snapshot};
+use crate::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer};
+use crate::cluster::text::{self, Backend};
+use crate::cluster::{pgpool::PgpoolError, ProbeError, TextRow};
 use crate::config::{Program, Settings};
-use crate::poolstatus::parse::{self, Backend};
 use crate::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
-use crate::probe::repmgr::{node_endpoint, MastersError, NodeAnswer};
-use crate::probe::{pgpool::PgpoolError, ProbeError, TextRow};
 use crate::secret::Secret;
 use crate::watch::pgp::{PgpObservation, PgpRules, PgpState};
 use crate::watch::repmgr::{RepmgrObservation, RepmgrRules, RepmgrState};
@@ -91,7 +91,7 @@ fn report_with(conninfo: &str, node_error: ReportError) -> Report {
             ("active", "t"),
         ]),
     ];
-    let nodes = parse::repmgr_nodes(&rows).expect("rows");
+    let nodes = text::repmgr_nodes(&rows).expect("rows");
     let backend = |id: &str, host: &str, role: &str| {
         row(&[
             ("node_id", id),
@@ -101,7 +101,7 @@ fn report_with(conninfo: &str, node_error: ReportError) -> Report {
             ("role", role),
         ])
     };
-    let backends: Vec<Backend> = parse::pool_nodes(&[
+    let backends: Vec<Backend> = text::pool_nodes(&[
         backend("0", "db1", "primary"),
         backend("1", "db2", "standby"),
     ])
@@ -121,7 +121,7 @@ fn report_with(conninfo: &str, node_error: ReportError) -> Report {
         }],
         repmgr: Ok(RepmgrMeta {
             source: "db1:5432".into(),
-            schema: parse::RepmgrSchema::V4,
+            schema: text::RepmgrSchema::V4,
             nodes,
             events: Ok((3, 1)),
             last_event: None,
@@ -207,6 +207,7 @@ fn no_conninfo_password_reaches_a_report_a_mail_or_the_api() {
                 Err(server_error().to_string())
             }
             Err(e) => {
+                let e = e.to_string();
                 assert!(e.starts_with("node db2's conninfo"), "{e}");
                 Err(e)
             }

@@ -1,7 +1,7 @@
 //! The two watchers, pgpwatch (beside each pgpool) and repmgrwatch (beside
 //! each PostgreSQL node), in the pipeline STYLE.md asks for:
 //!
-//! 1. **probe** ([`crate::probe`]): I/O bounded by timeouts, producing an
+//! 1. **probe** ([`crate::cluster`]): I/O bounded by timeouts, producing an
 //!    observation value (a failed probe is a typed error, never a panic);
 //! 2. **decide** ([`pgp`], [`repmgr`]): pure `decide(state, observation,
 //!    rules) -> (state, Decision)` with the one-sentence reason, one rule

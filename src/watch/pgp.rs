@@ -42,8 +42,8 @@
 //!   Error episode already mailed is not mailed again.
 
 use super::decision::{html_lines, Decision, Mail, MailKind};
+use crate::cluster::pgpool::{PgpoolError, PgpoolSplitBrain};
 use crate::mail::html_escape;
-use crate::probe::pgpool::{PgpoolError, PgpoolSplitBrain};
 
 /// The settings the decisions depend on, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]

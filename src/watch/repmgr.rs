@@ -59,8 +59,8 @@
 use std::time::Duration;
 
 use super::decision::{Decision, Mail, MailKind};
+use crate::cluster::repmgr::MastersError;
 use crate::mail::html_escape;
-use crate::probe::repmgr::MastersError;
 
 /// The settings the decisions depend on, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use super::decision::Decision;
 use super::{pgp, repmgr};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
+use crate::cluster::host_port;
+use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
+use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
+use crate::cluster::tcp::tcp_port_state;
+use crate::cluster::text::Backend;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
-use crate::poolstatus::parse::Backend;
 use crate::poolstatus::Target;
-use crate::probe::host_port;
-use crate::probe::pgpool::{backends_health, probe_pool_nodes, split_brain};
-use crate::probe::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
-use crate::probe::tcp::tcp_port_state;
 
 /// What the loop needs of a watcher.
 pub trait Watcher {
@@ -91,7 +91,7 @@ pub fn start_line<W: Watcher>(w: &W) -> String {
     };
     format!(
         "{name} {} starting: config {}; watching {}; gate {} starts closed (the first check decides); {api}",
-        crate::cli::VERSION,
+        crate::VERSION,
         w.settings().source.display(),
         w.watching(),
         w.bind(),
@@ -181,9 +181,8 @@ impl Watcher for PgpoolWatcher {
     fn observe(&mut self) -> pgp::PgpObservation {
         let pgp = &self.settings.pgp;
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-        // The details of `SHOW pool_nodes` are always asked for: pgpool
-        // 4.2+'s pg_role there is how a split brain shows.
-        let health = match probe_pool_nodes(pgp, &self.os_user, true) {
+        // With `SHOW pool_nodes`' details: 4.2+'s pg_role shows a split brain.
+        let health = match read_backends(pgp, &self.os_user) {
             Ok(backends) => {
                 let h = backends_health(&backends, &at);
                 self.backends = backends;
@@ -378,7 +377,7 @@ impl Watcher for RepmgrWatcher {
         });
         // A name that cannot be resolved: up or down is unknown.
         let unknown =
-            |r: &Result<bool, crate::probe::ProbeError>| r.as_ref().err().map(|e| e.to_string());
+            |r: &Result<bool, crate::cluster::ProbeError>| r.as_ref().err().map(|e| e.to_string());
         let pgpools_unknown = (unknown(&one), unknown(&two));
         let (one, two) = (one.unwrap_or(false), two.unwrap_or(false));
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
@@ -488,7 +487,7 @@ mod tests {
         let line = start_line(&PgpoolWatcher::new(s, vec![]));
         let want = format!(
             "pgpwatch {} starting: config /etc/pgpoolwatch/config.ini; watching pgpool ",
-            crate::cli::VERSION
+            crate::VERSION
         );
         assert!(line.starts_with(&want), "{line}");
         for part in [
@@ -504,7 +503,7 @@ mod tests {
         assert!(
             line.starts_with(&format!(
                 "repmgrwatch {} starting: config /root/pgpoolwatch/config.ini; watching repmgr's metadata at ",
-                crate::cli::VERSION
+                crate::VERSION
             )),
             "{line}"
         );

@@ -40,7 +40,7 @@ fn set_conninfo(c: &Cluster, node: &str, conninfo: &str) {
 fn masters(c: &Cluster) -> Result<Vec<String>, String> {
     let s = Settings::load(&c.config_path("db1"), Program::Repmgrwatch)
         .expect("db1's config.ini loads");
-    pgpoolwatch::probe::repmgr::probe_masters(&s).map_err(|e| e.to_string())
+    pgpoolwatch::cluster::repmgr::probe_masters(&s).map_err(|e| e.to_string())
 }
 
 #[test]

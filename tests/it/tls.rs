@@ -164,7 +164,7 @@ fn poolstatus(cfg: &Path) -> Run {
 fn masters(cfg: &Path) -> Result<Vec<String>, String> {
     let s = Settings::load(cfg, Program::Repmgrwatch).expect("config loads");
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
-    pgpoolwatch::probe::repmgr::probe_masters(&s).map_err(|e| e.to_string())
+    pgpoolwatch::cluster::repmgr::probe_masters(&s).map_err(|e| e.to_string())
 }
 
 /// Every probe works: pgpwatch's check, poolstatus's report (pgpool and

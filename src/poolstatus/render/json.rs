@@ -1,11 +1,11 @@
 //! The same facts as the text report, as one JSON document (`--json`).
 
 use super::{lag, master_of, ordered_columns};
+use crate::cluster::text::{POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
+use crate::cluster::{host_port, TextRow};
 use crate::plumbing::json::{number_or_text, Json, SCHEMA};
 use crate::plumbing::localtime::iso8601_utc;
-use crate::poolstatus::parse::{POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
 use crate::poolstatus::{Report, ReportError};
-use crate::probe::{host_port, TextRow};
 
 /// Columns of pgpool's and PostgreSQL's rows whose values are numbers
 /// (written as JSON numbers; every other column as its text).

@@ -6,10 +6,9 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::parse;
 use super::{NodeReport, Report};
-use crate::probe::TextRow;
-use parse::Role;
+use crate::cluster::text::{lsn_lag, Role, Sender};
+use crate::cluster::TextRow;
 
 mod json;
 mod nagios;
@@ -123,10 +122,7 @@ pub(super) fn failed_of<'a>(r: &'a Report, master: Option<&NodeReport>) -> Vec<&
         .collect()
 }
 
-pub(super) fn sender_for<'a>(
-    master: &'a NodeReport,
-    standby: &NodeReport,
-) -> Option<&'a parse::Sender> {
+pub(super) fn sender_for<'a>(master: &'a NodeReport, standby: &NodeReport) -> Option<&'a Sender> {
     let s = master.state.as_ref().ok()?;
     s.senders.iter().find(|x| {
         standby.name.as_deref() == Some(x.application_name.as_str())
@@ -137,7 +133,7 @@ pub(super) fn sender_for<'a>(
 pub(super) fn lag(master: &NodeReport, standby: &NodeReport) -> Option<u64> {
     let m = master.state.as_ref().ok()?.current_lsn.as_deref()?;
     let s = standby.state.as_ref().ok()?;
-    parse::lsn_lag(m, s.replay_lsn.as_deref().or(s.receive_lsn.as_deref())?)
+    lsn_lag(m, s.replay_lsn.as_deref().or(s.receive_lsn.as_deref())?)
 }
 
 #[cfg(test)]

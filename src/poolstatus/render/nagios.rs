@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::{lag, master_of};
-use crate::poolstatus::parse::Role;
+use crate::cluster::text::Role;
 use crate::poolstatus::{Health, NodeReport, Report};
 
 /// A plugin's state and its exit code (0, 1, 2, 3).
@@ -81,7 +81,7 @@ pub fn nagios(r: &Report, limits: LagThresholds) -> (PluginState, String) {
         None => (None, None),
     };
     perf.push(perfdata("backends_up", count(up), "", None, None, total));
-    let waiting: Vec<&crate::poolstatus::parse::Backend> = backends
+    let waiting: Vec<&crate::cluster::text::Backend> = backends
         .map(|b| b.iter().filter(|b| b.is_waiting()).collect())
         .unwrap_or_default();
     let waiting_answer = waiting

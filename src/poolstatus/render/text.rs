@@ -7,11 +7,11 @@ use std::fmt::{self, Write};
 use super::{
     failed_of, lag, master_of, ordered_columns, param, sender_for, standbys_of, table, utc_datetime,
 };
-use crate::poolstatus::parse::{
+use crate::cluster::text::{
     self, RepmgrNode, RepmgrSchema, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS,
 };
+use crate::cluster::{host_port, TextRow};
 use crate::poolstatus::{NodeReport, RepmgrMeta, Report};
-use crate::probe::{host_port, TextRow};
 
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
@@ -140,7 +140,7 @@ pub fn text(r: &Report) -> String {
                         // Every column of this version, a NULL as an empty
                         // value, as the original printed them.
                         let mut cols: Vec<String> =
-                            parse::stat_replication_columns(s.server_version_num)
+                            text::stat_replication_columns(s.server_version_num)
                                 .iter()
                                 .map(|c| c.to_string())
                                 .collect();

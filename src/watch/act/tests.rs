@@ -1,11 +1,11 @@
 //! Unit tests of the parent module.
 
 use super::*;
+use crate::cluster::pgpool::PgpoolError;
+use crate::cluster::ProbeError;
 use crate::config::Program;
 use crate::mail::Message;
 use crate::mailqueue::{MailQueue, QueueConfig};
-use crate::probe::pgpool::PgpoolError;
-use crate::probe::ProbeError;
 use crate::watch::pgp::{self, PgpObservation, PgpRules, PgpState};
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};

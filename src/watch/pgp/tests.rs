@@ -1,7 +1,7 @@
 //! Unit tests of the parent module: the rule table.
 
 use super::*;
-use crate::probe::ProbeError;
+use crate::cluster::ProbeError;
 
 pub(super) fn rules() -> PgpRules {
     PgpRules {

@@ -39,7 +39,7 @@ enum O {
 fn obs(o: O) -> RepmgrObservation {
     let (masters, pgpools_up) = match o {
         O::Err => (
-            Err(MastersError::Read(crate::probe::ProbeError::Timeout {
+            Err(MastersError::Read(crate::cluster::ProbeError::Timeout {
                 host: "127.0.0.1".into(),
                 port: 5432,
                 step: "connect".into(),

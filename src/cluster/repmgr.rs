@@ -15,11 +15,11 @@
 use std::fmt;
 use std::sync::Mutex;
 
+pub use super::endpoint::node_endpoint;
 use super::error::{host_port, ProbeError};
-use super::pg::{with_session, Endpoint};
-use crate::config::{RepmgrSettings, Settings};
-use crate::pgpass::password_for;
-use crate::poolstatus::parse;
+use super::session::{with_session, Endpoint};
+use crate::cluster::text;
+use crate::config::Settings;
 
 /// Why the masters could not be listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +151,7 @@ fn status_sql(version: u32) -> &'static str {
 }
 
 /// Reads a [`NodeStatus`] from the row of [`status_sql`].
-fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
+fn node_status(row: &crate::cluster::TextRow) -> Result<NodeStatus, String> {
     let in_recovery = match row.get("r").map(String::as_str) {
         Some("true") => true,
         Some("false") => false,
@@ -164,7 +164,7 @@ fn node_status(row: &crate::probe::TextRow) -> Result<NodeStatus, String> {
     });
     Ok(NodeStatus {
         in_recovery,
-        lsn: row.get("lsn").and_then(|l| parse::parse_lsn(l)),
+        lsn: row.get("lsn").and_then(|l| text::parse_lsn(l)),
         receiver,
     })
 }
@@ -176,26 +176,20 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let at = host_port(&r.repmgr_host, r.repmgr_port);
-    let ep = Endpoint {
-        host: r.repmgr_host.clone(),
-        port: r.repmgr_port,
-        user: r.repmgr_user.clone(),
-        database: r.repmgr_database.clone(),
-        password: password_for(
-            &os_user,
-            &r.repmgr_host,
-            r.repmgr_port,
-            &r.repmgr_database,
-            &r.repmgr_user,
-        ),
-        tls: r.tls.for_user(&os_user),
-    };
+    let ep = Endpoint::for_os_user(
+        &os_user,
+        &r.repmgr_host,
+        r.repmgr_port,
+        &r.repmgr_user,
+        &r.repmgr_database,
+        &r.tls,
+    );
     let nodes = with_session(&ep, r.connect_timeout, |s| {
-        let detect = s.row(parse::DETECT_SCHEMA_SQL)?;
-        let Some(schema) = parse::repmgr_schema(&detect) else {
+        let detect = s.row(text::DETECT_SCHEMA_SQL)?;
+        let Some(schema) = text::repmgr_schema(&detect) else {
             return Ok(None);
         };
-        Ok(Some(parse::repmgr_nodes(&s.rows(&schema.nodes_sql())?)))
+        Ok(Some(text::repmgr_nodes(&s.rows(&schema.nodes_sql())?)))
     })
     .map_err(MastersError::Read)?
     .ok_or_else(|| MastersError::NoMetadata { at: at.clone() })?
@@ -203,12 +197,12 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         at: at.clone(),
         detail: detail.to_string(),
     })?;
-    let inactive: Vec<parse::RepmgrNode> = nodes
+    let inactive: Vec<text::RepmgrNode> = nodes
         .iter()
-        .filter(|n| !n.active && matches!(n.role, parse::Role::Primary | parse::Role::Standby))
+        .filter(|n| !n.active && matches!(n.role, text::Role::Primary | text::Role::Standby))
         .cloned()
         .collect();
-    let (mut nodes, unknown) = parse::master_candidates(nodes);
+    let (mut nodes, unknown) = text::master_candidates(nodes);
     warn_unknown_once(unknown, &at);
     if nodes.is_empty() {
         return Err(MastersError::NoCandidates { at });
@@ -220,7 +214,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
             .map(|node| {
                 let name = node.name.clone();
                 let active = node.active;
-                let ep = node_endpoint(node, r, &os_user);
+                let ep = node_endpoint(node, r, &os_user).map_err(|e| e.to_string());
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
                     let (host, port) = match &ep {
@@ -254,43 +248,6 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
     Ok(answers)
 }
 
-/// Where and as whom `node` is asked: its conninfo (either libpq form),
-/// with [repmgr]'s user, database and TLS keys where it says nothing (the
-/// conninfo wins, as in libpq), and the credentials user's `.pgpass` when it
-/// holds no password. A conninfo that cannot be read is this node's error,
-/// never a guess at its address; the error names the node and the problem,
-/// never the conninfo's text (it may hold a password).
-pub fn node_endpoint(
-    node: &parse::RepmgrNode,
-    r: &RepmgrSettings,
-    os_user: &str,
-) -> Result<Endpoint, String> {
-    let info = node
-        .conninfo
-        .read()
-        .map_err(|e| format!("node {}'s {e}", node.name))?;
-    let host = info.host.clone().unwrap_or_else(|| node.name.clone());
-    let port = info.port.unwrap_or(5432);
-    let user = info.user.clone().unwrap_or_else(|| r.repmgr_user.clone());
-    let database = info
-        .dbname
-        .clone()
-        .unwrap_or_else(|| r.repmgr_database.clone());
-    let password = info
-        .password
-        .clone()
-        .or_else(|| password_for(os_user, &host, port, &database, &user));
-    let tls = info.tls_over(&r.tls).for_user(os_user);
-    Ok(Endpoint {
-        host,
-        port,
-        user,
-        database,
-        password,
-        tls,
-    })
-}
-
 /// Logs each (node, type) that is neither primary nor standby once.
 fn warn_unknown_once(unknown: Vec<(String, String)>, at: &str) {
     static WARNED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -310,7 +267,7 @@ fn warn_unknown_once(unknown: Vec<(String, String)>, at: &str) {
 mod tests {
     #[test]
     fn conninfo_keys_and_quoted_values() {
-        let got = crate::poolstatus::parse::conninfo_pairs(
+        let got = crate::cluster::text::conninfo_pairs(
             "host=db1 port = 5433 user='re pm\\'gr' dbname=repmgr connect_timeout=2",
         )
         .expect("valid conninfo");
@@ -324,7 +281,7 @@ mod tests {
                 ("connect_timeout".to_string(), "2".to_string()),
             ]
         );
-        assert_eq!(crate::poolstatus::parse::conninfo_pairs(""), Ok(vec![]));
-        assert!(crate::poolstatus::parse::conninfo_pairs("garbage").is_err());
+        assert_eq!(crate::cluster::text::conninfo_pairs(""), Ok(vec![]));
+        assert!(crate::cluster::text::conninfo_pairs("garbage").is_err());
     }
 }

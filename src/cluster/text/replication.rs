@@ -2,7 +2,7 @@
 //! function and column names of each PostgreSQL major version, and the
 //! rows of pg_stat_replication and pg_stat_wal_receiver.
 
-use crate::probe::TextRow;
+use crate::cluster::TextRow;
 
 /// A WAL position `X/Y` as a byte offset.
 pub fn parse_lsn(s: &str) -> Option<u64> {

@@ -3,7 +3,7 @@
 //! output (conninfo strings: [`crate::conninfo`]). No I/O here, so recorded
 //! outputs in `tests/fixtures/poolstatus` feed these functions directly.
 //! One file per topic; this one holds what they share ([`Role`],
-//! [`ParseError`]) and names everything at `poolstatus::parse::*`.
+//! [`ParseError`]) and names everything at `cluster::text::*`.
 
 use std::fmt;
 

@@ -1,9 +1,9 @@
-//! pgpwatch's health probe: pgpool's view of its backends through the local pgpool,
-//! within `connect_timeout`. pgpool is healthy when a backend with role
+//! pgpool: its backends ([`Pgpool`], the one read strategy) and pgpwatch's
+//! health judged from them. pgpool is healthy when a backend with role
 //! primary (pgpool 3.x: master) is up or waiting (see
 //! [`crate::watch::pgp`] for why a waiting primary counts). The rows are
-//! read with poolstatus's `pool_nodes` reader, so both agree on every
-//! pgpool layout. [`split_brain`] reads pgpool 4.2+'s `pg_role` against its
+//! read with [`super::text::pool_nodes`], so pgpwatch and poolstatus agree
+//! on every pgpool layout. [`split_brain`] reads pgpool 4.2+'s `pg_role` against its
 //! `role`.
 
 use std::fmt;
@@ -11,10 +11,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::error::{host_port, ProbeError};
-use super::pg::{with_session, Endpoint, TextRow};
+use super::session::{with_session, Endpoint, TextRow};
+use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
-use crate::pgpass::password_for;
-use crate::poolstatus::parse::{pool_nodes, Backend, Role};
 
 /// Why pgpool is not healthy.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +21,7 @@ pub enum PgpoolError {
     /// No answer (connect, TLS, authentication, time-out, query).
     Probe(ProbeError),
     /// The answer could not be read as `show pool_nodes` rows.
-    Unreadable { at: String, detail: String },
+    Unreadable { at: String, detail: ParseError },
     /// pgpool knows no backend at all.
     NoBackends { at: String },
     /// No backend is up as primary.
@@ -109,10 +108,45 @@ impl fmt::Display for PgpoolSplitBrain {
 }
 
 /// How long the details of `SHOW pool_nodes` are not asked again after
-/// they timed out (see [`probe_pool_nodes`]).
+/// they timed out (see [`Pgpool::detail`]).
 const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
 
-/// pgpool's backends (what health is judged from and the API port shows).
+/// Why pgpool's backends could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    /// No answer (connect, TLS, authentication, time-out, query).
+    Probe(ProbeError),
+    /// The answer of `SHOW pool_nodes` at `at` (`host:port`) could not be
+    /// read as backends.
+    Unreadable { at: String, error: ParseError },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Probe(e) => write!(f, "{e}"),
+            ReadError::Unreadable { at, error } => {
+                write!(f, "{at}: SHOW pool_nodes unreadable: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<ReadError> for PgpoolError {
+    fn from(e: ReadError) -> PgpoolError {
+        match e {
+            ReadError::Probe(e) => PgpoolError::Probe(e),
+            ReadError::Unreadable { at, error } => PgpoolError::Unreadable { at, detail: error },
+        }
+    }
+}
+
+/// One pgpool, read within `timeout`: the one read strategy of pgpool's
+/// backends, which pgpwatch's health check ([`Pgpool::backends`]) and
+/// poolstatus's report (the same steps, with the database hosts probed while
+/// `SHOW pool_nodes` runs) both follow.
 ///
 /// pgpool's own view comes first, from `SHOW pool_health_check_stats`
 /// (pgpool 4.1 and later): node, address, status and role, without talking
@@ -124,63 +158,104 @@ const DETAIL_BACKOFF: Duration = Duration::from_secs(60);
 /// standby closed the gates of both pgpools — an outage. So `pool_nodes` only
 /// adds detail: its failure never decides health, and after it timed out it
 /// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
-/// command (3.6 to 4.0) is judged by `pool_nodes`, as before. `details`
-/// asks for `pool_nodes` at all (pgpwatch always does: its `pg_role`, pgpool
-/// 4.2+, is how a split brain shows, see [`split_brain`]); without it a
-/// check is one session and one query.
-pub fn probe_pool_nodes(
-    pgp: &PgpSettings,
-    os_user: &str,
-    details: bool,
-) -> Result<Vec<Backend>, PgpoolError> {
-    let ep = Endpoint {
-        host: pgp.pgpool_host.clone(),
-        port: pgp.pgpool_port,
-        user: pgp.pgpool_user.clone(),
-        database: pgp.pgpool_database.clone(),
-        password: password_for(
-            os_user,
-            &pgp.pgpool_host,
-            pgp.pgpool_port,
-            &pgp.pgpool_database,
-            &pgp.pgpool_user,
-        ),
-        tls: pgp.tls.for_user(os_user),
-    };
-    let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
-    let t = pgp.connect_timeout;
-    let pool_nodes = || with_session(&ep, t, |s| s.rows("SHOW pool_nodes"));
-    let view = match with_session(&ep, t, |s| s.rows("SHOW pool_health_check_stats")) {
-        Ok(rows) => read_backends(&rows, &at)?,
-        // A hung pgpool: no second wait for the same answer.
-        Err(e) if e.is_timeout() => return Err(PgpoolError::Probe(e)),
-        // pgpool before 4.1 (or a refusal): pool_nodes is the only view.
-        Err(_) => {
-            let rows = pool_nodes().map_err(PgpoolError::Probe)?;
-            return read_backends(&rows, &at);
+/// command (3.6 to 4.0), or whose stats list no backend, is judged by
+/// `pool_nodes`, as before. pgpool 4.2+'s `pg_role` in the details is how a
+/// split brain shows (see [`split_brain`]).
+pub struct Pgpool<'a> {
+    ep: &'a Endpoint,
+    timeout: Duration,
+    at: String,
+}
+
+impl<'a> Pgpool<'a> {
+    /// The pgpool at `ep`, each session bounded by `timeout`.
+    pub fn new(ep: &'a Endpoint, timeout: Duration) -> Pgpool<'a> {
+        Pgpool {
+            ep,
+            timeout,
+            at: host_port(&ep.host, ep.port),
         }
-    };
-    // Health needs only pgpool's own view; the details are for the API.
-    if !details || !detail_due(&at) {
-        return Ok(view);
     }
-    match pool_nodes() {
-        Ok(rows) => match read_backends(&rows, &at) {
-            Ok(detailed) if detailed.len() == view.len() => Ok(detailed),
-            _ => Ok(view),
-        },
-        Err(e) => {
-            if e.is_timeout() {
-                back_off_detail(&at);
+
+    /// `host:port` of this pgpool.
+    pub fn at(&self) -> &str {
+        &self.at
+    }
+
+    /// pgpool's backends: its own view with `SHOW pool_nodes`' details when
+    /// they come (see [`Pgpool`]).
+    pub fn backends(&self) -> Result<Vec<Backend>, ReadError> {
+        match self.own_view()? {
+            Some(view) => Ok(self.detail(view)),
+            None => self.pool_nodes(),
+        }
+    }
+
+    /// pgpool's own view (`SHOW pool_health_check_stats`, pgpool 4.1+), or
+    /// `None` when it has none to give (pgpool before 4.1, a refusal, no
+    /// backend listed, an unreadable answer): then `SHOW pool_nodes` is the
+    /// only view. A time-out is an error: a hung pgpool would not answer
+    /// `pool_nodes` either, and is not waited for twice.
+    pub fn own_view(&self) -> Result<Option<Vec<Backend>>, ReadError> {
+        match with_session(self.ep, self.timeout, |s| {
+            s.rows("SHOW pool_health_check_stats")
+        }) {
+            Ok(rows) => Ok(pool_nodes(&rows).ok().filter(|v| !v.is_empty())),
+            Err(e) if e.is_timeout() => Err(ReadError::Probe(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// `SHOW pool_nodes`, read as backends.
+    pub fn pool_nodes(&self) -> Result<Vec<Backend>, ReadError> {
+        let rows = with_session(self.ep, self.timeout, |s| s.rows("SHOW pool_nodes"))
+            .map_err(ReadError::Probe)?;
+        pool_nodes(&rows).map_err(|error| ReadError::Unreadable {
+            at: self.at.clone(),
+            error,
+        })
+    }
+
+    /// `view` with `SHOW pool_nodes`' details when they answer with as many
+    /// backends, else `view` as it is. After a time-out the details are not
+    /// asked for [`DETAIL_BACKOFF`].
+    pub fn detail(&self, view: Vec<Backend>) -> Vec<Backend> {
+        let at = &self.at;
+        if !detail_due(at) {
+            return view;
+        }
+        match self.pool_nodes() {
+            Ok(detailed) if detailed.len() == view.len() => detailed,
+            Ok(_) => view,
+            Err(ReadError::Probe(e)) if e.is_timeout() => {
+                back_off_detail(at);
                 log::warn!(
                     "pgpool {at}: SHOW pool_nodes did not answer ({e}), probably a backend behind a partition; \
                      health comes from SHOW pool_health_check_stats, details are not asked for {}s",
                     DETAIL_BACKOFF.as_secs()
                 );
+                view
             }
-            Ok(view)
+            Err(e) => {
+                log::warn!("{e}; pgpool {at}'s SHOW pool_health_check_stats is shown instead");
+                view
+            }
         }
     }
+}
+
+/// pgpool's backends as pgpwatch reads them: through the local pgpool of
+/// `[pgpwatch]`, with the credentials of OS account `os_user`.
+pub fn read_backends(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, PgpoolError> {
+    let ep = Endpoint::for_os_user(
+        os_user,
+        &pgp.pgpool_host,
+        pgp.pgpool_port,
+        &pgp.pgpool_user,
+        &pgp.pgpool_database,
+        &pgp.tls,
+    );
+    Ok(Pgpool::new(&ep, pgp.connect_timeout).backends()?)
 }
 
 /// `host:port` of pgpools whose `pool_nodes` timed out, and when.
@@ -198,16 +273,16 @@ fn back_off_detail(at: &str) {
     list.push((at.to_string(), Instant::now()));
 }
 
-fn read_backends(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
+fn read_rows(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
     pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
         at: at.to_string(),
-        detail: detail.to_string(),
+        detail,
     })
 }
 
 /// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
 pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
-    backends_health(&read_backends(rows, at)?, at)
+    backends_health(&read_rows(rows, at)?, at)
 }
 
 /// Judges the backends pgpool at `at` listed: healthy with a primary up

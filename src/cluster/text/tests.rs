@@ -1,7 +1,7 @@
 //! The readers of every topic, one behaviour per test.
 
 use super::*;
-use crate::probe::TextRow;
+use crate::cluster::TextRow;
 
 fn row(pairs: &[(&str, &str)]) -> TextRow {
     pairs

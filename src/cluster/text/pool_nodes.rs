@@ -2,7 +2,7 @@
 //! over the layouts of pgpool 3.6 to 4.5.
 
 use super::{ParseError, Role};
-use crate::probe::TextRow;
+use crate::cluster::TextRow;
 
 /// Columns of `show pool_nodes` in the order pgpool prints them, over all
 /// versions 3.6 to 4.5; rendering keeps this order and appends unknown ones.

@@ -37,8 +37,9 @@ use std::sync::Arc;
 use postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::pg::Endpoint;
+use super::session::Endpoint;
 use super::tls::SslMode;
+pub use crate::plumbing::net::{is_loopback_host, is_unix_socket};
 
 /// The error detail when the guard refused (the caller adds the host and
 /// port, and the sslmode in force).
@@ -61,40 +62,6 @@ pub fn over_budget_detail(limit: u64) -> String {
     format!(
         "the server sent more than {size} in one session, where a cluster's answers take kilobytes; the session was closed (is this a PostgreSQL or pgpool server?)"
     )
-}
-
-/// Whether `host` (as configured: a name, an address or a Unix socket
-/// directory) is this machine: `localhost`, an address of 127.0.0.0/8 or
-/// `::1` (also IPv4-mapped), or a socket directory. Names are not
-/// resolved — a DNS answer or an /etc/hosts line can change, and is what an
-/// attacker would change — so any other name counts as another host, and
-/// so does a non-standard spelling of an address (`127.1`).
-pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim();
-    if is_unix_socket(h) {
-        return true;
-    }
-    let name = h.strip_suffix('.').unwrap_or(h);
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = h
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(h);
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => a.is_loopback(),
-        Ok(std::net::IpAddr::V6(a)) => {
-            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
-}
-
-/// Whether `host` names a Unix socket directory (or is empty: libpq's
-/// default socket).
-pub fn is_unix_socket(host: &str) -> bool {
-    host.is_empty() || host.starts_with('/') || host.starts_with('@')
 }
 
 /// Whether connections to `ep` must refuse a cleartext password request

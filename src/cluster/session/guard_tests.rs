@@ -12,7 +12,7 @@
 //! another host — the path a remote host takes, with traffic on loopback.
 
 use super::*;
-use crate::probe::guard::is_loopback_host;
+use crate::cluster::guard::is_loopback_host;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -248,7 +248,7 @@ fn md5_still_works_without_tls_and_never_sends_the_password() {
 fn through_the_public_path_a_host_taken_for_remote_is_guarded() {
     // The same code a remote host goes through, traffic on loopback.
     assert!(!is_loopback_host("127.1"));
-    assert!(crate::probe::guard::refuses_cleartext(&endpoint(
+    assert!(crate::cluster::guard::refuses_cleartext(&endpoint(
         "127.1",
         1,
         SslMode::Prefer
@@ -276,7 +276,7 @@ fn the_opt_in_key_and_loopback_send_it_and_the_echo_is_masked() {
         let fake = Fake::start(Ask::Cleartext);
         let mut ep = endpoint(host, fake.port, SslMode::Prefer);
         ep.tls.allow_cleartext_password = allow;
-        assert!(!crate::probe::guard::refuses_cleartext(&ep), "{host}");
+        assert!(!crate::cluster::guard::refuses_cleartext(&ep), "{host}");
         let e = with_session(&ep, Duration::from_secs(5), |s| s.row("SELECT 1"))
             .expect_err("refused by the fake server");
         assert!(contains(&fake.received(), MARK), "{host}: not sent");

@@ -3,8 +3,8 @@
 //! which of them can be the master, and the event counts.
 
 use super::{ParseError, Role};
+use crate::cluster::TextRow;
 use crate::conninfo::MaskedConninfo;
-use crate::probe::TextRow;
 
 /// A node as repmgr's metadata describes it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! Unit tests of the parent module.
 
 use super::*;
+use std::path::PathBuf;
 use std::time::Duration;
 #[test]
 fn sslmode_parses_libpq_spellings_only() {

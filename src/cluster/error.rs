@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::pg::MAX_PENDING_PER_SERVER;
+use super::session::MAX_PENDING_PER_SERVER;
+pub use crate::plumbing::net::{host_port, human_duration};
 use crate::secret::{redact, Secret};
 
 /// Why a probe failed. `Display` is `step host:port: detail`.
@@ -114,27 +115,6 @@ impl fmt::Display for ProbeError {
 }
 
 impl std::error::Error for ProbeError {}
-
-/// `host:port`, with brackets around an IPv6 literal.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// `5s`, `1.5s`, `250ms`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
 
 /// The useful text of a `postgres::Error`: the server's message for a
 /// server error, else the chain of causes (`error connecting to server:

@@ -15,6 +15,7 @@ use std::time::Duration;
 use postgres::config::{SslMode as WireMode, SslNegotiation};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 
+pub use super::endpoint::Endpoint;
 use super::error::{host_port, pg_detail, ProbeError};
 use super::guard::{
     is_unix_socket, over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard,
@@ -31,18 +32,6 @@ pub type TextRow = HashMap<String, String>;
 /// How many timed-out workers may still be waiting on one `host:port`
 /// before further calls fail at once with [`ProbeError::Busy`].
 pub const MAX_PENDING_PER_SERVER: usize = 4;
-
-/// Where and as whom to connect.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub database: String,
-    /// A [`Secret`]: it prints as `********`.
-    pub password: Option<Secret>,
-    pub tls: TlsSettings,
-}
 
 static PENDING: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 

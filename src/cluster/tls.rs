@@ -9,7 +9,7 @@
 //! `~/.postgresql/root.crt` of the credentials user). One TLS stack: the
 //! OpenSSL that ssh2 and lettre already use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -19,137 +19,9 @@ use openssl::x509::X509;
 use postgres_openssl::MakeTlsConnector;
 
 use super::error::pg_detail;
-
-/// libpq's `sslmode`: whether and how a connection uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SslMode {
-    /// Plain text only.
-    Disable,
-    /// Plain text; TLS when the server refuses the plain session.
-    Allow,
-    /// TLS when the server offers it, else plain (psql's default).
-    #[default]
-    Prefer,
-    /// TLS or nothing; the certificate is checked only when a root
-    /// certificate is at hand.
-    Require,
-    /// TLS with the server's certificate checked against the root certificate.
-    VerifyCa,
-    /// `VerifyCa` and the server's name or address in its certificate.
-    VerifyFull,
-}
-
-impl SslMode {
-    /// What a valid value is, for error messages.
-    pub const EXPECTED: &'static str =
-        "one of disable, allow, prefer, require, verify-ca, verify-full";
-
-    /// Parses libpq's spelling (ASCII case ignored).
-    pub fn parse(v: &str) -> Option<SslMode> {
-        Some(match v.trim().to_ascii_lowercase().as_str() {
-            "disable" => SslMode::Disable,
-            "allow" => SslMode::Allow,
-            "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            _ => return None,
-        })
-    }
-
-    /// libpq's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Allow => "allow",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
-    fn verifies(self) -> bool {
-        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
-    }
-}
-
-/// The TLS settings of a connection: libpq's `sslmode`, `sslrootcert`,
-/// `sslcert` and `sslkey`. A `None` path means libpq's default file under
-/// `home` (`~/.postgresql/root.crt`, `postgresql.crt`, `postgresql.key`),
-/// used when it exists.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TlsSettings {
-    pub mode: SslMode,
-    pub root_cert: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// Home of the credentials user, where the default files are looked
-    /// for; `None` (as read from config.ini): no default files.
-    pub home: Option<PathBuf>,
-    /// `[general] allow_cleartext_password`: answer a server's cleartext
-    /// password request on an unencrypted connection to another host
-    /// (libpq does; we refuse by default, see [`super::cleartext`]).
-    pub allow_cleartext_password: bool,
-}
+pub use crate::config::tls::{SslMode, TlsSettings};
 
 impl TlsSettings {
-    /// These settings with the default files of OS user `os_user` (see
-    /// [`crate::config::credentials_user`]).
-    pub fn for_user(&self, os_user: &str) -> TlsSettings {
-        TlsSettings {
-            home: crate::config::home_of(os_user),
-            ..self.clone()
-        }
-    }
-
-    fn default_file(&self, name: &str) -> Option<PathBuf> {
-        let p = self.home.as_ref()?.join(".postgresql").join(name);
-        p.exists().then_some(p)
-    }
-
-    /// The root certificate to check the server against, if any: the
-    /// configured one, else `~/.postgresql/root.crt` when it exists.
-    fn root(&self) -> Option<PathBuf> {
-        self.root_cert
-            .clone()
-            .or_else(|| self.default_file("root.crt"))
-    }
-
-    /// `sslmode=verify-full, sslrootcert=/x/ca.crt`: what the error names.
-    fn describe(&self) -> String {
-        let mut s = format!("sslmode={}", self.mode.as_str());
-        if let Some(r) = self.root() {
-            s.push_str(&format!(", sslrootcert={}", r.display()));
-        }
-        if let Ok(Some((cert, _))) = self.client_files() {
-            s.push_str(&format!(", sslcert={}", cert.display()));
-        }
-        s
-    }
-
-    /// The client certificate and key, when one is configured or present
-    /// in ~/.postgresql (libpq's defaults).
-    fn client_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
-        let cert = match &self.cert {
-            Some(c) => c.clone(),
-            None => match self.default_file("postgresql.crt") {
-                Some(c) => c,
-                None => return Ok(None),
-            },
-        };
-        let key = match &self.key {
-            Some(k) => k.clone(),
-            None => self.default_file("postgresql.key").ok_or_else(|| {
-                format!(
-                    "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
-                    cert.display()
-                )
-            })?,
-        };
-        Ok(Some((cert, key)))
-    }
-
     /// An OpenSSL connector for these settings, and the slot where the
     /// certificate check of this one connection leaves its first complaint.
     /// Errors are the text after `TLS: `. The OpenSSL context is built once
