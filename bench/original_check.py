@@ -3,7 +3,7 @@
 
 NOT the original code (Python 2.7 is not installable on Debian 12; this is
 python3): a small script of ours that issues the same commands, one after
-another, as the original watchers' check loops (COMPAT.md):
+another, as the original watchers' check loops (docs/compatibility.md):
 
   pgp     one pgpwatch check = `runuser -l postgres -c '<python3>
           original_poolstatus.py ...'` (psql show pool_nodes, repmgr cluster

@@ -3,7 +3,7 @@
 
 NOT the original script (that was Python 2.7, which Debian 12 cannot install):
 a small script of ours that issues the same external commands the original
-issued, one after another, each a new process, no timeouts (COMPAT.md):
+issued, one after another, each a new process, no timeouts (docs/compatibility.md):
 
   psql  show pool_nodes on the pgpool (user pgpool, database postgres)
   ssh   the master: repmgr cluster show
