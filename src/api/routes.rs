@@ -1,6 +1,6 @@
 //! The API's paths, pure: a request line and a [`Snapshot`] (and `now`, for
 //! `/liveness`) make a [`Reply`]. Patroni's semantics where the name is the
-//! same (ANCHORS.md); what Patroni cannot see, we add: several masters make
+//! same (docs/api.md); what Patroni cannot see, we add: several masters make
 //! `/primary` 503.
 
 use std::time::Instant;

@@ -1,8 +1,8 @@
 //! THE table of config.ini keys: one row per key says its section, name,
 //! value form and field, default, which program requires it, which programs
 //! read it, and what it is for. Defaults, reading, `--check-config`, the
-//! key part of `--help` and README's key table all come from [`KEYS`]; a
-//! test fails when README or config.ini.sample disagree with it.
+//! key part of `--help` and docs/configuration.md's key table all come from [`KEYS`]; a
+//! test fails when docs/configuration.md or config.ini.sample disagree with it.
 //!
 //! Caps (from the value form, printed with the doc): `check_period` at most
 //! 86400 s (one day), `connect_timeout` and `startup_grace` at most 3600 s
@@ -293,7 +293,7 @@ pub fn find(section: &str, key: &str) -> Option<&'static Key> {
 }
 
 impl Key {
-    /// The default as README and `--help` show it.
+    /// The default as docs/configuration.md and `--help` show it.
     pub fn default_text(&self) -> String {
         if let [one, more @ ..] = self.required_by {
             let mut t = format!("required by {}", one.name());
@@ -331,7 +331,7 @@ impl Key {
     }
 }
 
-/// README's key table (section "## Configuration"), one row per key.
+/// docs/configuration.md's key table (section "## Keys"), one row per key.
 pub fn markdown_table() -> String {
     let mut out = String::from("| section | key | default | what it is |\n|---|---|---|---|\n");
     for k in KEYS {

@@ -6,7 +6,7 @@
 //! [`Override`]s — then `read.rs` validates that into typed [`Settings`]
 //! with the original defaults plus our new optional keys. Every key is one
 //! row of [`KEYS`] (in `keys.rs`): defaults, reading, `--check-config`,
-//! `--help` and README's table all come from there. A wrong value or a
+//! `--help` and docs/configuration.md's table all come from there. A wrong value or a
 //! missing required key becomes one [`ConfigError`] line naming the file,
 //! line, section, key and what was expected. Keys are required only by the
 //! program that uses them. Unknown sections and keys are ignored with a

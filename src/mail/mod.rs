@@ -10,7 +10,7 @@
 //! — no text arguments in between. Both end in [`transport::deliver`].
 //! [`body`] assembles the HTML, [`error`] says why a mail was not sent.
 //!
-//! Differences from sendmail.py (also in README): every address of
+//! Differences from sendmail.py (also in docs/compatibility.md): every address of
 //! `--receivers` gets the mail (the original mailed only the first value of
 //! `--receivers a b`), the server's certificate is verified (`--cacert`,
 //! `--insecure`), port 465 (or `--tls=implicit`) uses implicit TLS, every

@@ -9,7 +9,7 @@ use std::fmt::Write;
 /// field. Documents without that field are version 1. Version 2: the
 /// `schema` field; times as ISO-8601 UTC strings (`generated_at`,
 /// `last_check.finished_at`); ids, counts and other numeric columns as JSON
-/// numbers. README ("JSON documents") lists the fields that changed.
+/// numbers. docs/compatibility.md ("JSON documents") lists the fields that changed.
 pub const SCHEMA: u32 = 2;
 
 /// A JSON value to be written out.

@@ -765,7 +765,7 @@ fn nagios_warnings_follow_the_line_on_stdout() {
 // ---- The legacy stack's own words (issue 16 item 3) ----
 //
 // Fixtures hand-written in the formats the legacy stack answers
-// (../shared/legacy/README.md: pgpool 3.6's pool_nodes with `waiting`,
+// (docs/testing.md, the legacy stack: pgpool 3.6's pool_nodes with `waiting`,
 // repmgr 3.2's repl_nodes with an inactive master after a failover) and
 // repmgr 5's equivalent.
 

@@ -259,7 +259,7 @@ impl Report {
         self.assess().0
     }
 
-    /// The report in the original's layout (see COMPAT.md), with a last
+    /// The report in the original's layout (see docs/compatibility.md), with a last
     /// `Status:` line.
     pub fn render_text(&self) -> String {
         render::text(self)

@@ -1,5 +1,5 @@
 //! The two watchers, pgpwatch (beside each pgpool) and repmgrwatch (beside
-//! each PostgreSQL node), in the pipeline STYLE.md asks for:
+//! each PostgreSQL node), in the pipeline docs/design.md describes:
 //!
 //! 1. **probe** ([`crate::cluster`]): I/O bounded by timeouts, producing an
 //!    observation value (a failed probe is a typed error, never a panic);

@@ -1,9 +1,9 @@
 //! pgpwatch's decisions, pure: given what the last checks saw and this
 //! check's observation, where the GSLB port must be and which of the
 //! original's mails go out. No clock, no sockets, no config files here, so
-//! every rule of COMPAT.md is one row of the table test below.
+//! every rule of docs/compatibility.md is one row of the table test below.
 //!
-//! Rules (COMPAT.md "pgpwatch", with the fixes the issue asks for):
+//! Rules (docs/compatibility.md, "pgpwatch", with the fixes the issue asks for):
 //! - The first check opens the port when healthy (the original did this at
 //!   start, without a status-change mail); after that the port opens after
 //!   `rise` consecutive healthy checks and closes after `fall` consecutive

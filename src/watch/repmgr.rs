@@ -3,7 +3,7 @@
 //! clients reach the master directly when every pgpool is gone) and which of
 //! the original's mails go out. No clock, no sockets here.
 //!
-//! Rule (COMPAT.md "repmgrwatch"): **open iff exactly one master, it is me,
+//! Rule (docs/compatibility.md, "repmgrwatch"): **open iff exactly one master, it is me,
 //! and (neither pgpool's check_port answers, or force_open)**. The port
 //! starts closed; `rise` consecutive cycles are needed to open (1 = the
 //! original: the first check after a start may open at once). `fall` is
@@ -32,7 +32,7 @@
 //! - the port closing: "Down (This is good)" when this master sees a pgpool
 //!   back, "Slave Stepping Down (This is good)" when another node is master.
 //!
-//! Bodies are the original's (COMPAT.md lists them), followed by one
+//! Bodies are the original's (docs/compatibility.md lists them), followed by one
 //! paragraph with this check's reason.
 //!
 //! A stale primary: a node that repmgr's metadata marks inactive (an old
@@ -252,7 +252,7 @@ pub fn resume(record: &str) -> Option<RepmgrState> {
     })
 }
 
-/// The original's mail bodies (COMPAT.md), `{host}` and `{port}` filled in.
+/// The original's mail bodies (docs/compatibility.md), `{host}` and `{port}` filled in.
 fn original_body(kind: MailKind, host: &str, port: u16) -> String {
     let text = match kind {
         MailKind::RepmgrMultipleMasters => {

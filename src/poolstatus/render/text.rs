@@ -1,4 +1,4 @@
-//! The text report in the original's layout (see COMPAT.md): show
+//! The text report in the original's layout (see docs/compatibility.md): show
 //! pool_nodes, repmgr cluster show, pg_stat_replication, the summary
 //! block, and a last `Status:` line.
 
