@@ -1,4 +1,4 @@
-//! Issue 18 item 3: gate conflicts are loud. A gate or API port held by
+//! Gate conflicts are loud (issue 18 item 3). A gate or API port held by
 //! another process at start is exit 1 with one line naming address, port
 //! and holder; a port taken while the watcher runs is one error line, one
 //! "Gate Conflict" mail and `pgpoolwatch_gate_conflict 1` on /metrics, and

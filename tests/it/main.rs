@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per topic, shared helpers in
-//! `support` (the capture SMTP server, the sandbox cluster handle).
+//! `support` (the sandbox cluster handle, the capture SMTP server, PowerDNS,
+//! the nspawn container).
 
 mod support;
 
@@ -8,16 +9,16 @@ mod conflict;
 mod conninfo;
 mod flood;
 mod gslb;
-mod gslb49;
+mod gslb_one_name;
 mod haproxy;
 mod layout;
 mod legacy;
+mod mail_and_signals;
 mod matrix;
 mod nagios;
 mod partition;
 mod poolstatus;
 mod prometheus;
-mod recut;
 mod sandbox;
 mod sendmail;
 mod split_brain;

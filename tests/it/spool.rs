@@ -1,4 +1,4 @@
-//! Issue 18 item 1: no alert lost. Each watcher mail is spooled (written and
+//! No alert lost (issue 18 item 1). Each watcher mail is spooled (written and
 //! fsync'd under `[general] state_dir`/<program>) before it counts as
 //! queued and removed only once the SMTP server accepted it; the last gate
 //! state is kept beside it. These tests kill the built watchers on the

@@ -230,7 +230,7 @@ fn both_pgpools_down_opens_only_the_masters_port_until_one_returns() {
     for m in mails_to(&mailbox, &dbs[0].receiver()) {
         assert!(m.html_body().starts_with(&hello), "{}", m.html_body());
     }
-    // The original's bodies (COMPAT.md), then the reason.
+    // The original's bodies (docs/compatibility.md), then the reason.
     let bodies: Vec<String> = mails_to(&mailbox, &dbs[0].receiver())
         .iter()
         .map(|m| m.html_body().to_string())

@@ -1,7 +1,8 @@
-//! What the watch/ re-cut (issue 9) promises, on the real cluster: a slow
-//! mail report never holds the check loop, SIGHUP rebuilds the mail side
+//! The mail side beside the check loop, on the real cluster: a slow mail
+//! report never holds the check loop, SIGHUP rebuilds the mail side
 //! (sendmail switched on takes effect at the next transition), and SIGTERM
-//! returns within its bound even while the mail server is frozen.
+//! returns within its bound even while the mail server is frozen. (Written
+//! for the watch/ re-cut of issue 9, as `recut.rs`.)
 
 use std::time::{Duration, Instant};
 

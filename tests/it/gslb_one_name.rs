@@ -1,5 +1,6 @@
-//! PowerDNS 4.9 (Debian 13's, chrooted in the trixie root of bin/roots)
-//! answering the original README's topology with ONE name (issue 10 item 3):
+//! One GSLB name for the whole topology (issue 10 item 3; this module was
+//! `gslb49.rs`): PowerDNS 4.9 (Debian 13's, chrooted in the trixie root of
+//! bin/roots) answering the original README's topology with ONE name:
 //! `pgp.<zone>` answers the pgpools whose gate (5559) is open while one is,
 //! the open database gate (5560, the master's) when no pgpool is, and every
 //! pgpool when nothing is up. 4.9's `ifportup` takes sets of addresses but
@@ -245,8 +246,9 @@ fn pdns_49_one_name_follows_the_real_topology_as_pgpools_and_primary_fail() {
         TOPOLOGY_NONE_UP,
     );
     let pgp = gslb.pgp_name();
-    let logdir =
-        std::env::temp_dir().join(format!("pgpoolwatch-it-gslb49-watchers-net{TOPOLOGY_NET}"));
+    let logdir = std::env::temp_dir().join(format!(
+        "pgpoolwatch-it-gslb-one-name-watchers-net{TOPOLOGY_NET}"
+    ));
     let _ = std::fs::remove_dir_all(&logdir);
     std::fs::create_dir_all(&logdir).expect("create watcher log dir");
     eprintln!(
