@@ -234,6 +234,7 @@ fn check(gate: SocketAddr, stop: &AtomicBool) -> Checks {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn connection_flood_keeps_checks_passing_port_open_and_descriptors_bounded() {
     // The flooders hold up to 7,000 sockets: raise our own limit for them.
     let (_, ours) = pgpoolwatch::os::raise_nofile_limit().expect("raise the test's NOFILE");
