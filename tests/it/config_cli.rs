@@ -25,6 +25,13 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// Root may create /var/lib/pgpoolwatch and look into /root; a
+/// contributor running plain `cargo test` may not.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 const BINS: [&str; 3] = [
     env!("CARGO_BIN_EXE_pgpwatch"),
     env!("CARGO_BIN_EXE_repmgrwatch"),
@@ -99,7 +106,20 @@ fn shipped_sample_passes_check_config_in_every_binary() {
             stdout.contains("general.sendmail_settings_path = /root/pgpoolwatch/args.txt\n"),
             "{bin}:\n{stdout}"
         );
-        assert!(!stdout.contains("warning"), "{bin}:\n{stdout}");
+        // A user other than root may not create the default state_dir
+        // (/var/lib/pgpoolwatch): that one warning, word for word, and no other.
+        let program = bin.rsplit('/').next().unwrap_or(bin);
+        let state_dir_warning = format!(
+            "warning: [general] state_dir: /var/lib/pgpoolwatch/{program} cannot be created \
+             (/var/lib is not a writable directory); mail would be queued in memory only \
+             (lost if the process dies) and the gate state not kept\n"
+        );
+        let rest = if running_as_root() {
+            stdout.to_string()
+        } else {
+            stdout.replacen(&state_dir_warning, "", 1)
+        };
+        assert!(!rest.contains("warning"), "{bin}:\n{stdout}");
     }
     // With the files it names in place, every binary passes, silently.
     let cfg = sample_with_its_files(&temp_dir("sample"));
