@@ -1,4 +1,4 @@
-//! The shape of the source tree that STYLE.md and issue 9 ask for, checked
+//! The shape of the source tree that docs/design.md and issue 9 ask for, checked
 //! so it does not drift: one module of `unsafe` code, and no source file
 //! over about 500 lines apart from test files.
 

@@ -49,6 +49,7 @@ pub(crate) struct Release {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn bullseye_postgresql_13_pgpool_4_1_repmgr_5_2_core_scenarios() {
     core_scenarios(&Release {
         distro: "bullseye",
@@ -63,6 +64,7 @@ fn bullseye_postgresql_13_pgpool_4_1_repmgr_5_2_core_scenarios() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn trixie_postgresql_17_pgpool_4_6_repmgr_5_5_core_scenarios() {
     core_scenarios(&Release {
         distro: "trixie",
@@ -77,6 +79,7 @@ fn trixie_postgresql_17_pgpool_4_6_repmgr_5_5_core_scenarios() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn legacy_postgresql_9_6_pgpool_3_6_repmgr_3_2_core_scenarios() {
     core_scenarios(&LEGACY);
 }

@@ -133,6 +133,7 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn promtool_accepts_both_watchers_metrics_and_prometheus_scrapes_the_gate_series() {
     let cluster = Cluster::up(NET);
     let mut tuning = Tuning::default();

@@ -68,6 +68,7 @@ fn startup_replies(addr: &str, wait: Duration) -> Result<bool, String> {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn up_every_process_answers() {
     let c = Cluster::shared();
     for n in 1..=2 {
@@ -122,6 +123,7 @@ fn up_every_process_answers() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn pool_nodes_shows_three_backends_primary_first() {
     let c = Cluster::shared();
     for n in 1..=2 {
@@ -144,6 +146,7 @@ fn pool_nodes_shows_three_backends_primary_first() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn up_again_is_idempotent_and_stopped_standby_comes_back() {
     let c = Cluster::shared();
     let out = c.verb(&["up"]);
@@ -177,6 +180,7 @@ fn up_again_is_idempotent_and_stopped_standby_comes_back() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn stopped_pgpool_refuses_and_started_pgpool_answers() {
     let c = Cluster::shared();
     let a = c.pgpool_addr(1);
@@ -206,6 +210,7 @@ fn stopped_pgpool_refuses_and_started_pgpool_answers() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn frozen_pgpool_accepts_tcp_but_never_answers_until_thawed() {
     let c = Cluster::shared();
     let a = c.pgpool_addr(2);
@@ -255,6 +260,7 @@ fn frozen_pgpool_accepts_tcp_but_never_answers_until_thawed() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn frozen_db_accepts_tcp_but_never_answers_until_thawed() {
     let c = Cluster::shared();
     let a = c.db_addr(3);
@@ -275,6 +281,7 @@ fn frozen_db_accepts_tcp_but_never_answers_until_thawed() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn stopped_primary_and_promoted_standby_becomes_primary() {
     let c = Cluster::up(3);
     c.stop_db(1);
@@ -350,6 +357,7 @@ fn stopped_primary_and_promoted_standby_becomes_primary() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn split_brain_gives_two_primaries() {
     let c = Cluster::up(4);
     c.split_brain();

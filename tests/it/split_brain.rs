@@ -73,6 +73,7 @@ fn with_api(section: &str) -> Tuning {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn old_primary_restarted_after_failover_is_critical_and_alarms_once() {
     let cluster = Cluster::up(NET);
     let pgp_config = cluster.config_path("pgp1");

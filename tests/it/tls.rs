@@ -194,6 +194,7 @@ fn assert_all_work(what: &str, cfg: &Path) {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn tls_prefer_and_require_reach_pgpool_databases_and_repmgr() {
     let _turn = cluster();
     // prefer is also what an empty section gives (the default, as psql).
@@ -205,6 +206,7 @@ fn tls_prefer_and_require_reach_pgpool_databases_and_repmgr() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn tls_verify_ca_and_verify_full_with_the_sandbox_ca_work() {
     let _turn = cluster();
     for mode in ["verify-ca", "verify-full"] {
@@ -217,6 +219,7 @@ fn tls_verify_ca_and_verify_full_with_the_sandbox_ca_work() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn tls_verify_full_with_a_wrong_ca_fails_with_one_line_naming_host_port_and_problem() {
     let _turn = cluster();
     let wrong = wrong_ca();
@@ -265,6 +268,7 @@ fn tls_verify_full_with_a_wrong_ca_fails_with_one_line_naming_host_port_and_prob
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn tls_disable_against_hostssl_only_fails_with_the_servers_hba_message() {
     let _turn = cluster();
     let cfg = config("disable", "sslmode = disable");

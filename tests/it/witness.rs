@@ -23,6 +23,7 @@ const REPMGR_UP_BAD: &str = "PGPWATCH - Repmgr - UP (This is bad)";
 const START: Duration = Duration::from_secs(20);
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn witness_is_no_master_both_pgpools_down_opens_the_master_only() {
     let cluster = Cluster::up_with_witness(13);
     let mailbox = Mailbox::start(MailboxOptions::default());
@@ -98,6 +99,7 @@ fn witness_is_no_master_both_pgpools_down_opens_the_master_only() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn poolstatus_lists_the_witness_with_its_role_and_stays_ok() {
     let cluster = Cluster::up_with_witness(14);
     let out = Command::new(env!("CARGO_BIN_EXE_poolstatus"))

@@ -1,4 +1,4 @@
-//! `Mailbox`: a real SMTP server for the tests (tests/support/smtp_capture.py on
+//! `Mailbox`: a real SMTP server for the tests (tests/it/support/smtp_capture.py on
 //! Debian's python3-aiosmtpd) with STARTTLS or implicit TLS, AUTH, and a
 //! throwaway CA, so sendmail and the watchers are tested against the same kind
 //! of server they meet in production, not a mock.
@@ -279,7 +279,7 @@ impl Mailbox {
             .append(true)
             .open(self.dir.join("server.log"))
             .expect("open server.log");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_capture.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_capture.py");
         let mut cmd = Command::new(PYTHON);
         cmd.arg(&script)
             .arg(format!("--host={}", self.opts.host))

@@ -1,7 +1,8 @@
-//! What the watch/ re-cut (issue 9) promises, on the real cluster: a slow
-//! mail report never holds the check loop, SIGHUP rebuilds the mail side
+//! The mail side beside the check loop, on the real cluster: a slow mail
+//! report never holds the check loop, SIGHUP rebuilds the mail side
 //! (sendmail switched on takes effect at the next transition), and SIGTERM
-//! returns within its bound even while the mail server is frozen.
+//! returns within its bound even while the mail server is frozen. (Written
+//! for the watch/ re-cut of issue 9, as `recut.rs`.)
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ fn after(w: &Watcher, open: bool, action: impl FnOnce()) -> Duration {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn a_hanging_report_never_holds_the_loop() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
@@ -98,6 +100,7 @@ fn a_hanging_report_never_holds_the_loop() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn sighup_switches_mail_on_for_the_next_transition_within_a_long_period() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
@@ -135,6 +138,7 @@ fn sighup_switches_mail_on_for_the_next_transition_within_a_long_period() {
 }
 
 #[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn sigterm_with_a_frozen_mail_server_exits_0_within_the_bound() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
