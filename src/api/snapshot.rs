@@ -274,8 +274,8 @@ impl RepmgrView {
             return false;
         };
         r.status == "streaming"
-            && r.sender_host.as_ref().map_or(true, |h| h == host)
-            && r.sender_port.map_or(true, |p| p == *port)
+            && r.sender_host.as_ref().is_none_or(|h| h == host)
+            && r.sender_port.is_none_or(|p| p == *port)
     }
 
     /// Bytes between the lone master's current LSN and my replay LSN.

@@ -54,7 +54,7 @@ pub const MAX_SESSION_BYTES: u64 = 16 << 20;
 
 /// The error detail when a server went past `limit` bytes.
 pub fn over_budget_detail(limit: u64) -> String {
-    let size = if limit % (1 << 20) == 0 {
+    let size = if limit.is_multiple_of(1 << 20) {
         format!("{} MiB", limit >> 20)
     } else {
         format!("{} KiB", limit >> 10)

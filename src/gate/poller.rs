@@ -141,7 +141,7 @@ impl Poller {
         let mut buf = [0u8; 2048];
         while !stop.load(Ordering::SeqCst) {
             let now = Instant::now();
-            let listening = st.listen_rest_until.map_or(true, |t| now >= t);
+            let listening = st.listen_rest_until.is_none_or(|t| now >= t);
             if listening {
                 st.listen_rest_until = None;
             }

@@ -122,7 +122,7 @@ impl Notifier {
         };
         let due = self
             .last_ping
-            .map_or(true, |t| now.saturating_duration_since(t) >= timeout / 2);
+            .is_none_or(|t| now.saturating_duration_since(t) >= timeout / 2);
         if due && self.target.is_some() {
             self.log_err(self.notify("WATCHDOG=1"));
             self.last_ping = Some(now);

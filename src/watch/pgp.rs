@@ -235,7 +235,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
                     port_phrase(rules, PortMove::StaysClosed)
                 );
             }
-            if rules.mail_on_success && state.checks % period == 0 {
+            if rules.mail_on_success && state.checks.is_multiple_of(period) {
                 mails.push(
                     Mail::new(
                         MailKind::PgpStatusOk,
@@ -287,7 +287,7 @@ pub fn decide(state: &PgpState, obs: &PgpObservation, rules: &PgpRules) -> (PgpS
             let error_mail = if next.split_brain {
                 alarm_starts
             } else {
-                (next.failed_streak - 1) % period == 0
+                (next.failed_streak - 1).is_multiple_of(period)
             };
             if error_mail {
                 mails.push(

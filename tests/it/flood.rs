@@ -204,7 +204,7 @@ fn check(gate: SocketAddr, stop: &AtomicBool) -> Checks {
             }
         }
         c.made += 1;
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             c.http_made += 1;
             match http_check(gate) {
                 Ok(body) => {

@@ -69,7 +69,7 @@ fn pending_workers_are_capped_per_server() {
             .lock()
             .unwrap()
             .as_ref()
-            .map_or(true, |m| !m.contains_key(&host_port("127.0.0.1", port)));
+            .is_none_or(|m| !m.contains_key(&host_port("127.0.0.1", port)));
         if free {
             break;
         }

@@ -138,7 +138,7 @@ pub fn repmgr_nodes(rows: &[TextRow]) -> Result<Vec<RepmgrNode>, ParseError> {
             role: Role::parse(&need(&["type"])?),
             upstream_node_id: get(&["upstream_node_id"]).filter(|s| !s.is_empty()),
             conninfo: MaskedConninfo::new(&need(&["conninfo"])?),
-            active: get(&["active"]).map_or(true, |a| a == "t" || a == "true"),
+            active: get(&["active"]).is_none_or(|a| a == "t" || a == "true"),
         });
     }
     Ok(out)

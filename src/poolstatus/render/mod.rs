@@ -109,7 +109,7 @@ pub(super) fn standbys_of<'a>(r: &'a Report, master: Option<&NodeReport>) -> Vec
     r.nodes
         .iter()
         .filter(|n| !n.is_witness() && !n.is_failed())
-        .filter(|n| master.map_or(true, |m| !std::ptr::eq(*n, m)))
+        .filter(|n| master.is_none_or(|m| !std::ptr::eq(*n, m)))
         .collect()
 }
 
@@ -118,7 +118,7 @@ pub(super) fn failed_of<'a>(r: &'a Report, master: Option<&NodeReport>) -> Vec<&
     r.nodes
         .iter()
         .filter(|n| n.is_failed())
-        .filter(|n| master.map_or(true, |m| !std::ptr::eq(*n, m)))
+        .filter(|n| master.is_none_or(|m| !std::ptr::eq(*n, m)))
         .collect()
 }
 
