@@ -163,6 +163,8 @@ const POOLSTATUS_OPTIONS: &[Opt] = &[
 /// settled there; this reads the typed values.
 struct Parser {
     args: pico_args::Arguments,
+    /// The program's option names, for "did you mean" on an unknown one.
+    names: Vec<&'static str>,
 }
 
 impl Parser {
@@ -176,7 +178,8 @@ impl Parser {
             ArgError::File(e) => CliError::Args(e),
             e => CliError::Usage(e.to_string()),
         })?;
-        Ok(Parser { args })
+        let names = options.iter().map(|o| o.name).collect();
+        Ok(Parser { args, names })
     }
 
     /// Whether the flag was given (the front lists it at most once).
@@ -203,7 +206,8 @@ impl Parser {
             None => Ok(()),
             Some(a) => {
                 let a = a.to_string_lossy();
-                let named = crate::args::front::name_argument(&a);
+                let names = self.names.iter().copied();
+                let named = crate::args::front::name_unknown(&a, names);
                 Err(CliError::Usage(if named == a {
                     format!("unknown argument {a:?}")
                 } else {

@@ -179,6 +179,21 @@ pub fn name_argument(arg: &str) -> String {
     )
 }
 
+/// [`name_argument`], with " (did you mean --config?)" when the argument
+/// is a plausible option name within a couple of edits of one of `options`
+/// (its value, if any, is still not shown).
+pub fn name_unknown<'o>(arg: &str, options: impl Iterator<Item = &'o str>) -> String {
+    let named = name_argument(arg);
+    let name = named.split(' ').next().unwrap_or_default();
+    if !name.starts_with("--") {
+        return named;
+    }
+    match crate::plumbing::typo::closest(name, options) {
+        Some(o) => format!("{named} (did you mean {o}?)"),
+        None => named,
+    }
+}
+
 impl<'a> Spec<'a> {
     /// `@`-expands `os_args` (program name excluded) and hands the
     /// canonical list to pico-args.
@@ -216,7 +231,10 @@ impl<'a> Spec<'a> {
                     }
                 }
                 match self.dialect {
-                    Dialect::Argparse => return Err(ArgError::Unrecognized(name_argument(arg))),
+                    Dialect::Argparse => {
+                        let names = self.options.iter().map(|o| o.name);
+                        return Err(ArgError::Unrecognized(name_unknown(arg, names)));
+                    }
                     Dialect::Watchers => {
                         unknown.push(arg.clone());
                         continue;
@@ -481,7 +499,10 @@ mod tests {
             ("stray", "(5 characters, not an option; not shown)"),
             ("--", "--"),
             ("--bogus", "--bogus"),
-            ("--passwd=Secret", "--passwd (its value is not shown)"),
+            (
+                "--passwd=Secret",
+                "--passwd (its value is not shown) (did you mean --password?)",
+            ),
             (
                 "--Secret-Pass",
                 "(13 characters, not an option of any program; not shown)",

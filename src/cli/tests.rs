@@ -166,6 +166,37 @@ fn usage_errors_name_the_flag() {
     assert!(e.to_string().contains("--check-period"), "{e}");
 }
 
+/// Issue 18 item 5: an unknown option a couple of edits from a known one
+/// says which, and still never shows a value.
+#[test]
+fn an_unknown_option_near_a_known_one_says_did_you_mean() {
+    for (args, want) in [
+        (
+            &["--confg", "x"][..],
+            "unknown argument --confg (did you mean --config?)",
+        ),
+        (
+            &["--chek-config"][..],
+            "unknown argument --chek-config (did you mean --check-config?)",
+        ),
+        (
+            &["--run-onse"][..],
+            "unknown argument --run-onse (did you mean --run-once?)",
+        ),
+        (
+            &["--confgi=/etc/x.ini"][..],
+            "unknown argument --confgi (its value is not shown) (did you mean --config?)",
+        ),
+    ] {
+        let e = parse_pgpwatch(os(args)).unwrap_err();
+        assert!(e.to_string().contains(want), "{args:?}: {e}");
+        assert!(!e.to_string().contains("/etc/x.ini"), "{args:?}: {e}");
+    }
+    // far from every option: no guess
+    let e = parse_pgpwatch(os(&["--bogus"])).unwrap_err();
+    assert!(!e.to_string().contains("did you mean"), "{e}");
+}
+
 #[test]
 fn help_and_version() {
     assert_eq!(

@@ -218,39 +218,7 @@ fn unknown_warnings(ini: &Ini, source: &Path) -> Vec<String> {
 /// " (did you mean force_open?)" when one of `names` is within a couple of
 /// edits of `word` (a typo: `force_opne`, `chek_period`); "" otherwise.
 fn did_you_mean<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> String {
-    // Up to 2 edits, and fewer for short names (3 letters: 1 edit).
-    let allowed = (word.chars().count() / 3).clamp(1, 2);
-    let best = names
-        .map(|n| (edits(word, n), n))
-        .filter(|(d, _)| *d <= allowed)
-        .min_by_key(|(d, _)| *d);
-    best.map(|(_, n)| format!(" (did you mean {n}?)"))
+    crate::plumbing::typo::closest(word, names)
+        .map(|n| format!(" (did you mean {n}?)"))
         .unwrap_or_default()
-}
-
-/// Edit distance with adjacent swaps counted as one edit (optimal string
-/// alignment), over chars.
-fn edits(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[a.len()][b.len()]
 }

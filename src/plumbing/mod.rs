@@ -11,3 +11,4 @@ pub mod net;
 pub mod os;
 pub mod sdnotify;
 pub mod signals;
+pub mod typo;
