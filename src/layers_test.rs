@@ -296,12 +296,6 @@ const NOT_YET_TYPED: &[(&str, &str)] = &[
         "pub answer: Result<NodeStatus, String>",
     ),
     ("src/cluster/repmgr.rs", "fn node_status("),
-    ("src/cluster/tls.rs", "fn connector("),
-    ("src/cluster/tls.rs", "fn cached_context("),
-    ("src/cluster/tls.rs", "fn build_context("),
-    ("src/cluster/tls.rs", "fn load_root("),
-    ("src/cluster/tls.rs", "fn check_key_mode("),
-    ("src/config/tls.rs", "fn client_files("),
     (
         "src/mail/options.rs",
         "parse: fn(&str) -> Result<T, String>",
