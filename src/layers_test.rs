@@ -297,13 +297,6 @@ const NOT_YET_TYPED: &[(&str, &str)] = &[
     ),
     ("src/cluster/repmgr.rs", "fn node_status("),
     (
-        "src/mail/options.rs",
-        "parse: fn(&str) -> Result<T, String>",
-    ),
-    ("src/mail/options.rs", "fn parse_port("),
-    ("src/mail/options.rs", "fn parse_tls("),
-    ("src/mail/options.rs", "fn parse_timeout("),
-    (
         "src/watch/watcher.rs",
         "nodes: Result<Vec<NodeAnswer>, String>",
     ),
