@@ -274,37 +274,8 @@ fn result_errors(code: &str) -> Vec<(usize, String)> {
     found
 }
 
-/// The `Result<_, String>` not yet converted to their layer's error enum
-/// (issue 19): a file and a piece of the line that holds it. Shrink it; a
-/// new one anywhere else fails the test below.
-const NOT_YET_TYPED: &[(&str, &str)] = &[
-    ("src/api/agent.rs", "let up_or = |v: Result<(), String>"),
-    ("src/api/routes.rs", "fn primary_verdict("),
-    ("src/api/routes.rs", "fn health_verdict("),
-    ("src/api/routes.rs", "fn gate_verdict("),
-    (
-        "src/api/routes.rs",
-        "let check = |path: &str, v: Result<(), String>|",
-    ),
-    ("src/api/routes.rs", "fn replica_result("),
-    (
-        "src/api/snapshot.rs",
-        "nodes: &Result<Vec<NodeAnswer>, String>",
-    ),
-    (
-        "src/cluster/repmgr.rs",
-        "pub answer: Result<NodeStatus, String>",
-    ),
-    ("src/cluster/repmgr.rs", "fn node_status("),
-    (
-        "src/watch/watcher.rs",
-        "nodes: Result<Vec<NodeAnswer>, String>",
-    ),
-];
-
-/// `file:line: text` of every `Result<_, String>` in the non-test sources,
-/// and whether [`NOT_YET_TYPED`] names it.
-fn string_errors() -> Vec<(String, bool)> {
+/// `file:line: text` of every `Result<_, String>` in the non-test sources.
+fn string_errors() -> Vec<String> {
     let root = src();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
@@ -323,10 +294,7 @@ fn string_errors() -> Vec<(String, bool)> {
         for (line, error) in result_errors(&code_of(&text)) {
             if matches!(error.as_str(), "String" | "std::string::String") {
                 let at = lines.get(line - 1).map_or("", |l| l.trim());
-                let allowed = NOT_YET_TYPED
-                    .iter()
-                    .any(|(f, piece)| *f == rel && at.contains(piece));
-                out.push((format!("{rel}:{line}: {at}"), allowed));
+                out.push(format!("{rel}:{line}: {at}"));
             }
         }
     }
@@ -359,23 +327,9 @@ fn the_result_scan_sees_nested_generics_and_arrows() {
 #[test]
 fn no_non_test_code_has_a_string_error() {
     let found = string_errors();
-    let new: Vec<&str> = found
-        .iter()
-        .filter(|(_, allowed)| !allowed)
-        .map(|(at, _)| at.as_str())
-        .collect();
     assert!(
-        new.is_empty(),
+        found.is_empty(),
         "Result<_, String> outside tests (use the layer's error enum):\n{}",
-        new.join("\n")
+        found.join("\n")
     );
-    // The allow-list only shrinks: an entry that matches nothing is stale.
-    for (file, piece) in NOT_YET_TYPED {
-        assert!(
-            found
-                .iter()
-                .any(|(at, _)| at.starts_with(&format!("{file}:")) && at.contains(piece)),
-            "NOT_YET_TYPED names {file} {piece:?}, which is typed now: remove it"
-        );
-    }
 }
