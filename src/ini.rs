@@ -117,25 +117,41 @@ impl IniError {
     }
 }
 
+impl IniError {
+    /// What is wrong with the line, without the `line N: ` that `Display`
+    /// puts first (the configuration error names the line itself).
+    pub fn what(&self) -> IniWhat<'_> {
+        IniWhat(self)
+    }
+}
+
+/// [`IniError::what`]: the problem of the line, without its number.
+#[derive(Debug, Clone, Copy)]
+pub struct IniWhat<'a>(&'a IniError);
+
+impl fmt::Display for IniWhat<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IniError::MissingSectionHeader { text, .. } => write!(
+                f,
+                "{text:?} stands before any [section] header (expected a header such as [pgp] first)"
+            ),
+            IniError::BadLine { text, .. } => write!(
+                f,
+                "cannot read {text:?} (expected [section], key = value, a comment, or an indented continuation after a value)"
+            ),
+            IniError::ContinuesValueless { key, .. } => write!(
+                f,
+                "indented line continues key '{key}', which has no value (expected key = value before it, or no indentation)"
+            ),
+            IniError::NotUtf8 { .. } => write!(f, "not valid UTF-8 (save the file as UTF-8)"),
+        }
+    }
+}
+
 impl fmt::Display for IniError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IniError::MissingSectionHeader { line, text } => write!(
-                f,
-                "line {line}: {text:?} stands before any [section] header (expected a header such as [pgp] first)"
-            ),
-            IniError::BadLine { line, text } => write!(
-                f,
-                "line {line}: cannot read {text:?} (expected [section], key = value, a comment, or an indented continuation after a value)"
-            ),
-            IniError::ContinuesValueless { line, key } => write!(
-                f,
-                "line {line}: indented line continues key '{key}', which has no value (expected key = value before it, or no indentation)"
-            ),
-            IniError::NotUtf8 { line } => {
-                write!(f, "line {line}: not valid UTF-8 (save the file as UTF-8)")
-            }
-        }
+        write!(f, "line {}: {}", self.line(), self.what())
     }
 }
 

@@ -42,7 +42,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The text with `//` comments and `#[cfg(test)] mod x { ... }` blocks
-/// taken out.
+/// blanked out, line for line (so line numbers still hold).
 fn code_of(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
@@ -55,9 +55,11 @@ fn code_of(text: &str) -> String {
         if lines[i].trim() == "#[cfg(test)]" && next.starts_with("mod ") && next.ends_with('{') {
             let mut depth = 0i32;
             i += 1;
+            out.push('\n');
             while i < lines.len() {
                 depth += lines[i].matches('{').count() as i32;
                 depth -= lines[i].matches('}').count() as i32;
+                out.push('\n');
                 i += 1;
                 if depth <= 0 {
                     break;
@@ -72,11 +74,12 @@ fn code_of(text: &str) -> String {
     out
 }
 
-/// Whether `file` is compiled only for tests: a `tests.rs` / `*_tests.rs`,
+/// Whether `file` is compiled only for tests: a `tests.rs` / `*_tests.rs` /
+/// `*_test.rs`,
 /// or declared under `#[cfg(test)]` by its parent.
 fn test_only(file: &Path) -> bool {
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    if name == "tests" || name.ends_with("_tests") || name == "layers_test" {
+    if name == "tests" || name.ends_with("_tests") || name.ends_with("_test") {
         return true;
     }
     let Some(dir) = file.parent() else {
@@ -231,4 +234,102 @@ fn top_level_modules_import_each_other_without_a_cycle() {
             cycle.unwrap_or_default().join(" -> ")
         );
     }
+}
+
+/// The error type of each `Result<T, E>` in `code`, with the line it starts
+/// on (1-based). Generics nest (`Result<Vec<(u8, String)>, String>`), and
+/// the `>` of a `->` does not close one.
+fn result_errors(code: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("Result<") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let bytes = code.as_bytes();
+        let start = at + "Result<".len();
+        let (mut depth, mut i, mut last_comma) = (1i32, start, None);
+        while i < bytes.len() && depth > 0 {
+            match bytes[i] {
+                b'<' => depth += 1,
+                b'>' if i > 0 && bytes[i - 1] == b'-' => {}
+                b'>' => depth -= 1,
+                b'(' | b'[' => depth += 1,
+                b')' | b']' => depth -= 1,
+                b',' if depth == 1 => last_comma = Some(i),
+                _ => {}
+            }
+            i += 1;
+        }
+        if depth != 0 {
+            continue;
+        }
+        // `io::Result<T>` and the like name no error type.
+        let Some(comma) = last_comma else {
+            continue;
+        };
+        let error = code[comma + 1..i - 1].trim().to_string();
+        found.push((code[..at].matches('\n').count() + 1, error));
+    }
+    found
+}
+
+/// `file:line: text` of every `Result<_, String>` in the non-test sources.
+fn string_errors() -> Vec<String> {
+    let root = src();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        if test_only(&file) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read a source file");
+        let lines: Vec<&str> = text.lines().collect();
+        let rel = format!(
+            "src/{}",
+            file.strip_prefix(&root).expect("under src").display()
+        );
+        for (line, error) in result_errors(&code_of(&text)) {
+            if matches!(error.as_str(), "String" | "std::string::String") {
+                let at = lines.get(line - 1).map_or("", |l| l.trim());
+                out.push(format!("{rel}:{line}: {at}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_result_scan_sees_nested_generics_and_arrows() {
+    let code = "fn a() -> Result<Vec<(u8, String)>, String> {}\n\
+                fn b(f: Result<fn(u8) -> u8, String>) {}\n\
+                fn c() -> io::Result<String> {}\n\
+                fn d() -> Result<String, Error> {}\n\
+                fn e() -> MyResult<u8, String> {}\n";
+    let errors: Vec<(usize, String)> = result_errors(code);
+    assert_eq!(
+        errors,
+        vec![
+            (1, "String".to_string()),
+            (2, "String".to_string()),
+            (4, "Error".to_string()),
+        ]
+    );
+    let blanked = code_of("fn x() {}\n#[cfg(test)]\nmod t {\n  fn y() -> Result<(), String> {}\n}\nfn z() -> Result<(), String> {}\n");
+    assert_eq!(result_errors(&blanked), vec![(6, "String".to_string())]);
+}
+
+/// No non-test function returns `Result<_, String>` (docs/design.md, "Typed
+/// all the way"): each layer has its error enum, and text is made once, at
+/// the edge.
+#[test]
+fn no_non_test_code_has_a_string_error() {
+    let found = string_errors();
+    assert!(
+        found.is_empty(),
+        "Result<_, String> outside tests (use the layer's error enum):\n{}",
+        found.join("\n")
+    );
 }

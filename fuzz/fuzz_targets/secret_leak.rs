@@ -20,7 +20,7 @@ use pgpoolwatch::config::{Program, Settings};
 use pgpoolwatch::cluster::text;
 use pgpoolwatch::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
 use pgpoolwatch::cluster::pgpool::PgpoolError;
-use pgpoolwatch::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer};
+use pgpoolwatch::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer, NodeError};
 use pgpoolwatch::cluster::{ProbeError, TextRow};
 use pgpoolwatch::secret::Secret;
 use pgpoolwatch::watch::pgp::{PgpObservation, PgpRules, PgpState};
@@ -231,9 +231,9 @@ fuzz_target!(|data: &[u8]| {
     let answer = match node_endpoint(&node, &settings.repmgr, "nobody") {
         Ok(ep) => {
             check("an endpoint's Debug", case, &format!("{ep:?}"));
-            Err(quoted.to_string())
+            Err(NodeError::Probe(quoted.clone()))
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(NodeError::Endpoint(e)),
     };
     let answers = vec![NodeAnswer {
         name: "db2".into(),

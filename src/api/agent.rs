@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::routes::{gate_verdict, health_verdict, primary_verdict, replica_verdict};
+use super::routes::{gate_verdict, health_verdict, primary_verdict, replica_verdict, NotReady};
 use super::routes::{parse_lag, ReplicaQuery, ReplicaVerdict};
 use super::snapshot::Snapshot;
 
@@ -22,9 +22,9 @@ const MAX_REASON: usize = 200;
 pub fn agent_reply(snap: &Snapshot, request: &str) -> String {
     let mut words = request.split_whitespace();
     let verb = words.next().unwrap_or("primary").to_ascii_lowercase();
-    let up_or = |v: Result<(), String>, word: &str| match v {
+    let up_or = |v: Result<(), NotReady>, word: &str| match v {
         Ok(()) => "up ready\n".to_string(),
-        Err(why) => format!("{word} #{}\n", clean(&why)),
+        Err(why) => format!("{word} #{}\n", clean(&why.to_string())),
     };
     match verb.as_str() {
         "primary" | "master" | "read-write" | "leader" if snap.program == "repmgrwatch" => {

@@ -3,7 +3,8 @@
 //! same (docs/api.md); what Patroni cannot see, we add: several masters make
 //! `/primary` 503.
 
-use std::time::Instant;
+use std::fmt;
+use std::time::{Duration, Instant};
 
 use super::snapshot::{NodeView, Snapshot};
 use crate::plumbing::json::Json;
@@ -179,48 +180,109 @@ pub fn replica_verdict(snap: &Snapshot, q: &ReplicaQuery) -> ReplicaVerdict {
     ReplicaVerdict::Ok
 }
 
+/// Why a check path (or the agent) says no: the text after `503 (`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotReady {
+    /// No check has finished yet.
+    Starting,
+    /// The program (pgpwatch) watches no database node.
+    NotDatabaseNode { program: &'static str },
+    /// repmgr's metadata could not be read: why, or `None`.
+    MastersUnknown(Option<String>),
+    /// The local PostgreSQL does not answer.
+    LocalDown,
+    /// Several nodes answer as master.
+    SplitBrain(Vec<String>),
+    /// No node answers as master.
+    NoMaster,
+    /// This node is a standby of these masters.
+    Standby(Vec<String>),
+    /// pgpwatch's pgpool is unhealthy: the view's reason.
+    Pgpool(String),
+    /// The gate is closed: the watcher's reason sentence.
+    GateClosed(String),
+    /// No check finished for `since`; `bound` is the liveness bound.
+    Stalled { since: Duration, bound: Duration },
+    /// A standby `lag` bytes behind the master, over `limit`.
+    Lagging { lag: u64, limit: u64 },
+    /// Not a usable standby: [`ReplicaVerdict::Not`]'s reason.
+    NotReplica(String),
+}
+
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotReady::Starting => write!(f, "no check has run yet"),
+            NotReady::NotDatabaseNode { program } => {
+                write!(f, "{program}: not a database node")
+            }
+            NotReady::MastersUnknown(e) => write!(
+                f,
+                "the masters could not be read: {}",
+                e.as_deref().unwrap_or("?")
+            ),
+            NotReady::LocalDown => write!(f, "the local PostgreSQL does not answer"),
+            NotReady::SplitBrain(m) => write!(f, "split brain: {} answer as master", m.join(", ")),
+            NotReady::NoMaster => write!(f, "no node answers as master"),
+            NotReady::Standby(m) => write!(f, "a standby; the master is {}", m.join(", ")),
+            NotReady::GateClosed(reason) => write!(f, "the gate is closed: {reason}"),
+            NotReady::Pgpool(e) => write!(f, "{e}"),
+            NotReady::Stalled { since, bound } => write!(
+                f,
+                "no check finished for {:.1} s (bound {:.1} s = 2 x check_period + connect_timeout)",
+                since.as_secs_f64(),
+                bound.as_secs_f64()
+            ),
+            NotReady::Lagging { lag, limit } => write!(
+                f,
+                "lagging {lag} bytes behind the master (limit {limit} bytes)"
+            ),
+            NotReady::NotReplica(why) => write!(f, "{why}"),
+        }
+    }
+}
+
 /// Whether this node is the single master seen, and if not why.
-pub fn primary_verdict(snap: &Snapshot) -> Result<(), String> {
+pub fn primary_verdict(snap: &Snapshot) -> Result<(), NotReady> {
     let NodeView::Repmgr(r) = &snap.node else {
         return Err(match snap.node {
-            NodeView::Starting => "no check has run yet".into(),
-            _ => format!("{}: not a database node", snap.program),
+            NodeView::Starting => NotReady::Starting,
+            _ => NotReady::NotDatabaseNode {
+                program: snap.program,
+            },
         });
     };
     if r.is_primary() {
         return Ok(());
     }
     Err(match r.state() {
-        "unknown" => format!(
-            "the masters could not be read: {}",
-            r.masters_error.as_deref().unwrap_or("?")
-        ),
-        "down" => "the local PostgreSQL does not answer".into(),
-        "split_brain" => format!("split brain: {} answer as master", r.masters.join(", ")),
-        "no_master" => "no node answers as master".into(),
-        _ => format!("a standby; the master is {}", r.masters.join(", ")),
+        "unknown" => NotReady::MastersUnknown(r.masters_error.clone()),
+        "down" => NotReady::LocalDown,
+        "split_brain" => NotReady::SplitBrain(r.masters.clone()),
+        "no_master" => NotReady::NoMaster,
+        _ => NotReady::Standby(r.masters.clone()),
     })
 }
 
 /// Whether the node (pgpwatch: pgpool with a primary up) is healthy.
-pub fn health_verdict(snap: &Snapshot) -> Result<(), String> {
+pub fn health_verdict(snap: &Snapshot) -> Result<(), NotReady> {
     match &snap.node {
-        NodeView::Starting => Err("no check has run yet".into()),
+        NodeView::Starting => Err(NotReady::Starting),
         NodeView::Repmgr(r) if r.healthy() => Ok(()),
-        NodeView::Repmgr(_) => Err("the local PostgreSQL does not answer".into()),
+        NodeView::Repmgr(_) => Err(NotReady::LocalDown),
         NodeView::Pgpool(p) => match &p.error {
             None => Ok(()),
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(NotReady::Pgpool(e.clone())),
         },
     }
 }
 
 /// Whether the GSLB gate is open.
-pub fn gate_verdict(snap: &Snapshot) -> Result<(), String> {
+pub fn gate_verdict(snap: &Snapshot) -> Result<(), NotReady> {
     if snap.gate_open {
         Ok(())
     } else {
-        Err(format!("the gate is closed: {}", snap.reason))
+        Err(NotReady::GateClosed(snap.reason.clone()))
     }
 }
 
@@ -236,10 +298,10 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
     let (path, query) = split_target(target);
     let repmgr = snap.program == "repmgrwatch";
     let full = || snap.to_json(now);
-    let check = |path: &str, v: Result<(), String>| {
+    let check = |path: &str, v: Result<(), NotReady>| {
         let (status, why) = match v {
             Ok(()) => (200, "yes".to_string()),
-            Err(e) => (503, e),
+            Err(e) => (503, e.to_string()),
         };
         let body = full().with("path", path).with(
             "answer",
@@ -261,11 +323,10 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
             if snap.alive(now) {
                 Ok(())
             } else {
-                Err(format!(
-                    "no check finished for {:.1} s (bound {:.1} s = 2 x check_period + connect_timeout)",
-                    snap.since_check(now).as_secs_f64(),
-                    snap.liveness_bound.as_secs_f64()
-                ))
+                Err(NotReady::Stalled {
+                    since: snap.since_check(now),
+                    bound: snap.liveness_bound,
+                })
             },
         ),
         "/primary" | "/master" | "/read-write" | "/leader" if repmgr => {
@@ -290,14 +351,14 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
     }
 }
 
-fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), String> {
+fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), NotReady> {
     match replica_verdict(snap, q) {
         ReplicaVerdict::Ok => Ok(()),
-        ReplicaVerdict::Lagging(lag) => Err(format!(
-            "lagging {lag} bytes behind the master (limit {} bytes)",
-            q.lag.unwrap_or(0)
-        )),
-        ReplicaVerdict::Not(why) => Err(why),
+        ReplicaVerdict::Lagging(lag) => Err(NotReady::Lagging {
+            lag,
+            limit: q.lag.unwrap_or(0),
+        }),
+        ReplicaVerdict::Not(why) => Err(NotReady::NotReplica(why)),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::repmgr::{NodeAnswer, WalReceiver};
+use crate::cluster::repmgr::{MastersError, NodeAnswer, WalReceiver};
 use crate::cluster::text::Backend;
 use crate::plumbing::json::{number_or_text, Json, SCHEMA};
 use crate::plumbing::localtime::iso8601_utc;
@@ -196,7 +196,7 @@ impl RepmgrView {
     /// The view of one check: the nodes probed (or why not) and the gates.
     pub fn new(
         node_name: &str,
-        nodes: &Result<Vec<NodeAnswer>, String>,
+        nodes: &Result<Vec<NodeAnswer>, MastersError>,
         pgpool_gates: Vec<(String, bool)>,
     ) -> RepmgrView {
         let (masters, masters_error, me, master, stale_primaries) = match nodes {
@@ -212,7 +212,7 @@ impl RepmgrView {
                 let stale = crate::cluster::repmgr::stale_primaries_of(nodes);
                 (names, None, me, lone, stale)
             }
-            Err(e) => (Vec::new(), Some(e.clone()), None, None, Vec::new()),
+            Err(e) => (Vec::new(), Some(e.to_string()), None, None, Vec::new()),
         };
         let master_lsn = master
             .as_ref()
@@ -326,7 +326,7 @@ impl RepmgrView {
             None => Json::Null,
         };
         let local_error = match &self.me {
-            Some(NodeAnswer { answer: Err(e), .. }) => Json::from(e.as_str()),
+            Some(NodeAnswer { answer: Err(e), .. }) => Json::from(e.to_string()),
             None => Json::from(format!(
                 "node {} is not an active primary or standby in repmgr's metadata",
                 self.node_name

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 use super::agent::agent_reply;
 use super::routes::{answer, http_answer, parse_lag, ReplicaQuery};
 use super::snapshot::{LastCheck, NodeView, PgpoolView, RepmgrView, Snapshot};
-use crate::cluster::repmgr::{NodeAnswer, NodeStatus, WalReceiver};
+use crate::cluster::repmgr::{MastersError, NodeAnswer, NodeError, NodeStatus, WalReceiver};
 use crate::cluster::text::{pool_nodes, Backend};
+use crate::cluster::ProbeError;
 
 const MB: u64 = 1 << 20;
 
-fn node(name: &str, host: &str, status: Result<NodeStatus, String>) -> NodeAnswer {
+fn node(name: &str, host: &str, status: Result<NodeStatus, NodeError>) -> NodeAnswer {
     NodeAnswer {
         name: name.into(),
         active: true,
@@ -21,7 +22,7 @@ fn node(name: &str, host: &str, status: Result<NodeStatus, String>) -> NodeAnswe
     }
 }
 
-fn master(lsn: u64) -> Result<NodeStatus, String> {
+fn master(lsn: u64) -> Result<NodeStatus, NodeError> {
     Ok(NodeStatus {
         in_recovery: false,
         lsn: Some(lsn),
@@ -29,7 +30,7 @@ fn master(lsn: u64) -> Result<NodeStatus, String> {
     })
 }
 
-fn standby(lsn: u64, status: &str, from: &str) -> Result<NodeStatus, String> {
+fn standby(lsn: u64, status: &str, from: &str) -> Result<NodeStatus, NodeError> {
     Ok(NodeStatus {
         in_recovery: true,
         lsn: Some(lsn),
@@ -57,12 +58,12 @@ fn snap(program: &'static str, node: NodeView, gate_open: bool, now: Instant) ->
 
 /// repmgrwatch as node `me` over `nodes` (db1 127.0.0.1 is the master
 /// unless said otherwise).
-fn repmgr(me: &str, nodes: Result<Vec<NodeAnswer>, String>, now: Instant) -> Snapshot {
+fn repmgr(me: &str, nodes: Result<Vec<NodeAnswer>, MastersError>, now: Instant) -> Snapshot {
     let v = RepmgrView::new(me, &nodes, vec![("pgp1".into(), true)]);
     snap("repmgrwatch", NodeView::Repmgr(v), false, now)
 }
 
-fn cluster(db2: Result<NodeStatus, String>) -> Result<Vec<NodeAnswer>, String> {
+fn cluster(db2: Result<NodeStatus, NodeError>) -> Result<Vec<NodeAnswer>, MastersError> {
     Ok(vec![
         node("db1", "127.0.0.1", master(100 * MB)),
         node("db2", "127.0.0.2", db2),
@@ -171,7 +172,12 @@ fn every_repmgr_path_on_every_role() {
             "local PostgreSQL down",
             repmgr(
                 "db2",
-                cluster(Err("connect 127.0.0.2:5432: refused".into())),
+                cluster(Err(NodeError::Probe(ProbeError::failed(
+                    "127.0.0.2",
+                    5432,
+                    "connect",
+                    "refused",
+                )))),
                 now,
             ),
         ),
@@ -189,7 +195,16 @@ fn every_repmgr_path_on_every_role() {
         ),
         (
             "masters unreadable",
-            repmgr("db2", Err("read repmgr nodes: refused".into()), now),
+            repmgr(
+                "db2",
+                Err(MastersError::Read(ProbeError::failed(
+                    "127.0.0.1",
+                    5432,
+                    "connect",
+                    "refused",
+                ))),
+                now,
+            ),
         ),
         (
             "starting",

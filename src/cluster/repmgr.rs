@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 pub use super::endpoint::node_endpoint;
+use super::endpoint::EndpointError;
 use super::error::{host_port, ProbeError};
 use super::session::{with_session, Endpoint};
 use crate::cluster::text;
@@ -55,6 +56,29 @@ impl fmt::Display for MastersError {
 
 impl std::error::Error for MastersError {}
 
+/// Why one node said nothing usable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeError {
+    /// The node cannot be asked (its conninfo cannot be read).
+    Endpoint(EndpointError),
+    /// The probe failed (connect, timeout, SQL).
+    Probe(ProbeError),
+    /// `pg_is_in_recovery()` gave neither true nor false (`None`: no value).
+    Recovery(Option<String>),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Endpoint(e) => write!(f, "{e}"),
+            NodeError::Probe(e) => write!(f, "{e}"),
+            NodeError::Recovery(r) => write!(f, "pg_is_in_recovery() returned {r:?}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
 /// What one node answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
@@ -80,7 +104,7 @@ pub struct WalReceiver {
 }
 
 /// One active primary/standby node of repmgr's metadata, as probed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeAnswer {
     /// Its `node_name`.
     pub name: String,
@@ -92,7 +116,7 @@ pub struct NodeAnswer {
     pub host: Option<String>,
     pub port: Option<u16>,
     /// What it said, or why it said nothing.
-    pub answer: Result<NodeStatus, String>,
+    pub answer: Result<NodeStatus, NodeError>,
 }
 
 impl NodeAnswer {
@@ -151,11 +175,11 @@ fn status_sql(version: u32) -> &'static str {
 }
 
 /// Reads a [`NodeStatus`] from the row of [`status_sql`].
-fn node_status(row: &crate::cluster::TextRow) -> Result<NodeStatus, String> {
+fn node_status(row: &crate::cluster::TextRow) -> Result<NodeStatus, NodeError> {
     let in_recovery = match row.get("r").map(String::as_str) {
         Some("true") => true,
         Some("false") => false,
-        other => return Err(format!("pg_is_in_recovery() returned {other:?}")),
+        other => return Err(NodeError::Recovery(other.map(str::to_string))),
     };
     let receiver = row.get("wr_status").map(|status| WalReceiver {
         status: status.clone(),
@@ -214,7 +238,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
             .map(|node| {
                 let name = node.name.clone();
                 let active = node.active;
-                let ep = node_endpoint(node, r, &os_user).map_err(|e| e.to_string());
+                let ep = node_endpoint(node, r, &os_user).map_err(NodeError::Endpoint);
                 let timeout = r.connect_timeout;
                 scope.spawn(move || {
                     let (host, port) = match &ep {
@@ -230,7 +254,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
                                 .unwrap_or(0);
                             s.row(status_sql(version))
                         })
-                        .map_err(|e| e.to_string())
+                        .map_err(NodeError::Probe)
                         .and_then(|row| node_status(&row))
                     });
                     NodeAnswer {

@@ -19,16 +19,16 @@ use openssl::x509::X509;
 use postgres_openssl::MakeTlsConnector;
 
 use super::error::pg_detail;
-pub use crate::config::tls::{SslMode, TlsSettings};
+pub use crate::config::tls::{SslMode, TlsError, TlsSettings};
 
 impl TlsSettings {
     /// An OpenSSL connector for these settings, and the slot where the
     /// certificate check of this one connection leaves its first complaint.
-    /// Errors are the text after `TLS: `. The OpenSSL context is built once
+    /// Errors are shown after `TLS: `. The OpenSSL context is built once
     /// per settings (and file dates) and kept: building it loads OpenSSL's
     /// default CA bundle, tens of milliseconds of CPU that a check must not
     /// pay every time.
-    pub(crate) fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), String> {
+    pub(crate) fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), TlsError> {
         let (ssl, verifies) = self.cached_context()?;
         let slot: VerifySlot = Arc::new(Mutex::new(None));
         let mut connector = MakeTlsConnector::new(ssl);
@@ -54,7 +54,7 @@ impl TlsSettings {
 
     /// The cached context for these settings (see [`TlsSettings::connector`]),
     /// and whether it checks the server's certificate.
-    fn cached_context(&self) -> Result<(SslConnector, bool), String> {
+    fn cached_context(&self) -> Result<(SslConnector, bool), TlsError> {
         type Cache = Vec<(TlsSettings, Vec<Option<SystemTime>>, SslConnector, bool)>;
         static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
         // A file replaced on disk (a renewed certificate) gives a new context.
@@ -85,8 +85,11 @@ impl TlsSettings {
         Ok((c, v))
     }
 
-    fn build_context(&self) -> Result<(SslConnector, bool), String> {
-        let ssl = |what: &str, e: openssl::error::ErrorStack| format!("{what}: {}", ssl_reason(&e));
+    fn build_context(&self) -> Result<(SslConnector, bool), TlsError> {
+        let ssl = |what: &str, e: openssl::error::ErrorStack| TlsError::Ssl {
+            what: what.to_string(),
+            reason: ssl_reason(&e),
+        };
         let mut b =
             SslConnector::builder(SslMethod::tls_client()).map_err(|e| ssl("OpenSSL setup", e))?;
         let verifies = match self.root() {
@@ -100,10 +103,10 @@ impl TlsSettings {
                     || "~/.postgresql/root.crt".to_string(),
                     |h| h.join(".postgresql/root.crt").display().to_string(),
                 );
-                return Err(format!(
-                    "sslmode={} needs the CA that signed the server's certificate: set sslrootcert, or put it in {default}",
-                    self.mode.as_str()
-                ));
+                return Err(TlsError::NoRoot {
+                    mode: self.mode,
+                    default,
+                });
             }
             None => {
                 // SslConnector::builder loaded OpenSSL's default CA bundle,
@@ -142,18 +145,20 @@ pub(crate) type VerifySlot = Arc<Mutex<Option<String>>>;
 
 /// A store holding only the certificates of `path` (libpq trusts only
 /// sslrootcert, not the system store).
-fn load_root(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
+fn load_root(path: &Path) -> Result<openssl::x509::store::X509Store, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| TlsError::RootUnreadable {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     let certs = X509::stack_from_pem(&pem).unwrap_or_default();
     if certs.is_empty() {
-        return Err(format!(
-            "sslrootcert {} holds no PEM certificate",
-            path.display()
-        ));
+        return Err(TlsError::RootEmpty {
+            path: path.to_path_buf(),
+        });
     }
-    let bad = |e: openssl::error::ErrorStack| {
-        format!("sslrootcert {}: {}", path.display(), ssl_reason(&e))
+    let bad = |e: openssl::error::ErrorStack| TlsError::Ssl {
+        what: format!("sslrootcert {}", path.display()),
+        reason: ssl_reason(&e),
     };
     let mut store = X509StoreBuilder::new().map_err(bad)?;
     for c in certs {
@@ -164,18 +169,19 @@ fn load_root(path: &Path) -> Result<openssl::x509::store::X509Store, String> {
 
 /// libpq's rule for a private key file: no access for others, and for the
 /// group only when root owns it (u=rw,g=r).
-fn check_key_mode(key: &Path) -> Result<(), String> {
+fn check_key_mode(key: &Path) -> Result<(), TlsError> {
     use std::os::unix::fs::MetadataExt;
-    let m =
-        std::fs::metadata(key).map_err(|e| format!("cannot read sslkey {}: {e}", key.display()))?;
+    let m = std::fs::metadata(key).map_err(|e| TlsError::KeyUnreadable {
+        path: key.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     let mode = m.mode() & 0o777;
     let allowed = if m.uid() == 0 { 0o640 } else { 0o600 };
     if mode & !allowed != 0 {
-        return Err(format!(
-            "sslkey {} has mode {mode:04o}; it must be u=rw (0600) or less, or u=rw,g=r (0640) if owned by root (chmod 0600 {})",
-            key.display(),
-            key.display()
-        ));
+        return Err(TlsError::KeyMode {
+            path: key.to_path_buf(),
+            mode,
+        });
     }
     Ok(())
 }

@@ -29,8 +29,9 @@ pub enum Problem {
     /// The account running us may not read the file (boxed: it is rare
     /// and large, and `Problem` travels in every `Result` of the reader).
     Denied(Box<Denied>),
-    /// The ini parser's complaint about a line.
-    Syntax(String),
+    /// The ini parser's complaint about a line (shown without its line
+    /// number, which the [`ConfigError`] names).
+    Syntax(crate::ini::IniError),
     /// `key` stands without `=` or `:`.
     NoValue {
         key: &'static str,
@@ -79,7 +80,7 @@ impl fmt::Display for Problem {
                 "cannot read: {e} (expected a readable config.ini; use --config PATH)"
             ),
             Problem::Denied(d) => write!(f, "{d}"),
-            Problem::Syntax(m) => write!(f, "{m}"),
+            Problem::Syntax(e) => write!(f, "{}", e.what()),
             Problem::NoValue { key, expected } => {
                 write!(f, "has no value; expected {key} = {expected}")
             }

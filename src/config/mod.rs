@@ -251,17 +251,12 @@ impl Settings {
         overrides: &[Override],
     ) -> Result<Settings, ConfigError> {
         let ini = Ini::parse_bytes(bytes).map_err(|e| {
-            let text = e.to_string();
-            let problem = text
-                .split_once(": ")
-                .map(|(_, p)| p.to_string())
-                .unwrap_or(text);
             ConfigError::new(
                 source.to_path_buf(),
                 Some(e.line()),
                 None,
                 None,
-                Problem::Syntax(problem),
+                Problem::Syntax(e),
             )
         })?;
         read::from_ini(&ini, source, program, overrides)

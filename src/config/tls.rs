@@ -2,6 +2,7 @@
 //! (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) and where their default
 //! files are; the connector built from them is [`crate::cluster::tls`].
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// libpq's `sslmode`: whether and how a connection uses TLS.
@@ -114,7 +115,7 @@ impl TlsSettings {
 
     /// The client certificate and key, when one is configured or present
     /// in ~/.postgresql (libpq's defaults).
-    pub(crate) fn client_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+    pub(crate) fn client_files(&self) -> Result<Option<(PathBuf, PathBuf)>, TlsError> {
         let cert = match &self.cert {
             Some(c) => c.clone(),
             None => match self.default_file("postgresql.crt") {
@@ -124,13 +125,68 @@ impl TlsSettings {
         };
         let key = match &self.key {
             Some(k) => k.clone(),
-            None => self.default_file("postgresql.key").ok_or_else(|| {
-                format!(
-                    "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
-                    cert.display()
-                )
-            })?,
+            None => self
+                .default_file("postgresql.key")
+                .ok_or_else(|| TlsError::NoKey { cert: cert.clone() })?,
         };
         Ok(Some((cert, key)))
     }
 }
+
+/// Why the TLS files of [`TlsSettings`] cannot be used (a connection then
+/// fails with `TLS: ` and this). Names the file and what to do; never holds
+/// a key's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsError {
+    /// `sslcert` is set (or found) but no key goes with it.
+    NoKey { cert: PathBuf },
+    /// A checking `sslmode` without a root certificate; `default` is where
+    /// libpq would look for one.
+    NoRoot { mode: SslMode, default: String },
+    /// `sslrootcert` cannot be read: the OS error's text.
+    RootUnreadable { path: PathBuf, detail: String },
+    /// `sslrootcert` holds no PEM certificate.
+    RootEmpty { path: PathBuf },
+    /// `sslkey` cannot be read: the OS error's text.
+    KeyUnreadable { path: PathBuf, detail: String },
+    /// `sslkey` is open to others (libpq's rule); `mode` its permission bits.
+    KeyMode { path: PathBuf, mode: u32 },
+    /// OpenSSL refused a step (`what`: `OpenSSL setup`, `sslcert /x.crt`...);
+    /// `reason` is OpenSSL's reason.
+    Ssl { what: String, reason: String },
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::NoKey { cert } => write!(
+                f,
+                "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
+                cert.display()
+            ),
+            TlsError::NoRoot { mode, default } => write!(
+                f,
+                "sslmode={} needs the CA that signed the server's certificate: set sslrootcert, or put it in {default}",
+                mode.as_str()
+            ),
+            TlsError::RootUnreadable { path, detail } => {
+                write!(f, "cannot read sslrootcert {}: {detail}", path.display())
+            }
+            TlsError::RootEmpty { path } => {
+                write!(f, "sslrootcert {} holds no PEM certificate", path.display())
+            }
+            TlsError::KeyUnreadable { path, detail } => {
+                write!(f, "cannot read sslkey {}: {detail}", path.display())
+            }
+            TlsError::KeyMode { path, mode } => write!(
+                f,
+                "sslkey {} has mode {mode:04o}; it must be u=rw (0600) or less, or u=rw,g=r (0640) if owned by root (chmod 0600 {})",
+                path.display(),
+                path.display()
+            ),
+            TlsError::Ssl { what, reason } => write!(f, "{what}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}

@@ -153,10 +153,10 @@ fn usage(e: ArgError) -> MailError {
 
 /// The value of `key` read by pico-args with `parse`, whose error is the
 /// whole message.
-fn typed<T>(
+fn typed<T, E: std::fmt::Display>(
     p: &mut pico_args::Arguments,
     key: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parse: fn(&str) -> Result<T, E>,
 ) -> Result<Option<T>, MailError> {
     p.opt_value_from_fn(key, parse).map_err(|e| {
         MailError::Usage(match e {
@@ -167,32 +167,56 @@ fn typed<T>(
 }
 
 fn text(p: &mut pico_args::Arguments, key: &'static str) -> Result<Option<String>, MailError> {
-    typed(p, key, |v| Ok(v.to_string()))
+    typed(p, key, |v| Ok::<_, std::convert::Infallible>(v.to_string()))
 }
 
-fn parse_port(value: &str) -> Result<u16, String> {
-    match value.trim().parse::<u16>() {
-        Ok(p) if p != 0 => Ok(p),
-        _ => Err(format!("--port: invalid port {value:?} (expected 1-65535)")),
+/// A value of `--port`, `--tls` or `--timeout` that does not parse (the
+/// value as given); its `Display` is the whole usage message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BadValue {
+    /// Not a port 1-65535.
+    Port(String),
+    /// Neither `starttls` nor `implicit`.
+    Tls(String),
+    /// Not a number of seconds in (0, 86400].
+    Timeout(String),
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadValue::Port(v) => write!(f, "--port: invalid port {v:?} (expected 1-65535)"),
+            BadValue::Tls(v) => write!(
+                f,
+                "--tls: invalid mode {v:?} (expected starttls or implicit)"
+            ),
+            BadValue::Timeout(v) => write!(
+                f,
+                "--timeout: invalid value {v:?} (expected seconds, greater than 0)"
+            ),
+        }
     }
 }
 
-fn parse_tls(value: &str) -> Result<TlsMode, String> {
+fn parse_port(value: &str) -> Result<u16, BadValue> {
+    match value.trim().parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(BadValue::Port(value.to_string())),
+    }
+}
+
+fn parse_tls(value: &str) -> Result<TlsMode, BadValue> {
     match value.trim().to_ascii_lowercase().as_str() {
         "starttls" => Ok(TlsMode::StartTls),
         "implicit" => Ok(TlsMode::Implicit),
-        _ => Err(format!(
-            "--tls: invalid mode {value:?} (expected starttls or implicit)"
-        )),
+        _ => Err(BadValue::Tls(value.to_string())),
     }
 }
 
-fn parse_timeout(value: &str) -> Result<Duration, String> {
+fn parse_timeout(value: &str) -> Result<Duration, BadValue> {
     match value.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "--timeout: invalid value {value:?} (expected seconds, greater than 0)"
-        )),
+        _ => Err(BadValue::Timeout(value.to_string())),
     }
 }
 

@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::api::snapshot::{LastCheck, NodeView, RepmgrView, Snapshot};
-use crate::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer};
+use crate::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer, NodeError};
 use crate::cluster::text::{self, Backend};
 use crate::cluster::{pgpool::PgpoolError, ProbeError, TextRow};
 use crate::config::{Program, Settings};
@@ -204,12 +204,12 @@ fn no_conninfo_password_reaches_a_report_a_mail_or_the_api() {
         let answer = match node_endpoint(&node, &settings.repmgr, "nobody") {
             Ok(ep) => {
                 assert_clean("an endpoint's Debug", &case, &format!("{ep:?}"));
-                Err(server_error().to_string())
+                Err(NodeError::Probe(server_error()))
             }
             Err(e) => {
-                let e = e.to_string();
-                assert!(e.starts_with("node db2's conninfo"), "{e}");
-                Err(e)
+                let text = e.to_string();
+                assert!(text.starts_with("node db2's conninfo"), "{text}");
+                Err(NodeError::Endpoint(e))
             }
         };
         let answers = vec![NodeAnswer {

@@ -12,7 +12,9 @@ use super::{pgp, repmgr};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
 use crate::cluster::host_port;
 use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
-use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of, NodeAnswer};
+use crate::cluster::repmgr::{
+    masters_of, probe_nodes, stale_primaries_of, MastersError, NodeAnswer,
+};
 use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
@@ -294,7 +296,7 @@ pub struct RepmgrWatcher {
     /// When the process started, for the start-up grace.
     started: Instant,
     /// What the last check's nodes answered (for the API).
-    nodes: Result<Vec<NodeAnswer>, String>,
+    nodes: Result<Vec<NodeAnswer>, MastersError>,
     /// The pgpool gates the last check probed.
     gates: Vec<(String, bool)>,
     /// `--run-once`: no start-up grace.
@@ -385,7 +387,7 @@ impl Watcher for RepmgrWatcher {
             .as_ref()
             .map(|n| stale_primaries_of(n))
             .unwrap_or_default();
-        self.nodes = nodes.map_err(|e| e.to_string());
+        self.nodes = nodes;
         self.gates = vec![(r.pgp_server_1.clone(), one)];
         if r.pgp_server_2 != r.pgp_server_1 {
             self.gates.push((r.pgp_server_2.clone(), two));

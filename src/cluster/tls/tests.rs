@@ -119,7 +119,7 @@ fn verify_modes_without_a_root_certificate_say_where_to_put_it() {
         home: Some(home.clone()),
         ..TlsSettings::default()
     };
-    let e = t.connector().err().expect("no CA");
+    let e = t.connector().err().expect("no CA").to_string();
     assert_eq!(
         e,
         format!("sslmode=verify-full needs the CA that signed the server's certificate: set sslrootcert, or put it in {}/.postgresql/root.crt", home.display())
@@ -139,7 +139,7 @@ fn unreadable_or_empty_sslrootcert_is_named() {
         root_cert: Some(missing.clone()),
         ..TlsSettings::default()
     };
-    let e = t.connector().err().expect("missing file");
+    let e = t.connector().err().expect("missing file").to_string();
     assert!(
         e.starts_with(&format!("cannot read sslrootcert {}: ", missing.display())),
         "{e}"
@@ -151,7 +151,7 @@ fn unreadable_or_empty_sslrootcert_is_named() {
         ..t
     };
     assert_eq!(
-        t.connector().err(),
+        t.connector().err().map(|e| e.to_string()),
         Some(format!(
             "sslrootcert {} holds no PEM certificate",
             empty.display()
@@ -172,7 +172,7 @@ fn client_key_readable_by_others_is_refused_as_libpq_does() {
         key: Some(key.clone()),
         ..TlsSettings::default()
     };
-    let e = t.connector().err().expect("0644 key");
+    let e = t.connector().err().expect("0644 key").to_string();
     assert!(
         e.starts_with(&format!(
             "sslkey {} has mode 0644; it must be u=rw (0600)",
@@ -183,7 +183,7 @@ fn client_key_readable_by_others_is_refused_as_libpq_does() {
     // A certificate without a key is named too.
     let t = TlsSettings { key: None, ..t };
     assert_eq!(
-        t.connector().err(),
+        t.connector().err().map(|e| e.to_string()),
         Some(format!(
             "sslcert {} is given but no sslkey (and no ~/.postgresql/postgresql.key)",
             cert.display()
