@@ -174,14 +174,16 @@ fuzz_target!(|data: &[u8]| {
             port: 5432,
             name: Some("db2".into()),
             role: None,
+            inactive: false,
             state: Err(err.clone()),
             disk: Err(err),
         }],
         repmgr: Ok(RepmgrMeta {
             source: "db1:5432".into(),
-            table: "repmgr.nodes".into(),
+            schema: text::RepmgrSchema::V4,
             nodes,
             events: Ok((1, 1)),
+            last_event: None,
         }),
         disk_path: "/".into(),
     };
@@ -204,6 +206,7 @@ fuzz_target!(|data: &[u8]| {
         sendmail: true,
         hostname: "pgp1".into(),
         open_port: 5559,
+        dry_run: false,
     };
     let obs = PgpObservation::Unhealthy(PgpoolError::Probe(quoted.clone()));
     let state = PgpState {
@@ -239,6 +242,7 @@ fuzz_target!(|data: &[u8]| {
         name: "db2".into(),
         host: None,
         port: None,
+        active: true,
         answer,
     }];
     let mut snap = Snapshot::starting("repmgrwatch", Instant::now(), Duration::from_secs(30));
@@ -252,7 +256,9 @@ fuzz_target!(|data: &[u8]| {
     let robs = RepmgrObservation {
         masters: Err(MastersError::Read(quoted)),
         pgpools_up: (false, false),
+        pgpools_unknown: (None, None),
         startup_grace_left: Duration::ZERO,
+        stale_primaries: Vec::new(),
     };
     let rrules = RepmgrRules {
         node_name: "db2".into(),
@@ -263,6 +269,7 @@ fuzz_target!(|data: &[u8]| {
         sendmail: true,
         hostname: "db2".into(),
         open_port: 5559,
+        dry_run: false,
     };
     let open = RepmgrState {
         port_open: true,
