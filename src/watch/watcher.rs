@@ -12,9 +12,8 @@ use super::{pgp, repmgr};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
 use crate::cluster::host_port;
 use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
-use crate::cluster::repmgr::{
-    masters_of, probe_nodes, stale_primaries_of, MastersError, NodeAnswer,
-};
+use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of};
+use crate::cluster::repmgr::{MastersError, NodeAnswer};
 use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
