@@ -24,6 +24,26 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// `user@host:port/database` with `password` (when the caller found
+    /// one) and `tls` as given: the builder every other one ends in.
+    pub fn new(
+        host: &str,
+        port: u16,
+        user: &str,
+        database: &str,
+        password: Option<Secret>,
+        tls: TlsSettings,
+    ) -> Endpoint {
+        Endpoint {
+            host: host.to_string(),
+            port,
+            user: user.to_string(),
+            database: database.to_string(),
+            password,
+            tls,
+        }
+    }
+
     /// `user@host:port/database` with the credentials of OS account
     /// `os_user`: the password from its `.pgpass` (`$PGPASSFILE` first), the
     /// TLS files from its home unless `tls` names them.
@@ -35,14 +55,14 @@ impl Endpoint {
         database: &str,
         tls: &TlsSettings,
     ) -> Endpoint {
-        Endpoint {
-            host: host.to_string(),
+        Endpoint::new(
+            host,
             port,
-            user: user.to_string(),
-            database: database.to_string(),
-            password: password_for(os_user, host, port, database, user),
-            tls: tls.for_user(os_user),
-        }
+            user,
+            database,
+            password_for(os_user, host, port, database, user),
+            tls.for_user(os_user),
+        )
     }
 }
 
@@ -94,12 +114,5 @@ pub fn node_endpoint(
         .clone()
         .or_else(|| password_for(os_user, &host, port, &database, &user));
     let tls = info.tls_over(&r.tls).for_user(os_user);
-    Ok(Endpoint {
-        host,
-        port,
-        user,
-        database,
-        password,
-        tls,
-    })
+    Ok(Endpoint::new(&host, port, &user, &database, password, tls))
 }

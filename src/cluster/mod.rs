@@ -14,7 +14,8 @@
 //! - [`tcp`]: plain TCP connects (repmgrwatch's look at the pgpools' gates).
 //! - [`pgpool`]: pgpool's backends (`SHOW pool_health_check_stats`, then
 //!   `SHOW pool_nodes`), and the health judged from them.
-//! - [`repmgr`]: repmgr's metadata and each node's status.
+//! - [`repmgr`]: repmgr's metadata (schema detection, nodes, events) and
+//!   each node's status, for repmgrwatch and poolstatus alike.
 //! - [`text`]: pure readers of what the cluster answers (rows, `df -P`),
 //!   fed by recorded outputs in the fixture tests and the fuzz targets.
 //! - [`error`]: [`ProbeError`], what every read returns on failure.

@@ -288,14 +288,14 @@ pub fn connect(
     password: Option<&str>,
     timeout: Duration,
 ) -> Result<Client, ProbeError> {
-    let ep = Endpoint {
-        host: host.to_string(),
+    let ep = Endpoint::new(
+        host,
         port,
-        user: user.to_string(),
-        database: database.to_string(),
-        password: password.map(Secret::from),
-        tls: TlsSettings::default(),
-    };
+        user,
+        database,
+        password.map(Secret::from),
+        TlsSettings::default(),
+    );
     let secret = ep.password.clone();
     within(host, port, "connect", timeout, move || {
         connect_now(&ep, timeout)

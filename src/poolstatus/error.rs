@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::ssh::SshError;
 use crate::cluster::pgpool::ReadError;
+use crate::cluster::repmgr::MetaError;
 use crate::cluster::text::ParseError;
 use crate::cluster::{host_port, human_duration, ProbeError};
 
@@ -100,6 +101,27 @@ impl From<ReadError> for ReportError {
                 source: at,
                 error,
             },
+        }
+    }
+}
+
+impl From<MetaError> for ReportError {
+    fn from(e: MetaError) -> ReportError {
+        match e {
+            MetaError::Probe(e) => ReportError::Probe(e),
+            MetaError::NoMetadata { database, source } => {
+                ReportError::NoRepmgrMetadata { database, source }
+            }
+            MetaError::Unreadable {
+                table,
+                source,
+                error,
+            } => ReportError::Unreadable {
+                what: table,
+                source,
+                error,
+            },
+            MetaError::Counts(e) => ReportError::Counts(e),
         }
     }
 }
@@ -213,6 +235,44 @@ mod tests {
         ];
         for (e, want) in cases {
             assert_eq!(e.to_string(), want, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn repmgr_metadata_errors_read_the_same_in_the_report() {
+        let cases = [
+            (
+                MetaError::Probe(ProbeError::failed("db1", 5432, "query", "denied")),
+                "query db1:5432: denied",
+            ),
+            (
+                MetaError::NoMetadata {
+                    database: "repmgr".into(),
+                    source: "db1:5432".into(),
+                },
+                "no repmgr metadata in database repmgr on db1:5432 (neither repmgr.nodes nor repmgr_<cluster>.repl_nodes)",
+            ),
+            (
+                MetaError::Unreadable {
+                    table: "repmgr_c.repl_nodes".into(),
+                    source: "db1:5432".into(),
+                    error: ParseError::NoColumn {
+                        row: 1,
+                        column: "conninfo".into(),
+                    },
+                },
+                "repmgr_c.repl_nodes on db1:5432: row 1: no column conninfo",
+            ),
+            (
+                MetaError::Counts(ParseError::NoNumber {
+                    column: "events_24h".into(),
+                }),
+                "no number in column events_24h",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want, "{e:?}");
+            assert_eq!(ReportError::from(e.clone()).to_string(), want, "{e:?}");
         }
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
 use crate::cluster::pgpool::Pgpool;
-use crate::cluster::text::{self, Backend, Role};
-use crate::cluster::{self, host_port, Endpoint, ProbeError, Session};
+use crate::cluster::repmgr;
+use crate::cluster::text::{Backend, Role};
+use crate::cluster::{host_port, Endpoint};
 use crate::plumbing::deadline::{run_within, WithinError};
 
 /// Waits for `work` on its own thread until `deadline`; no answer by then
@@ -258,85 +259,15 @@ fn pick_meta(
     Err(first_err.unwrap_or(ReportError::NoNode))
 }
 
-/// One session on a database node: role, WAL positions, replication, and
-/// repmgr's metadata (whose failure does not fail the node).
+/// One session on a database node ([`repmgr::node_state`]): role, WAL
+/// positions, replication, and repmgr's metadata (whose failure does not
+/// fail the node).
 fn probe_node(
     ep: &Endpoint,
     t: Duration,
 ) -> Result<(NodeState, Result<RepmgrMeta, ReportError>), ReportError> {
-    let database = ep.database.clone();
-    cluster::with_session(ep, t, move |s| {
-        let r = s.row(
-            "SELECT current_setting('server_version_num') AS version_num, \
-             pg_is_in_recovery() AS in_recovery",
-        )?;
-        let version: u32 = r
-            .get("version_num")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| {
-                ProbeError::failed(
-                    s.host(),
-                    s.port(),
-                    "query (server_version_num)",
-                    "not a number",
-                )
-            })?;
-        let in_recovery = r.get("in_recovery").map(String::as_str) == Some("t");
-        let names = text::wal_names(version);
-        let mut state = NodeState {
-            server_version_num: version,
-            in_recovery,
-            current_lsn: None,
-            receive_lsn: None,
-            replay_lsn: None,
-            senders: Vec::new(),
-            receiver: None,
-        };
-        if in_recovery {
-            let r = s.row(&format!(
-                "SELECT {} AS receive_lsn, {} AS replay_lsn",
-                names.receive_fn, names.replay_fn
-            ))?;
-            state.receive_lsn = r.get("receive_lsn").cloned();
-            state.replay_lsn = r.get("replay_lsn").cloned();
-            state.receiver = text::receiver(&s.rows("SELECT * FROM pg_stat_wal_receiver")?);
-        } else {
-            let r = s.row(&format!("SELECT {} AS current_lsn", names.current_fn))?;
-            state.current_lsn = r.get("current_lsn").cloned();
-            state.senders = text::senders(
-                &s.rows("SELECT * FROM pg_stat_replication ORDER BY application_name")?,
-                version,
-            );
-        }
-        let meta = read_meta(s, &database);
-        Ok((state, meta))
-    })
-    .map_err(ReportError::from)
-}
-
-fn read_meta(s: &mut Session, database: &str) -> Result<RepmgrMeta, ReportError> {
-    let source = host_port(s.host(), s.port());
-    let detect = s.row(text::DETECT_SCHEMA_SQL)?;
-    let schema = text::repmgr_schema(&detect).ok_or_else(|| ReportError::NoRepmgrMetadata {
-        database: database.to_string(),
-        source: source.clone(),
-    })?;
-    let rows = s.rows(&schema.nodes_sql())?;
-    let nodes = text::repmgr_nodes(&rows).map_err(|error| ReportError::Unreadable {
-        what: schema.nodes_table(),
-        source: source.clone(),
-        error,
-    })?;
-    let row = s.row(&schema.events_sql()).map_err(ReportError::from);
-    let last_event = row.as_ref().ok().and_then(text::last_event_epoch);
-    let events = row.and_then(|r| text::event_counts(&r).map_err(ReportError::Counts));
-    Ok(RepmgrMeta {
-        source,
-        schema,
-        nodes,
-        events,
-        last_event,
-    })
+    let (state, meta) = repmgr::node_state(ep, t)?;
+    Ok((state, meta.map(RepmgrMeta::from).map_err(ReportError::from)))
 }
 
 #[cfg(test)]

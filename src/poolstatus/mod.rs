@@ -124,15 +124,17 @@ impl Default for Target {
 }
 
 impl Target {
+    /// `user@host:port/db` with the password [`Target::password`] finds
+    /// (`.pgpass`, or what a test injects) and this target's TLS settings.
     pub(crate) fn endpoint(&self, host: &str, port: u16, user: &str, db: &str) -> Endpoint {
-        Endpoint {
-            host: host.to_string(),
+        Endpoint::new(
+            host,
             port,
-            user: user.to_string(),
-            database: db.to_string(),
-            password: (self.password)(host, port, db, user),
-            tls: self.tls.clone(),
-        }
+            user,
+            db,
+            (self.password)(host, port, db, user),
+            self.tls.clone(),
+        )
     }
 }
 
@@ -236,4 +238,36 @@ pub fn run_and_print(target: &Target, json: bool) -> u8 {
     };
     print_out(&text);
     report.status().exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_endpoint_takes_the_injected_password_and_the_targets_tls() {
+        let target = Target {
+            password: Arc::new(|host, port, db, user| {
+                (host == "db1" && port == 5433 && db == "repmgr" && user == "repmgr")
+                    .then(|| crate::secret::Secret::from("s3cret"))
+            }),
+            ..Target::default()
+        };
+        let ep = target.endpoint("db1", 5433, "repmgr", "repmgr");
+        assert_eq!(
+            ep,
+            Endpoint::new(
+                "db1",
+                5433,
+                "repmgr",
+                "repmgr",
+                Some(crate::secret::Secret::from("s3cret")),
+                target.tls.clone(),
+            )
+        );
+        assert_eq!(
+            target.endpoint("db2", 5433, "repmgr", "repmgr").password,
+            None
+        );
+    }
 }

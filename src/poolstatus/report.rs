@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use super::{render, ReportError};
 use crate::cluster::host_port;
-use crate::cluster::text::{Backend, DiskUse, Receiver, RepmgrNode, RepmgrSchema, Role, Sender};
+use crate::cluster::repmgr::Metadata;
+use crate::cluster::text::{Backend, DiskUse, RepmgrNode, RepmgrSchema, Role};
 
 /// Nagios-style verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,20 +65,18 @@ impl RepmgrMeta {
     }
 }
 
-/// What one database node told us.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeState {
-    pub server_version_num: u32,
-    pub in_recovery: bool,
-    /// Primary: current WAL write position.
-    pub current_lsn: Option<String>,
-    /// Standby: last received and replayed positions.
-    pub receive_lsn: Option<String>,
-    pub replay_lsn: Option<String>,
-    /// Primary: its pg_stat_replication rows.
-    pub senders: Vec<Sender>,
-    /// Standby: its WAL receiver, `None` when none runs.
-    pub receiver: Option<Receiver>,
+pub use crate::cluster::repmgr::NodeState;
+
+impl From<Metadata> for RepmgrMeta {
+    fn from(m: Metadata) -> RepmgrMeta {
+        RepmgrMeta {
+            source: m.source,
+            schema: m.schema,
+            nodes: m.nodes,
+            events: m.events.map_err(ReportError::from),
+            last_event: m.last_event,
+        }
+    }
 }
 
 /// One database host: from show pool_nodes and/or repmgr's metadata.

@@ -1,26 +1,39 @@
-//! repmgrwatch's masters probe: the active primary/standby nodes in repmgr's
-//! metadata at `repmgr_host` (repmgr 4/5 `repmgr.nodes`, else 3.x
-//! `repmgr_*.repl_nodes`), each asked `pg_is_in_recovery()` in parallel
-//! within `connect_timeout`; the masters are the active nodes answering
-//! false. A witness (or a node of an unknown type) is never a candidate: it
-//! is writable by design and would count as a second master. The inactive
-//! primary/standby nodes (an old primary after a failover) are asked too,
-//! in the same parallel round, never to count them as masters but to see
-//! a stale one that answers as primary ([`stale_primaries_of`]).
+//! repmgr: the only code that reads repmgr's metadata and asks its nodes
+//! how they are, for repmgrwatch and poolstatus alike.
+//!
+//! - [`metadata`]: the schema detection (repmgr 4/5 `repmgr.nodes`, else
+//!   3.x `repmgr_*.repl_nodes`), the node rows and the event counts.
+//! - [`status`]: a node's own answer, one read per purpose: repmgrwatch's
+//!   [`node_status`], poolstatus's [`node_state`] (which reads the metadata
+//!   in the same session).
+//!
+//! This file is repmgrwatch's masters probe: the active primary/standby
+//! nodes in repmgr's metadata at `repmgr_host`, each asked its status in
+//! parallel within `connect_timeout`; the masters are the active nodes
+//! answering `pg_is_in_recovery() = false`. A witness (or a node of an
+//! unknown type) is never a candidate: it is writable by design and would
+//! count as a second master. The inactive primary/standby nodes (an old
+//! primary after a failover) are asked too, in the same parallel round,
+//! never to count them as masters but to see a stale one that answers as
+//! primary ([`stale_primaries_of`]).
 //!
 //! The same session reads what the API port shows ([`probe_nodes`]): the
 //! node's WAL position (the current LSN on a master, the replay LSN on a
 //! standby) and its WAL receiver (status, and the sender on PostgreSQL 11+).
 
+mod metadata;
+mod status;
+
 use std::fmt;
 use std::sync::Mutex;
 
 pub use super::endpoint::node_endpoint;
-use super::endpoint::EndpointError;
 use super::error::{host_port, ProbeError};
 use super::session::{with_session, Endpoint};
 use crate::cluster::text;
 use crate::config::Settings;
+pub use metadata::{read_metadata, read_nodes, MetaError, Metadata};
+pub use status::{node_state, node_status, NodeError, NodeState, NodeStatus, WalReceiver};
 
 /// Why the masters could not be listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,53 +68,6 @@ impl fmt::Display for MastersError {
 }
 
 impl std::error::Error for MastersError {}
-
-/// Why one node said nothing usable.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NodeError {
-    /// The node cannot be asked (its conninfo cannot be read).
-    Endpoint(EndpointError),
-    /// The probe failed (connect, timeout, SQL).
-    Probe(ProbeError),
-    /// `pg_is_in_recovery()` gave neither true nor false (`None`: no value).
-    Recovery(Option<String>),
-}
-
-impl fmt::Display for NodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodeError::Endpoint(e) => write!(f, "{e}"),
-            NodeError::Probe(e) => write!(f, "{e}"),
-            NodeError::Recovery(r) => write!(f, "pg_is_in_recovery() returned {r:?}"),
-        }
-    }
-}
-
-impl std::error::Error for NodeError {}
-
-/// What one node answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeStatus {
-    /// `pg_is_in_recovery()`.
-    pub in_recovery: bool,
-    /// The current WAL LSN on a master, the replay LSN on a standby, as a
-    /// byte position (`None`: unreadable, or NULL).
-    pub lsn: Option<u64>,
-    /// `pg_stat_wal_receiver`'s row, if there is one.
-    pub receiver: Option<WalReceiver>,
-}
-
-/// A standby's WAL receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalReceiver {
-    /// `status`: `streaming`, `starting`, `catchup`, `stopping`, ...
-    pub status: String,
-    /// `sender_host` (PostgreSQL 11+; `None` before, or without the
-    /// privilege to see it).
-    pub sender_host: Option<String>,
-    /// `sender_port` (PostgreSQL 11+).
-    pub sender_port: Option<u16>,
-}
 
 /// One active primary/standby node of repmgr's metadata, as probed.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,44 +121,6 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
     probe_nodes(settings).map(|nodes| masters_of(&nodes))
 }
 
-/// The SQL that reads a node's status for `server_version_num` `version`.
-fn status_sql(version: u32) -> &'static str {
-    if version >= 110_000 {
-        "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status, \
-         (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1) AS wr_host, \
-         (SELECT sender_port::text FROM pg_stat_wal_receiver LIMIT 1) AS wr_port"
-    } else if version >= 100_000 {
-        "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
-    } else {
-        "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_xlog_replay_location() ELSE pg_current_xlog_location() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
-    }
-}
-
-/// Reads a [`NodeStatus`] from the row of [`status_sql`].
-fn node_status(row: &crate::cluster::TextRow) -> Result<NodeStatus, NodeError> {
-    let in_recovery = match row.get("r").map(String::as_str) {
-        Some("true") => true,
-        Some("false") => false,
-        other => return Err(NodeError::Recovery(other.map(str::to_string))),
-    };
-    let receiver = row.get("wr_status").map(|status| WalReceiver {
-        status: status.clone(),
-        sender_host: row.get("wr_host").cloned(),
-        sender_port: row.get("wr_port").and_then(|p| p.parse().ok()),
-    });
-    Ok(NodeStatus {
-        in_recovery,
-        lsn: row.get("lsn").and_then(|l| text::parse_lsn(l)),
-        receiver,
-    })
-}
-
 /// Every primary/standby node of repmgr's metadata (the active ones, which
 /// can be the master, and the inactive ones, which are watched for a stale
 /// primary), each asked its status in parallel within `connect_timeout`.
@@ -208,18 +136,23 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         &r.repmgr_database,
         &r.tls,
     );
-    let nodes = with_session(&ep, r.connect_timeout, |s| {
-        let detect = s.row(text::DETECT_SCHEMA_SQL)?;
-        let Some(schema) = text::repmgr_schema(&detect) else {
-            return Ok(None);
-        };
-        Ok(Some(text::repmgr_nodes(&s.rows(&schema.nodes_sql())?)))
+    let database = ep.database.clone();
+    let (_, nodes) = with_session(&ep, r.connect_timeout, move |s| {
+        match read_nodes(s, &database) {
+            Err(MetaError::Probe(e)) => Err(e),
+            other => Ok(other),
+        }
     })
     .map_err(MastersError::Read)?
-    .ok_or_else(|| MastersError::NoMetadata { at: at.clone() })?
-    .map_err(|detail| MastersError::Unreadable {
-        at: at.clone(),
-        detail: detail.to_string(),
+    .map_err(|e| match e {
+        MetaError::Probe(e) => MastersError::Read(e),
+        MetaError::NoMetadata { .. } => MastersError::NoMetadata { at: at.clone() },
+        MetaError::Unreadable { error, .. } | MetaError::Counts(error) => {
+            MastersError::Unreadable {
+                at: at.clone(),
+                detail: error.to_string(),
+            }
+        }
     })?;
     let inactive: Vec<text::RepmgrNode> = nodes
         .iter()
@@ -245,18 +178,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
                         Ok(ep) => (Some(ep.host.clone()), Some(ep.port)),
                         Err(_) => (None, None),
                     };
-                    let answer = ep.and_then(|ep| {
-                        with_session(&ep, timeout, |s| {
-                            let v = s.row("SHOW server_version_num")?;
-                            let version = v
-                                .get("server_version_num")
-                                .and_then(|v| v.parse().ok())
-                                .unwrap_or(0);
-                            s.row(status_sql(version))
-                        })
-                        .map_err(NodeError::Probe)
-                        .and_then(|row| node_status(&row))
-                    });
+                    let answer = ep.and_then(|ep| node_status(&ep, timeout));
                     NodeAnswer {
                         name,
                         active,
