@@ -48,6 +48,12 @@ impl ProbeError {
         ProbeError::failed(host, port, step, pg_detail(e))
     }
 
+    /// True when the server answered a query with an error (the session
+    /// was up): the command itself was refused, not the connection.
+    pub fn is_query_refused(&self) -> bool {
+        matches!(self, ProbeError::Failed { step, .. } if step.starts_with("query"))
+    }
+
     /// True when the host's name could not be resolved (no answer, or an
     /// error from the resolver): whether the host is up is unknown.
     pub fn is_unresolved(&self) -> bool {

@@ -196,13 +196,24 @@ impl<'a> Pgpool<'a> {
     /// backend listed, an unreadable answer): then `SHOW pool_nodes` is the
     /// only view. A time-out is an error: a hung pgpool would not answer
     /// `pool_nodes` either, and is not waited for twice.
+    /// A pgpool that refused the command (3.6 to 4.0) is not asked again
+    /// for [`NO_STATS_RECHECK`]: one session less per check, and no ERROR
+    /// line in its log at every check.
     pub fn own_view(&self) -> Result<Option<Vec<Backend>>, ReadError> {
+        if !stats_due(&self.at) {
+            return Ok(None);
+        }
         match with_session(self.ep, self.timeout, |s| {
             s.rows("SHOW pool_health_check_stats")
         }) {
             Ok(rows) => Ok(pool_nodes(&rows).ok().filter(|v| !v.is_empty())),
             Err(e) if e.is_timeout() => Err(ReadError::Probe(e)),
-            Err(_) => Ok(None),
+            Err(e) => {
+                if e.is_query_refused() {
+                    no_stats(&self.at);
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -260,6 +271,25 @@ pub fn read_backends(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, P
 
 /// `host:port` of pgpools whose `pool_nodes` timed out, and when.
 static DETAIL_TIMED_OUT: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+/// How long a pgpool that refused `SHOW pool_health_check_stats` is not
+/// asked again (an upgraded pgpool is noticed within this).
+const NO_STATS_RECHECK: Duration = Duration::from_secs(600);
+
+/// `host:port` of pgpools that refused the stats command, and when.
+static NO_STATS: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
+
+fn stats_due(at: &str) -> bool {
+    let mut list = NO_STATS.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(_, when)| when.elapsed() < NO_STATS_RECHECK);
+    !list.iter().any(|(a, _)| a == at)
+}
+
+fn no_stats(at: &str) {
+    let mut list = NO_STATS.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(a, _)| a != at);
+    list.push((at.to_string(), Instant::now()));
+}
 
 fn detail_due(at: &str) -> bool {
     let mut list = DETAIL_TIMED_OUT.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,7 +8,8 @@
 //! `repmgr_<cluster>.repl_nodes`), and the report after a failover, where
 //! repmgr 3 keeps the old master's row as `type=master, active=f`.
 //!
-//! Nets: 25 (witness), 26 (failover report), 27 (the original's sample).
+//! Nets: 25 (witness), 26 (failover report), 27 (the original's sample),
+//! 28 (pgpwatch and a pgpool without the stats command).
 
 use std::time::Duration;
 
@@ -128,6 +129,34 @@ fn legacy_report_has_every_section_and_row_of_the_original_sample() {
             .count(),
         2,
         "legacy: two `  standby` rows\n{text}"
+    );
+}
+
+/// pgpool 3.6 has no `SHOW pool_health_check_stats`: pgpwatch learns that
+/// once, instead of one more session and one ERROR line in pgpool's log at
+/// every check (measured before the fix: one line per check).
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn legacy_pgpwatch_asks_a_pgpool_without_the_stats_command_once() {
+    let cluster = Cluster::up_distro(28, "legacy");
+    let log = cluster.dir().join("pgp1/pgpool.log");
+    let count = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .to_lowercase()
+            .matches("show pool_health_check_stats")
+            .count()
+    };
+    let before = count();
+    let tuning = Tuning::default();
+    let mut w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
+    w.wait_port(true, START);
+    w.wait_checks(6, START);
+    let asked = count() - before;
+    w.stop();
+    assert_eq!(
+        asked, 1,
+        "legacy: pgpool 3.6 asked for its stats {asked} times in 6 checks"
     );
 }
 
