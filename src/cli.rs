@@ -329,11 +329,13 @@ pub fn parse_poolstatus(os_args: Vec<OsString>) -> Result<Parsed<PoolstatusArgs>
 fn lag_limit(p: &mut Parser, key: &'static str) -> Result<Option<u64>, CliError> {
     match p.last(key)? {
         None => Ok(None),
-        Some(v) => crate::api::routes::parse_lag(&v).map(Some).ok_or_else(|| {
-            CliError::Usage(format!(
-                "{key} {v:?}: expected bytes or a number with kB, MB, GB or TB (1024-based)"
-            ))
-        }),
+        Some(v) => crate::serve::routes::parse_lag(&v)
+            .map(Some)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{key} {v:?}: expected bytes or a number with kB, MB, GB or TB (1024-based)"
+                ))
+            }),
     }
 }
 

@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("cluster", &["cluster"]),
     ("report", &["poolstatus"]),
-    ("serve and mail", &["gate", "api", "mail", "mailqueue"]),
+    ("serve and mail", &["serve", "mail", "mailqueue"]),
     ("watch", &["watch"]),
     ("cli", &["cli"]),
 ];

@@ -21,11 +21,13 @@
 //    PostgreSQL (sessions with deadlines, the pgpool and repmgr reads, the
 //    pure readers of their answers).
 // 4. report: `poolstatus` (the cluster report: gather, judge, render).
-// 5. serve and mail: `gate` (the port a GSLB checks), `api` (the API and
-//    agent-check ports, from a snapshot), `mail` (SMTP) and `mailqueue`.
+// 5. serve and mail: `serve` (one listener type for the port a GSLB
+//    checks, the API and the agent-check ports, one HTTP parser and
+//    writer, one board all of them answer from), `mail` (SMTP) and
+//    `mailqueue`.
 // 6. watch: `watch` — the decisions (`watch::pgp`, `watch::repmgr`, pure,
 //    one rule table each) and the driver that reads the cluster, decides
-//    and acts on the gate, the API board and the mail queue; so it sits
+//    and acts on the gate, the board and the mail queue; so it sits
 //    above serve and mail, which it drives.
 // 7. cli: `cli`, the command lines of the four programs and `--check-config`.
 
@@ -33,13 +35,11 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod account;
-pub mod api;
 pub mod args;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod conninfo;
-pub mod gate;
 pub mod ini;
 pub mod mail;
 mod mailqueue;
@@ -47,6 +47,7 @@ pub mod pgpass;
 pub mod plumbing;
 pub mod poolstatus;
 pub mod secret;
+pub mod serve;
 pub mod watch;
 
 #[cfg(test)]

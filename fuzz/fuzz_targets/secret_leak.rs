@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::api::snapshot::{LastCheck, NodeView, RepmgrView, Snapshot};
+use pgpoolwatch::serve::board::{LastCheck, NodeView, RepmgrView, Snapshot};
 use pgpoolwatch::config::{Program, Settings};
 use pgpoolwatch::cluster::text;
 use pgpoolwatch::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
@@ -287,14 +287,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let now = Instant::now();
     for path in ["/status", "/", "/health", "/replica"] {
-        let http = pgpoolwatch::api::routes::answer(&snap, path, now).to_http(true);
+        let http = pgpoolwatch::serve::routes::answer(&snap, path, now).to_http(true);
         check(path, case, &String::from_utf8_lossy(&http));
     }
-    check("/metrics", case, &pgpoolwatch::api::metrics::render(&snap));
+    check("/metrics", case, &pgpoolwatch::serve::metrics::render(&snap));
     check(
         "the agent",
         case,
-        &pgpoolwatch::api::agent::agent_reply(&snap, "\n"),
+        &pgpoolwatch::serve::agent::agent_reply(&snap, "\n"),
     );
 
     // Arguments that carry the password where no option takes it, and

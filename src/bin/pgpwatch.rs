@@ -19,7 +19,7 @@ fn run() -> Result<u8, CliError> {
     };
     cli::print_warnings(Program::Pgpwatch, &settings);
     cli::init_logging();
-    pgpoolwatch::gate::raise_fd_limit();
+    pgpoolwatch::serve::raise_fd_limit();
     Ok(pgpoolwatch::watch::run_pgpwatch(
         settings,
         args.overrides(),

@@ -20,6 +20,6 @@ fn run() -> Result<u8, CliError> {
     };
     cli::print_warnings(Program::Repmgrwatch, &settings);
     cli::init_logging();
-    pgpoolwatch::gate::raise_fd_limit();
+    pgpoolwatch::serve::raise_fd_limit();
     Ok(pgpoolwatch::watch::run_repmgrwatch(settings, args.run_once))
 }

@@ -11,13 +11,13 @@
 use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::snapshot::{LastCheck, NodeView, RepmgrView, Snapshot};
 use crate::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer, NodeError};
 use crate::cluster::text::{self, Backend};
 use crate::cluster::{pgpool::PgpoolError, ProbeError, TextRow};
 use crate::config::{Program, Settings};
 use crate::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
 use crate::secret::Secret;
+use crate::serve::board::{LastCheck, NodeView, RepmgrView, Snapshot};
 use crate::watch::pgp::{PgpObservation, PgpRules, PgpState};
 use crate::watch::repmgr::{RepmgrObservation, RepmgrRules, RepmgrState};
 
@@ -259,14 +259,14 @@ fn no_conninfo_password_reaches_a_report_a_mail_or_the_api() {
         }
         let now = Instant::now();
         for path in ["/status", "/", "/health", "/replica", "/primary"] {
-            let http = crate::api::routes::answer(&snap, path, now).to_http(true);
+            let http = crate::serve::routes::answer(&snap, path, now).to_http(true);
             assert_clean(path, &case, &String::from_utf8_lossy(&http));
         }
-        assert_clean("/metrics", &case, &crate::api::metrics::render(&snap));
+        assert_clean("/metrics", &case, &crate::serve::metrics::render(&snap));
         assert_clean(
             "the agent",
             &case,
-            &crate::api::agent::agent_reply(&snap, "\n"),
+            &crate::serve::agent::agent_reply(&snap, "\n"),
         );
         assert_clean("the snapshot's Debug", &case, &format!("{snap:?}"));
     }

@@ -7,7 +7,7 @@
 //! rebuilds the watcher's rules, the gate's address and the mail side.
 //! Shutdown is bounded by [`SHUTDOWN_FLUSH`].
 //!
-//! Gate conflicts ([`crate::gate::conflict`]): a port held by another
+//! Gate conflicts ([`crate::serve::conflict`]): a port held by another
 //! process at start ends the process (exit 1, one line); while running, a
 //! gate that cannot open because the port is taken, or another process
 //! answering on a gate meant to be closed, is logged as an error and mailed
@@ -21,12 +21,11 @@ use super::decision::Decision;
 use super::mailside::MailSide;
 use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
-use crate::api::{snapshot::LastCheck, ApiBoard, ApiPorts, Snapshot, Stats};
 use crate::config::Settings;
-use crate::gate::conflict::{Change, Episode};
-use crate::gate::Gate;
-use crate::plumbing::json::Json;
 use crate::plumbing::sdnotify::Notifier;
+use crate::serve::board::{GateState, LastCheck, NodeView, Stats};
+use crate::serve::conflict::{Change, Episode};
+use crate::serve::{ApiPorts, Board, Gate, Snapshot};
 
 /// How long shutdown waits for reports and queued mail before giving up on
 /// them (systemd's TimeoutStopSec in our units is 30 s).
@@ -41,8 +40,9 @@ pub struct Watch<W: Watcher> {
     notifier: Notifier,
     /// Whether SIGHUP is honoured (off in tests that share the process).
     watch_sighup: bool,
-    /// The snapshot the API and agent-check ports answer from.
-    api_board: ApiBoard,
+    /// The snapshot the gate, the API and agent-check ports answer from
+    /// (the gate's board).
+    api_board: Board,
     /// Those ports (`None` until first bound; a failed bind is retried at
     /// every check).
     api: Option<ApiPorts>,
@@ -94,7 +94,8 @@ impl<W: Watcher> Watch<W> {
         watch_sighup: bool,
     ) -> Watch<W> {
         let started = Instant::now();
-        let api_board = ApiBoard::new(Snapshot::starting(
+        let api_board = gate.board();
+        api_board.publish(Snapshot::starting(
             watcher.program().name(),
             started,
             watcher.liveness_bound(),
@@ -159,8 +160,8 @@ impl<W: Watcher> Watch<W> {
         }
     }
 
-    /// The API's snapshot board (tests look at it).
-    pub fn api_board(&self) -> &ApiBoard {
+    /// The board every port answers from (tests look at it).
+    pub fn api_board(&self) -> &Board {
         &self.api_board
     }
 
@@ -199,14 +200,14 @@ impl<W: Watcher> Watch<W> {
         &mut self,
         n: u64,
         d: &Decision,
-        view: Option<crate::api::NodeView>,
+        view: Option<NodeView>,
         was_open: bool,
         took: Duration,
     ) {
         let s = &mut self.stats;
         let ok = match &view {
-            Some(crate::api::NodeView::Repmgr(r)) => r.masters_error.is_none(),
-            Some(crate::api::NodeView::Pgpool(p)) => p.error.is_none(),
+            Some(NodeView::Repmgr(r)) => r.masters_error.is_none(),
+            Some(NodeView::Pgpool(p)) => p.error.is_none(),
             _ => true,
         };
         if ok {
@@ -241,8 +242,9 @@ impl<W: Watcher> Watch<W> {
             gate_open: self.gate.is_open(),
             reason: d.reason.clone(),
             liveness_bound: self.watcher.liveness_bound(),
-            node: view.unwrap_or(crate::api::NodeView::Starting),
+            node: view.unwrap_or(NodeView::Starting),
             stats: self.stats.clone(),
+            gate: self.api_board.read(|s| s.gate.clone()),
         };
         self.api_board.publish(snap);
         if self.api_failing {
@@ -299,22 +301,17 @@ impl<W: Watcher> Watch<W> {
     }
 
     fn publish(&self, n: u64, d: &Decision, listening: bool, took: Duration) {
-        let st = self.gate.stats();
-        self.gate.board().publish(
-            d.to_json(self.name())
-                .with("listening", listening)
-                .with("check", n)
-                .with("check_seconds", took.as_secs_f64())
-                .with(
-                    "gate",
-                    Json::object()
-                        .with("accepted", st.accepted)
-                        .with("http", st.http)
-                        .with("evicted", st.evicted)
-                        .with("peer_capped", st.peer_capped)
-                        .with("accept_errors", st.accept_errors),
-                ),
-        );
+        let counters = self.gate.stats();
+        self.api_board.update(|s| {
+            s.reason = d.reason.clone();
+            s.gate = Some(GateState {
+                port_open: d.port_open,
+                listening,
+                check: n,
+                check_seconds: took.as_secs_f64(),
+                counters,
+            });
+        });
     }
 
     /// Reads the configuration again when SIGHUP asked for it; returns the
@@ -349,7 +346,7 @@ impl<W: Watcher> Watch<W> {
             );
             // The next decision opens the new gate if the port is open.
             self.gate.close();
-            self.gate = Gate::new(bind);
+            self.gate = Gate::on_board(bind, self.api_board.clone());
         }
         self.mail
             .reload(self.watcher.settings(), self.watcher.report_target());

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use super::decision::Decision;
 use super::{pgp, repmgr};
-use crate::api::{NodeView, PgpoolView, RepmgrView};
 use crate::cluster::host_port;
 use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
 use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of};
@@ -18,6 +17,7 @@ use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
 use crate::poolstatus::Target;
+use crate::serve::board::{NodeView, PgpoolView, RepmgrView};
 
 /// What the loop needs of a watcher.
 pub trait Watcher {

@@ -365,7 +365,7 @@ fn connection_flood_keeps_checks_passing_port_open_and_descriptors_bounded() {
     // pending connections too, and on a loaded machine the poller may hold
     // a burst of them), plus a few for the probe in flight. Without the cap
     // the flood alone would hold thousands.
-    let fd_bound = fds_before + 2 * pgpoolwatch::gate::MAX_PER_PEER + 16;
+    let fd_bound = fds_before + 2 * pgpoolwatch::serve::MAX_PER_PEER + 16;
     assert!(
         fds_max <= fd_bound,
         "pgpwatch held {fds_max} descriptors (bound {fd_bound})"

@@ -1,12 +1,12 @@
-//! The act side's part in gate conflicts ([`crate::gate::conflict`]): the
+//! The act side's part in gate conflicts ([`crate::serve::conflict`]): the
 //! start-up check of the ports, and each check's conflict episode with its
 //! log lines and its one mail.
 
 use std::time::Duration;
 
 use super::{Watch, Watcher};
-use crate::gate::conflict::{self, Change};
-use crate::gate::GateError;
+use crate::serve::conflict::{self, Change};
+use crate::serve::ListenError;
 use crate::watch::decision::{Mail, MailKind};
 
 impl<W: Watcher> Watch<W> {
@@ -17,7 +17,7 @@ impl<W: Watcher> Watch<W> {
     pub(super) fn watch_conflict(
         &mut self,
         want_open: bool,
-        moved: &Result<(), GateError>,
+        moved: &Result<(), ListenError>,
     ) -> (Change, Option<String>) {
         let name = self.name();
         let bind = self.gate.bind_addr();
@@ -29,7 +29,7 @@ impl<W: Watcher> Watch<W> {
         let change = self.conflict.observe(found);
         match change {
             Change::Began => {
-                let holder = crate::gate::holder::describe(conflict::reach(bind));
+                let holder = crate::serve::holder::describe(conflict::reach(bind));
                 if !want_open {
                     log::error!(
                         "{name}: gate {bind} is meant to be closed, but another process answers on it ({holder}): \

@@ -119,7 +119,7 @@ fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
     let stop = Stop::new();
     let (mut w, rx) = pgp_watch(vec![true, false, true, true], stop);
     // Before any check the board does not claim an open gate.
-    let json = w.gate.board().current().render();
+    let json = w.gate.board().current().gate_json().render();
     assert!(
         !json.contains(r#""port_open":true"#) && !json.contains(r#""gate":"open""#),
         "{json}"
@@ -133,7 +133,7 @@ fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
         assert!(Instant::now() < deadline, "the gate never accepted");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let json = w.gate.board().current().render();
+    let json = w.gate.board().current().gate_json().render();
     assert!(
         json.contains(r#""port_open":true"#) && json.contains(r#""check":1"#),
         "{json}"
@@ -143,7 +143,7 @@ fn each_cycle_moves_the_gate_publishes_state_and_queues_mail() {
     w.run_cycle(3);
     assert!(w.gate.is_open(), "recovery opens");
     // The gate's counters reach the state JSON.
-    let json = w.gate.board().current().render();
+    let json = w.gate.board().current().gate_json().render();
     assert!(json.contains(r#""accepted":1"#), "{json}");
     assert_eq!(
         recv_all(&rx, 3),
@@ -184,7 +184,7 @@ fn a_gate_port_held_by_another_process_is_one_conflict_mail_and_a_metric() {
     let stop = Stop::new();
     let (mut w, rx) = pgp_watch_on(vec![true, true, false, false, true, true], stop, bind);
     let metric = |w: &Watch<Scripted>| {
-        crate::api::metrics::render(&w.api_board().current())
+        crate::serve::metrics::render(&w.api_board().current())
             .lines()
             .find(|l| l.starts_with("pgpoolwatch_gate_conflict "))
             .map(str::to_string)

@@ -21,7 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::http::{Conn, Next};
+use super::conn::{Conn, Next};
 use super::{Counters, Service, Sizing};
 use crate::plumbing::os::{self, PollFd};
 

@@ -1,8 +1,9 @@
 //! One pending connection of a listener and what it says: a plain TCP check
 //! (closes at once, or stays silent until the service's first-byte timeout,
-//! [`FIRST_BYTE_TIMEOUT`] for the gate), a request the listener's
+//! [`super::FIRST_BYTE_TIMEOUT`] for HTTP), a request the listener's
 //! [`Service`] answers (the gate's: an HTTP check answered with the
-//! watcher's JSON), or anything else (closed). The poller calls
+//! watcher's JSON; the API's routes; an agent-check line), or anything
+//! else (closed). The poller calls
 //! [`Conn::step`] when poll(2) reports the socket or its deadline passed; a
 //! step never blocks.
 
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Counters, Service, StatusBoard, FIRST_BYTE_TIMEOUT, HTTP_REQUEST_TIMEOUT};
+use super::{Counters, Service, HTTP_REQUEST_TIMEOUT};
 
 /// After answering, how long we wait for the client to close before we do.
 const LINGER: Duration = Duration::from_millis(200);
@@ -174,80 +175,4 @@ impl Conn {
         };
         Next::Keep
     }
-}
-
-/// The gate's answers: an HTTP request gets `200 OK` with the board's JSON.
-pub(super) struct GateService {
-    pub(super) board: StatusBoard,
-}
-
-impl Service for GateService {
-    fn plausible(&self, head: &[u8]) -> bool {
-        looks_like_method(head)
-    }
-
-    fn complete(&self, head: &[u8]) -> bool {
-        ends_head(head)
-    }
-
-    fn respond(&self, head: &[u8]) -> Option<Vec<u8>> {
-        let kind = classify(head);
-        (kind != Request::NotHttp).then(|| http_response(&kind, &self.board).into_bytes())
-    }
-
-    fn first_byte_timeout(&self) -> Duration {
-        FIRST_BYTE_TIMEOUT
-    }
-}
-
-fn http_response(kind: &Request, board: &StatusBoard) -> String {
-    let body = format!("{}\n", board.current().render());
-    let mut response = format!(
-        "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if *kind == Request::WithBody {
-        response.push_str(&body);
-    }
-    response
-}
-
-/// What the first line of a request asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// Not HTTP (or nothing at all): close.
-    NotHttp,
-    /// Answer with headers and the JSON body.
-    WithBody,
-    /// HEAD / OPTIONS: status line and headers only.
-    HeadersOnly,
-}
-
-pub(crate) fn classify(head: &[u8]) -> Request {
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let line = String::from_utf8_lossy(&head[..line_end]);
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Request::NotHttp;
-    };
-    if !version.starts_with("HTTP/") {
-        return Request::NotHttp;
-    }
-    match method {
-        "HEAD" | "OPTIONS" => Request::HeadersOnly,
-        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" => Request::WithBody,
-        _ => Request::NotHttp,
-    }
-}
-
-/// Whether the bytes so far can be the start of an HTTP method token.
-pub(crate) fn looks_like_method(head: &[u8]) -> bool {
-    let token_len = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
-    token_len > 0 && (token_len == head.len() || head[token_len] == b' ')
-}
-
-/// Whether `head` holds a whole HTTP request head.
-pub(crate) fn ends_head(head: &[u8]) -> bool {
-    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
 }

@@ -20,7 +20,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::GateError;
+use super::ListenError;
 
 /// A port held by another process at start.
 #[derive(Debug)]
@@ -62,8 +62,8 @@ pub fn check_free(kind: &'static str, key: &'static str, addr: SocketAddr) -> Re
 }
 
 /// Whether `e` is the gate failing to open because the port is taken.
-pub fn is_taken(e: &GateError) -> bool {
-    matches!(e, GateError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse)
+pub fn is_taken(e: &ListenError) -> bool {
+    matches!(e, ListenError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse)
 }
 
 /// Where to connect to reach a listener bound to `bind`: the loopback

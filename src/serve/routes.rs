@@ -6,52 +6,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::snapshot::{NodeView, Snapshot};
+use super::board::{NodeView, Snapshot};
+use super::http::{self, Reply};
 use crate::plumbing::json::Json;
-
-/// An answer: status code, content type, body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-}
-
-impl Reply {
-    fn json(status: u16, body: Json) -> Reply {
-        Reply {
-            status,
-            content_type: "application/json",
-            body: format!("{}\n", body.render()),
-        }
-    }
-
-    /// The HTTP/1.0 response; `with_body` false for HEAD and OPTIONS.
-    pub fn to_http(&self, with_body: bool) -> Vec<u8> {
-        let mut out = format!(
-            "HTTP/1.0 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
-            self.status,
-            reason_phrase(self.status),
-            self.content_type,
-            self.body.len()
-        )
-        .into_bytes();
-        if with_body {
-            out.extend_from_slice(self.body.as_bytes());
-        }
-        out
-    }
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
-    }
-}
 
 /// Parses a lag limit as Patroni does: bytes, or a number with `kB`, `MB`,
 /// `GB` or `TB` (1024-based; the unit's case is ignored, spaces allowed).
@@ -366,14 +323,9 @@ fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), NotReady> {
 /// only) on the paths; other methods 405; a request that is not HTTP
 /// `None` (the connection is closed).
 pub fn http_answer(snap: &Snapshot, head: &[u8], now: Instant) -> Option<Vec<u8>> {
-    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let line = String::from_utf8_lossy(&head[..end]);
-    let mut parts = line.split_whitespace();
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if !version.starts_with("HTTP/") {
-        return None;
-    }
-    match method {
+    let http::RequestLine { method, target } = http::parse(head)?;
+    let target = target.as_str();
+    match method.as_str() {
         "GET" => Some(answer(snap, target, now).to_http(true)),
         "HEAD" | "OPTIONS" => Some(answer(snap, target, now).to_http(false)),
         _ => {
@@ -388,3 +340,6 @@ pub fn http_answer(snap: &Snapshot, head: &[u8], now: Instant) -> Option<Vec<u8>
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

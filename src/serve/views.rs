@@ -1,163 +1,11 @@
-//! What the API and agent-check ports answer from: the act side publishes
-//! a [`Snapshot`] after every check (the last observation, the decision's
-//! reason, the gate, the counters), and every request reads it — no request
-//! ever runs a probe. The views compute the roles from the observation
-//! once, here, so the paths, the agent and the metrics agree.
-
-use std::time::{Duration, Instant};
+//! What the last check saw, per watcher: the views the driver builds from
+//! its observation and puts in the [`super::Snapshot`]. The roles are
+//! computed here, once, so the gate, the paths, the agent and the metrics
+//! agree.
 
 use crate::cluster::repmgr::{MastersError, NodeAnswer, WalReceiver};
 use crate::cluster::text::Backend;
-use crate::plumbing::json::{number_or_text, Json, SCHEMA};
-use crate::plumbing::localtime::iso8601_utc;
-
-/// Upper bounds (seconds) of the check duration histogram's buckets.
-pub const DURATION_BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// Check durations, cumulative (Prometheus histogram).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram {
-    /// Observations at or below each of [`DURATION_BUCKETS`].
-    pub le: [u64; DURATION_BUCKETS.len()],
-    pub sum: f64,
-    pub count: u64,
-}
-
-impl Histogram {
-    /// Counts one observation of `secs`.
-    pub fn observe(&mut self, secs: f64) {
-        for (i, b) in DURATION_BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.le[i] += 1;
-            }
-        }
-        self.sum += secs;
-        self.count += 1;
-    }
-}
-
-/// Counters since the process started.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    /// Checks whose probe got an answer it could judge.
-    pub checks_ok: u64,
-    /// Checks whose probe failed (pgpool unhealthy, masters unreadable).
-    pub checks_failed: u64,
-    /// Times the gate opened or closed.
-    pub transitions: u64,
-    /// Mails handed to the mail queue.
-    pub mails_queued: u64,
-    /// Mails the SMTP server accepted.
-    pub mails_sent: u64,
-    /// Mails given up (retries spent, permanent failure, queue full).
-    pub mails_failed: u64,
-    /// Another process holds or answers on the gate's port now.
-    pub gate_conflict: bool,
-    pub duration: Histogram,
-}
-
-/// The last finished check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastCheck {
-    /// Its number (1 = the first).
-    pub n: u64,
-    pub finished: Instant,
-    /// When it finished, seconds since the Unix epoch.
-    pub finished_unix: f64,
-    /// How long it took.
-    pub seconds: f64,
-}
-
-/// The watcher's state as the API shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    /// `pgpwatch` or `repmgrwatch`.
-    pub program: &'static str,
-    /// When the process (its API) started; liveness before the first check.
-    pub started: Instant,
-    pub last: Option<LastCheck>,
-    /// Whether the GSLB gate listens.
-    pub gate_open: bool,
-    /// The last decision's one-sentence reason.
-    pub reason: String,
-    /// 2 × check_period + connect_timeout: a check must finish this often.
-    pub liveness_bound: Duration,
-    pub node: NodeView,
-    pub stats: Stats,
-}
-
-impl Snapshot {
-    /// Before any check.
-    pub fn starting(program: &'static str, started: Instant, liveness_bound: Duration) -> Snapshot {
-        Snapshot {
-            program,
-            started,
-            last: None,
-            gate_open: false,
-            reason: "no check has run yet.".into(),
-            liveness_bound,
-            node: NodeView::Starting,
-            stats: Stats::default(),
-        }
-    }
-
-    /// How long ago the loop last finished a check (or started) at `now`.
-    pub fn since_check(&self, now: Instant) -> Duration {
-        let t = self.last.as_ref().map_or(self.started, |l| l.finished);
-        now.saturating_duration_since(t)
-    }
-
-    /// Whether the check loop is alive at `now`.
-    pub fn alive(&self, now: Instant) -> bool {
-        self.since_check(now) <= self.liveness_bound
-    }
-
-    /// The one-word state: `starting`, repmgr's [`RepmgrView::state`] or
-    /// pgpool's `healthy` / `unhealthy`.
-    pub fn state(&self) -> &'static str {
-        match &self.node {
-            NodeView::Starting => "starting",
-            NodeView::Repmgr(r) => r.state(),
-            NodeView::Pgpool(p) if p.error.is_none() => "healthy",
-            NodeView::Pgpool(_) => "unhealthy",
-        }
-    }
-
-    /// The full JSON of `/` and `/status` at `now`.
-    pub fn to_json(&self, now: Instant) -> Json {
-        let mut j = Json::object()
-            .with("schema", SCHEMA)
-            .with("program", self.program)
-            .with("state", self.state())
-            .with("reason", self.reason.as_str())
-            .with("gate_open", self.gate_open);
-        j = match &self.node {
-            NodeView::Starting => j,
-            NodeView::Repmgr(r) => r.add_json(j),
-            NodeView::Pgpool(p) => p.add_json(j),
-        };
-        let last = match &self.last {
-            Some(l) => Json::object()
-                .with("check", l.n)
-                .with("finished_unix", l.finished_unix)
-                .with("finished_at", unix_iso8601(l.finished_unix))
-                .with("seconds", l.seconds)
-                .with("age_seconds", self.since_check(now).as_secs_f64()),
-            None => Json::Null,
-        };
-        j.with("last_check", last)
-            .with("alive", self.alive(now))
-            .with("liveness_bound_seconds", self.liveness_bound.as_secs_f64())
-    }
-}
-
-/// Seconds since the Unix epoch as an ISO-8601 UTC time.
-fn unix_iso8601(unix: f64) -> String {
-    let since = std::time::Duration::try_from_secs_f64(unix.max(0.0)).unwrap_or_default();
-    iso8601_utc(std::time::UNIX_EPOCH + since)
-}
+use crate::plumbing::json::{number_or_text, Json};
 
 /// What the last check saw, per watcher.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,7 +152,7 @@ impl RepmgrView {
         }
     }
 
-    fn add_json(&self, j: Json) -> Json {
+    pub(super) fn add_json(&self, j: Json) -> Json {
         let opt = |v: Option<u64>| v.map_or(Json::Null, Json::from);
         let lsn = |v: Option<u64>| {
             v.map_or(Json::Null, |l| {
@@ -405,7 +253,7 @@ impl PgpoolView {
         crate::cluster::pgpool::split_brain(&self.backends, "").is_some()
     }
 
-    fn add_json(&self, j: Json) -> Json {
+    pub(super) fn add_json(&self, j: Json) -> Json {
         let col = |b: &Backend, c: &str| b.row.get(c).map_or(Json::Null, |v| Json::from(v.trim()));
         let backends = self
             .backends

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::agent::agent_reply;
-use super::routes::{answer, http_answer, parse_lag, ReplicaQuery};
-use super::snapshot::{LastCheck, NodeView, PgpoolView, RepmgrView, Snapshot};
 use crate::cluster::repmgr::{MastersError, NodeAnswer, NodeError, NodeStatus, WalReceiver};
 use crate::cluster::text::{pool_nodes, Backend};
 use crate::cluster::ProbeError;
+use crate::serve::agent::agent_reply;
+use crate::serve::board::{LastCheck, NodeView, PgpoolView, RepmgrView, Snapshot};
+use crate::serve::routes::{answer, http_answer, parse_lag, ReplicaQuery};
 
 const MB: u64 = 1 << 20;
 
@@ -677,17 +677,17 @@ fn a_move_to_a_taken_port_keeps_the_old_listener_until_it_is_free() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
-    let board = super::ApiBoard::new(Snapshot::starting(
+    let board = crate::serve::Board::new(Snapshot::starting(
         "pgpwatch",
         Instant::now(),
         Duration::from_secs(10),
     ));
     let a = free();
-    let mut ports = super::ApiPorts::open(board, Some(a), None).expect("open");
+    let mut ports = crate::serve::ApiPorts::open(board, Some(a), None).expect("open");
     let held = TcpListener::bind("127.0.0.1:0").expect("bind");
     let b = held.local_addr().expect("addr");
     let e = ports.rebind(Some(b), None).unwrap_err();
-    assert!(crate::gate::conflict::is_taken(&e), "{e}");
+    assert!(crate::serve::conflict::is_taken(&e), "{e}");
     assert_eq!(ports.api_addr(), Some(a), "still on the old port");
     assert!(TcpStream::connect(a).is_ok(), "the old port answers");
     assert!(!ports.bound_as(Some(b), None));

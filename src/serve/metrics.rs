@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::snapshot::{NodeView, Snapshot, DURATION_BUCKETS};
+use super::board::{NodeView, Snapshot, DURATION_BUCKETS};
 
 struct Out(String);
 

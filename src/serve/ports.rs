@@ -1,73 +1,34 @@
 //! The API port and the agent-check port: what HAProxy, an F5 and
 //! Prometheus ask a watcher, answered from the last check. Both listen
-//! always (from start to stop, whatever the gate does) on the gate's
-//! bounded poller ([`crate::gate::Gate::serving`]: one thread each, no
-//! thread per connection, the gate's timeouts and descriptor limits); both
-//! read the [`Snapshot`] the act side publishes after every check on an
-//! [`ApiBoard`], so no request ever runs a probe.
+//! always (from start to stop, whatever the gate does) on a bounded
+//! [`Listener`] each (no thread per connection, the gate's timeouts and
+//! descriptor limits); both read the [`Snapshot`](super::Snapshot) the
+//! driver publishes on the [`Board`] after every check, so no request ever
+//! runs a probe.
 //!
-//! - [`routes`]: the HTTP/1.0 paths (Patroni's `/primary`, `/replica?lag=N`,
-//!   `/read-only`, `/health`, `/liveness`; ours `/gate`, `/status`, `/`);
-//! - [`agent`]: HAProxy's agent-check replies;
-//! - [`metrics`]: `GET /metrics`, Prometheus text format 0.0.4;
-//! - [`snapshot`]: the published state and the roles computed from it.
-
-pub mod agent;
-pub mod metrics;
-pub mod routes;
-pub mod snapshot;
+//! - [`super::routes`]: the HTTP/1.0 paths (Patroni's `/primary`,
+//!   `/replica?lag=N`, `/read-only`, `/health`, `/liveness`; ours `/gate`,
+//!   `/status`, `/`);
+//! - [`super::agent`]: HAProxy's agent-check replies;
+//! - [`super::metrics`]: `GET /metrics`, Prometheus text format 0.0.4.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use snapshot::{NodeView, PgpoolView, RepmgrView, Snapshot, Stats};
-
-use crate::gate::http::{ends_head, looks_like_method};
-use crate::gate::{Gate, GateError, Service, FIRST_BYTE_TIMEOUT};
-
-/// The snapshot the API answers from: written by the act side after each
-/// check, read by the API's and the agent's poller threads.
-#[derive(Clone, Debug)]
-pub struct ApiBoard(Arc<Mutex<Snapshot>>);
-
-impl ApiBoard {
-    /// A board showing `initial`.
-    pub fn new(initial: Snapshot) -> ApiBoard {
-        ApiBoard(Arc::new(Mutex::new(initial)))
-    }
-
-    /// Replaces the snapshot.
-    pub fn publish(&self, snap: Snapshot) {
-        match self.0.lock() {
-            Ok(mut g) => *g = snap,
-            Err(p) => *p.into_inner() = snap,
-        }
-    }
-
-    /// Runs `f` on the current snapshot (under the lock: keep it short).
-    pub fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
-        match self.0.lock() {
-            Ok(g) => f(&g),
-            Err(p) => f(&p.into_inner()),
-        }
-    }
-
-    /// A copy of the current snapshot.
-    pub fn current(&self) -> Snapshot {
-        self.read(Snapshot::clone)
-    }
-}
+use super::board::Board;
+use super::{agent, http, routes};
+use super::{ListenError, Listener, Service, FIRST_BYTE_TIMEOUT};
 
 /// The API port's answers.
-struct HttpApi(ApiBoard);
+struct HttpApi(Board);
 
 impl Service for HttpApi {
     fn plausible(&self, head: &[u8]) -> bool {
-        looks_like_method(head)
+        http::plausible(head)
     }
     fn complete(&self, head: &[u8]) -> bool {
-        ends_head(head)
+        http::complete(head)
     }
     fn respond(&self, head: &[u8]) -> Option<Vec<u8>> {
         let now = Instant::now();
@@ -79,7 +40,7 @@ impl Service for HttpApi {
 }
 
 /// The agent-check port's answers.
-struct AgentCheck(ApiBoard);
+struct AgentCheck(Board);
 
 impl Service for AgentCheck {
     fn plausible(&self, head: &[u8]) -> bool {
@@ -106,19 +67,19 @@ impl Service for AgentCheck {
 
 /// The API and agent-check listeners of one watcher (each optional).
 pub struct ApiPorts {
-    board: ApiBoard,
-    api: Option<Gate>,
-    agent: Option<Gate>,
+    board: Board,
+    api: Option<Listener>,
+    agent: Option<Listener>,
 }
 
 impl ApiPorts {
     /// Listeners on `api` and `agent` (`None`: that one is off), answering
     /// from `board`. A port that cannot be bound is an error naming it.
     pub fn open(
-        board: ApiBoard,
+        board: Board,
         api: Option<SocketAddr>,
         agent: Option<SocketAddr>,
-    ) -> Result<ApiPorts, GateError> {
+    ) -> Result<ApiPorts, ListenError> {
         let mut ports = ApiPorts {
             board,
             api: None,
@@ -129,7 +90,7 @@ impl ApiPorts {
     }
 
     /// The board the listeners answer from.
-    pub fn board(&self) -> &ApiBoard {
+    pub fn board(&self) -> &Board {
         &self.board
     }
 
@@ -142,7 +103,7 @@ impl ApiPorts {
         &mut self,
         api: Option<SocketAddr>,
         agent: Option<SocketAddr>,
-    ) -> Result<(), GateError> {
+    ) -> Result<(), ListenError> {
         let board = self.board.clone();
         let a = move_listener(
             &mut self.api,
@@ -162,18 +123,18 @@ impl ApiPorts {
 
     /// Whether the listeners are where `api` and `agent` say.
     pub fn bound_as(&self, api: Option<SocketAddr>, agent: Option<SocketAddr>) -> bool {
-        self.api.as_ref().map(Gate::bind_addr) == api
-            && self.agent.as_ref().map(Gate::bind_addr) == agent
+        self.api.as_ref().map(Listener::bind_addr) == api
+            && self.agent.as_ref().map(Listener::bind_addr) == agent
     }
 
     /// Where the API listens (port 0 resolved).
     pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api.as_ref().and_then(Gate::local_addr)
+        self.api.as_ref().and_then(Listener::local_addr)
     }
 
     /// Where the agent-check port listens.
     pub fn agent_addr(&self) -> Option<SocketAddr> {
-        self.agent.as_ref().and_then(Gate::local_addr)
+        self.agent.as_ref().and_then(Listener::local_addr)
     }
 
     /// Stops both listeners (joined when this returns).
@@ -188,12 +149,12 @@ impl ApiPorts {
 /// itself holds the port (a wildcard address, the same port), it steps
 /// aside for the new one and comes back if that still fails.
 fn move_listener(
-    slot: &mut Option<Gate>,
+    slot: &mut Option<Listener>,
     want: Option<SocketAddr>,
     service: impl Fn() -> Arc<dyn Service>,
     kind: &'static str,
-) -> Result<(), GateError> {
-    let old = slot.as_ref().map(Gate::bind_addr);
+) -> Result<(), ListenError> {
+    let old = slot.as_ref().map(Listener::bind_addr);
     if old == want {
         return Ok(());
     }
@@ -201,7 +162,7 @@ fn move_listener(
         *slot = None; // dropping closes and joins it
         return Ok(());
     };
-    let mut g = Gate::serving(addr, service(), kind);
+    let mut g = Listener::new(addr, service(), kind);
     let first = match g.open() {
         Ok(()) => {
             *slot = Some(g);
@@ -210,13 +171,13 @@ fn move_listener(
         Err(e) => e,
     };
     match old {
-        Some(o) if o.port() == addr.port() && crate::gate::conflict::is_taken(&first) => {
+        Some(o) if o.port() == addr.port() && super::conflict::is_taken(&first) => {
             *slot = None;
             if g.open().is_ok() {
                 *slot = Some(g);
                 return Ok(());
             }
-            let mut back = Gate::serving(o, service(), kind);
+            let mut back = Listener::new(o, service(), kind);
             if back.open().is_ok() {
                 *slot = Some(back);
             }
@@ -225,6 +186,3 @@ fn move_listener(
         _ => Err(first),
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,6 +1,7 @@
 //! Unit tests of the parent module.
 
-use super::http::{classify, looks_like_method, Request};
+use super::board::GateState;
+use super::http::{parse, plausible};
 use super::*;
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
@@ -28,21 +29,16 @@ fn http(addr: SocketAddr, request: &str) -> String {
 
 #[test]
 fn classify_requests() {
-    assert_eq!(classify(b"GET / HTTP/1.1\r\n\r\n"), Request::WithBody);
-    assert_eq!(
-        classify(b"HEAD /health HTTP/1.0\r\n\r\n"),
-        Request::HeadersOnly
-    );
-    assert_eq!(
-        classify(b"OPTIONS / HTTP/1.0\r\n\r\n"),
-        Request::HeadersOnly
-    );
-    assert_eq!(classify(b"GET /\r\n"), Request::NotHttp);
-    assert_eq!(classify(b"\x16\x03\x01"), Request::NotHttp);
-    assert!(looks_like_method(b"GET"));
-    assert!(looks_like_method(b"OPTIONS / HTTP"));
-    assert!(!looks_like_method(b"\x00\x00\x00\x08"));
-    assert!(!looks_like_method(b"get /"));
+    let with_body = |h: &[u8]| parse(h).map(|l| !l.headers_only());
+    assert_eq!(with_body(b"GET / HTTP/1.1\r\n\r\n"), Some(true));
+    assert_eq!(with_body(b"HEAD /health HTTP/1.0\r\n\r\n"), Some(false));
+    assert_eq!(with_body(b"OPTIONS / HTTP/1.0\r\n\r\n"), Some(false));
+    assert_eq!(with_body(b"GET /\r\n"), None);
+    assert_eq!(with_body(b"\x16\x03\x01"), None);
+    assert!(plausible(b"GET"));
+    assert!(plausible(b"OPTIONS / HTTP"));
+    assert!(!plausible(b"\x00\x00\x00\x08"));
+    assert!(!plausible(b"get /"));
 }
 
 #[test]
@@ -97,11 +93,16 @@ fn two_hundred_concurrent_checks_succeed() {
 #[test]
 fn http_get_returns_200_and_json_state() {
     let (gate, addr) = open_gate();
-    gate.board().publish(
-        Json::object()
-            .with("watcher", "pgpwatch")
-            .with("port_open", true),
-    );
+    let mut snap = Snapshot::starting("pgpwatch", Instant::now(), Duration::from_secs(25));
+    snap.reason = "pgpool is healthy; the port stays open.".into();
+    snap.gate = Some(GateState {
+        port_open: true,
+        listening: true,
+        check: 2,
+        check_seconds: 0.5,
+        counters: ListenStats::default(),
+    });
+    gate.board().publish(snap);
     let out = http(
         addr,
         "GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n",
@@ -115,7 +116,12 @@ fn http_get_returns_200_and_json_state() {
         "{out:?}"
     );
     let body = out.split("\r\n\r\n").nth(1).expect("body");
-    assert_eq!(body, "{\"watcher\":\"pgpwatch\",\"port_open\":true}\n");
+    assert_eq!(
+        body,
+        "{\"watcher\":\"pgpwatch\",\"port_open\":true,\"reason\":\"pgpool is healthy; the port \
+         stays open.\",\"listening\":true,\"check\":2,\"check_seconds\":0.5,\"gate\":{\"accepted\":0,\
+         \"http\":0,\"evicted\":0,\"peer_capped\":0,\"accept_errors\":0}}\n"
+    );
     assert!(
         out.contains(&format!("Content-Length: {}\r\n", body.len())),
         "{out:?}"

@@ -1,20 +1,29 @@
-//! The port gate a GSLB or load balancer checks: while the watcher says "up"
-//! a listener on `bind_address:open_port` accepts every connection and
-//! closes it promptly; while it says "down" there is no listener at all, so a
-//! check gets "connection refused". The original bound the port but never
-//! accepted, so after a handful of checks the backlog filled and every check
-//! timed out; this gate drains the backlog continuously.
+//! What a watcher serves, from one listener type and one board: the port
+//! gate a GSLB or load balancer checks ([`gate`]), the API port
+//! ([`routes`], [`metrics`]) and HAProxy's agent-check port ([`agent`]).
+//! The driver publishes a [`board::Snapshot`] on one [`board::Board`] after
+//! every decision, and every port renders its answer from it, so no request
+//! ever runs a probe. One HTTP parser and writer ([`http`]) serves the gate
+//! and the API; the agent's line reader is built on it.
 //!
-//! Design:
+//! The gate: while the watcher says "up" a listener on
+//! `bind_address:open_port` accepts every connection and closes it
+//! promptly; while it says "down" there is no listener at all, so a check
+//! gets "connection refused". The original bound the port but never
+//! accepted, so after a handful of checks the backlog filled and every
+//! check timed out; this gate drains the backlog continuously.
+//!
+//! The [`Listener`] (here) is what all three ports run on:
 //! - One thread per open period ([`poller`]) polls (poll(2)) the listener,
 //!   a wake-up socket and every pending connection, and accepts while the
 //!   listener is readable, so accepts never wait for a client and CPU
 //!   follows events, not the number of connections held.
-//! - A pending connection ([`http`]) that closes (connect-then-close check)
-//!   is closed at once; one that stays silent for [`FIRST_BYTE_TIMEOUT`]
-//!   (connect-and-wait check) is closed then; one whose first line looks
-//!   like an HTTP request (HAProxy `option httpchk`, curl) gets `HTTP/1.0
-//!   200 OK` with a one-line JSON of the watcher's state (HEAD and OPTIONS:
+//! - A pending connection ([`conn`]) that closes (connect-then-close check)
+//!   is closed at once; one that stays silent for the service's first-byte
+//!   timeout ([`FIRST_BYTE_TIMEOUT`] for HTTP; connect-and-wait check) is
+//!   closed then (the agent answers it instead); one whose head its
+//!   [`Service`] finds whole gets the service's answer (the gate's: `HTTP/1.0
+//!   200 OK` with a one-line JSON of the watcher's state; HEAD and OPTIONS:
 //!   status line and headers only), and one whose request head is not
 //!   complete within [`HTTP_REQUEST_TIMEOUT`] is closed.
 //! - Descriptors are bounded, so a flood of idle or half-sent connections
@@ -35,21 +44,32 @@
 //!   block a new bind (`closed_gate_refuses_and_reopens_immediately_with_time_wait`
 //!   proves it: the gate closes HTTP connections first, so TIME_WAIT is ours).
 
+pub mod agent;
+pub mod board;
 pub mod conflict;
+mod conn;
+pub mod gate;
 pub mod holder;
-pub(crate) mod http;
+pub mod http;
+pub mod metrics;
 mod poller;
+pub mod ports;
+pub mod routes;
+pub mod views;
+
+pub use board::{Board, Snapshot};
+pub use gate::Gate;
+pub use ports::ApiPorts;
 
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::plumbing::json::Json;
 use crate::plumbing::os;
 
 /// How long a connection may stay silent before it is treated as a plain
@@ -143,16 +163,16 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// Errors of the gate.
+/// Errors of a listener (the gate, the API port, the agent-check port).
 #[derive(Debug)]
-pub enum GateError {
+pub enum ListenError {
     /// The listening socket could not be bound.
     Bind {
         kind: &'static str,
         addr: SocketAddr,
         source: io::Error,
     },
-    /// A gate thread (or its wake-up socket) could not be started.
+    /// A listener thread (or its wake-up socket) could not be started.
     Spawn {
         kind: &'static str,
         addr: SocketAddr,
@@ -160,10 +180,10 @@ pub enum GateError {
     },
 }
 
-impl fmt::Display for GateError {
+impl fmt::Display for ListenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GateError::Bind { kind, addr, source } => {
+            ListenError::Bind { kind, addr, source } => {
                 let (port_key, bind_key) = match *kind {
                     "api" => ("api_port", "api_bind_address"),
                     "agent" => ("agent_port", "api_bind_address"),
@@ -183,52 +203,24 @@ impl fmt::Display for GateError {
                 };
                 write!(f, "open {kind} on {addr}: {source}{hint}")
             }
-            GateError::Spawn { kind, addr, source } => {
+            ListenError::Spawn { kind, addr, source } => {
                 write!(f, "open {kind} on {addr}: cannot start thread: {source}")
             }
         }
     }
 }
 
-impl std::error::Error for GateError {
+impl std::error::Error for ListenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            GateError::Bind { source, .. } | GateError::Spawn { source, .. } => Some(source),
+            ListenError::Bind { source, .. } | ListenError::Spawn { source, .. } => Some(source),
         }
     }
 }
 
-/// The watcher's current state as shown to HTTP checks: the watcher
-/// publishes a new snapshot after every decision, the gate's workers read it.
-#[derive(Clone, Debug)]
-pub struct StatusBoard(Arc<Mutex<Json>>);
-
-impl StatusBoard {
-    /// A board showing `initial`.
-    pub fn new(initial: Json) -> StatusBoard {
-        StatusBoard(Arc::new(Mutex::new(initial)))
-    }
-
-    /// Replaces the shown state.
-    pub fn publish(&self, state: Json) {
-        match self.0.lock() {
-            Ok(mut g) => *g = state,
-            Err(poisoned) => *poisoned.into_inner() = state,
-        }
-    }
-
-    /// The state currently shown.
-    pub fn current(&self) -> Json {
-        match self.0.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-}
-
-/// What a listener answers: the gate's own HTTP check ([`Gate::new`]), or
-/// another protocol on the same bounded poller ([`Gate::serving`]: the API
-/// port, the agent-check port). Called on the poller thread; must not block.
+/// What a listener answers: the gate's HTTP check ([`gate`]), the API's
+/// routes ([`ports`]), the agent-check line ([`agent`]). Called on the
+/// poller thread; must not block.
 pub trait Service: Send + Sync + 'static {
     /// Whether `head`, the bytes read so far, can still become a request
     /// (else the connection is closed).
@@ -245,7 +237,7 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-/// Counters of one gate, kept across open/close.
+/// Counters of one listener, kept across open/close.
 #[derive(Debug, Default)]
 struct Counters {
     accepted: AtomicU64,
@@ -255,12 +247,12 @@ struct Counters {
     accept_errors: AtomicU64,
 }
 
-/// What a gate did since it was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GateStats {
+/// What a listener did since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenStats {
     /// Connections accepted.
     pub accepted: u64,
-    /// HTTP requests answered.
+    /// Requests answered.
     pub http: u64,
     /// Pending connections closed to make room in a full table.
     pub evicted: u64,
@@ -270,10 +262,10 @@ pub struct GateStats {
     pub accept_errors: u64,
 }
 
-/// The gate on one address. Dropping it closes it.
-pub struct Gate {
+/// A bounded listener on one address whose connections a [`Service`]
+/// answers: the gate's, the API's and the agent's. Dropping it closes it.
+pub struct Listener {
     bind: SocketAddr,
-    board: StatusBoard,
     service: Arc<dyn Service>,
     /// What the log lines call it: `gate`, `api`, `agent`.
     kind: &'static str,
@@ -289,39 +281,13 @@ struct Running {
     thread: JoinHandle<()>,
 }
 
-impl Gate {
-    /// A closed gate for `bind` (port 0 picks a free port on open, for
-    /// tests), sized from the descriptor limit in force when it opens.
-    pub fn new(bind: SocketAddr) -> Gate {
-        // The truth before any check: the port is not open yet.
-        let board = StatusBoard::new(
-            Json::object()
-                .with("port_open", false)
-                .with("reason", "no check has run yet."),
-        );
-        let service = Arc::new(http::GateService {
-            board: board.clone(),
-        });
-        Gate::with_service(bind, board, service, "gate")
-    }
-
-    /// A closed listener for `bind` whose connections `service` answers
-    /// (the API and agent-check ports), with the gate's poller, limits and
-    /// timeouts; `kind` names it in the log.
-    pub fn serving(bind: SocketAddr, service: Arc<dyn Service>, kind: &'static str) -> Gate {
-        let board = StatusBoard::new(Json::object());
-        Gate::with_service(bind, board, service, kind)
-    }
-
-    fn with_service(
-        bind: SocketAddr,
-        board: StatusBoard,
-        service: Arc<dyn Service>,
-        kind: &'static str,
-    ) -> Gate {
-        Gate {
+impl Listener {
+    /// A closed listener for `bind` (port 0 picks a free port on open, for
+    /// tests) whose connections `service` answers, sized from the
+    /// descriptor limit in force when it opens; `kind` names it in the log.
+    pub fn new(bind: SocketAddr, service: Arc<dyn Service>, kind: &'static str) -> Listener {
+        Listener {
             bind,
-            board,
             service,
             kind,
             counters: Arc::new(Counters::default()),
@@ -330,17 +296,10 @@ impl Gate {
         }
     }
 
-    /// A closed gate with a fixed sizing instead of one from the limit.
-    pub fn with_sizing(bind: SocketAddr, sizing: Sizing) -> Gate {
-        let mut g = Gate::new(bind);
-        g.sizing = Some(sizing);
-        g
-    }
-
-    /// The board whose snapshot HTTP checks receive; publish to it after
-    /// every decision.
-    pub fn board(&self) -> StatusBoard {
-        self.board.clone()
+    /// The same with a fixed sizing instead of one from the limit.
+    pub fn with_sizing(mut self, sizing: Sizing) -> Listener {
+        self.sizing = Some(sizing);
+        self
     }
 
     /// The configured bind address.
@@ -358,15 +317,15 @@ impl Gate {
         self.running.is_some()
     }
 
-    /// Connections accepted since the gate was made.
+    /// Connections accepted since the listener was made.
     pub fn accepted(&self) -> u64 {
         self.counters.accepted.load(Ordering::Relaxed)
     }
 
-    /// Counters since the gate was made.
-    pub fn stats(&self) -> GateStats {
+    /// Counters since the listener was made.
+    pub fn stats(&self) -> ListenStats {
         let c = &self.counters;
-        GateStats {
+        ListenStats {
             accepted: c.accepted.load(Ordering::Relaxed),
             http: c.http.load(Ordering::Relaxed),
             evicted: c.overflow.load(Ordering::Relaxed),
@@ -375,18 +334,18 @@ impl Gate {
         }
     }
 
-    /// Opens the gate; a no-op when already open.
-    pub fn open(&mut self) -> Result<(), GateError> {
+    /// Opens the listener; a no-op when already open.
+    pub fn open(&mut self) -> Result<(), ListenError> {
         if self.running.is_some() {
             return Ok(());
         }
         let (bind, kind) = (self.bind, self.kind);
-        let spawn_err = |source| GateError::Spawn {
+        let spawn_err = |source| ListenError::Spawn {
             kind,
             addr: bind,
             source,
         };
-        let bind_err = |source| GateError::Bind {
+        let bind_err = |source| ListenError::Bind {
             kind,
             addr: bind,
             source,
@@ -438,7 +397,7 @@ impl Gate {
         Ok(())
     }
 
-    /// Closes the gate: the listening socket is gone and the gate thread
+    /// Closes the listener: the listening socket is gone and its thread
     /// joined when this returns. A no-op when already closed.
     pub fn close(&mut self) {
         let Some(run) = self.running.take() else {
@@ -462,7 +421,7 @@ impl Gate {
     }
 
     /// Opens or closes to match `open`.
-    pub fn set(&mut self, open: bool) -> Result<(), GateError> {
+    pub fn set(&mut self, open: bool) -> Result<(), ListenError> {
         if open {
             self.open()
         } else {
@@ -472,7 +431,7 @@ impl Gate {
     }
 }
 
-impl Drop for Gate {
+impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
     }

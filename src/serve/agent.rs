@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use super::board::Snapshot;
+use super::http::line_until;
 use super::routes::{gate_verdict, health_verdict, primary_verdict, replica_verdict, NotReady};
 use super::routes::{parse_lag, ReplicaQuery, ReplicaVerdict};
-use super::snapshot::Snapshot;
 
 /// How long the agent waits for a request line before answering `primary`.
 pub const AGENT_SILENCE: Duration = Duration::from_millis(100);
@@ -81,9 +82,5 @@ pub fn line_plausible(head: &[u8]) -> bool {
 
 /// The request line in `head`.
 pub fn request_line(head: &[u8]) -> String {
-    let end = head
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .unwrap_or(head.len());
-    String::from_utf8_lossy(&head[..end]).into_owned()
+    line_until(head, |b| b == b'\n' || b == b'\r')
 }
