@@ -1,17 +1,21 @@
 //! HAProxy's agent-check protocol on `agent_port`: HAProxy connects, may
 //! send one line (`agent-send`), and reads one line. The request is
 //! `primary` (also when nothing comes within [`AGENT_SILENCE`]),
-//! `replica[ lag=N]`, `gate` or `health`; the reply is one of `up ready`,
+//! `replica[ lag=N][ rise=N][ fall=N]` (N of `lag` in bytes, or a time:
+//! `10s`, `500ms`), `gate` or `health`; the reply is one of `up ready`,
 //! `maint #<reason>` (a node that is not the master: HAProxy shows MAINT,
-//! not DOWN, so monitoring does not page), `drain #lagging <bytes>`,
-//! `down #<reason>`, ending in `\n`. Pure: a snapshot and a line in, a line out.
+//! not DOWN, so monitoring does not page), `drain #lagging <bytes>` (or
+//! `<seconds>s`), `drain #catching up: …` (within the limit, not yet for
+//! `rise` checks), `down #<reason>`, ending in `\n`. Pure: a snapshot, the
+//! `rise`/`fall` state and a line in, a line out.
 
 use std::time::Duration;
 
 use super::board::Snapshot;
+use super::hold::{Held, Holds};
 use super::http::line_until;
-use super::routes::{gate_verdict, health_verdict, primary_verdict, replica_verdict, NotReady};
-use super::routes::{parse_lag, ReplicaQuery, ReplicaVerdict};
+use super::routes::{gate_verdict, health_verdict, primary_verdict, NotReady};
+use super::routes::{parse_lag_limit, replica_result, Lag, ReplicaQuery};
 
 /// How long the agent waits for a request line before answering `primary`.
 pub const AGENT_SILENCE: Duration = Duration::from_millis(100);
@@ -21,6 +25,11 @@ const MAX_REASON: usize = 200;
 
 /// The reply line to `request` (without its line end).
 pub fn agent_reply(snap: &Snapshot, request: &str) -> String {
+    agent_reply_held(snap, request, &mut Holds::default())
+}
+
+/// [`agent_reply`] with the `rise`/`fall` state of `holds`.
+pub fn agent_reply_held(snap: &Snapshot, request: &str, holds: &mut Holds) -> String {
     let mut words = request.split_whitespace();
     let verb = words.next().unwrap_or("primary").to_ascii_lowercase();
     let up_or = |v: Result<(), NotReady>, word: &str| match v {
@@ -37,14 +46,26 @@ pub fn agent_reply(snap: &Snapshot, request: &str) -> String {
         "replica" => {
             let mut q = ReplicaQuery::default();
             for w in words {
-                if let Some(v) = w.strip_prefix("lag=") {
-                    q.lag = parse_lag(v);
+                match w.split_once('=') {
+                    Some(("lag", v)) => q.lag = parse_lag_limit(v),
+                    Some((k @ ("rise" | "fall"), v)) => q.set(k, v),
+                    _ => {}
                 }
             }
-            match replica_verdict(snap, &q) {
-                ReplicaVerdict::Ok => "up ready\n".into(),
-                ReplicaVerdict::Lagging(lag) => format!("drain #lagging {lag}\n"),
-                ReplicaVerdict::Not(why) => format!("down #{}\n", clean(&why)),
+            let own = replica_result(snap, &q);
+            let held = if q.held() {
+                holds.answer(snap, &q, &own)
+            } else {
+                Held::Agrees
+            };
+            match (own, held) {
+                (_, Held::StillUp { .. }) | (Ok(()), Held::Agrees) => "up ready\n".into(),
+                (_, Held::StillDown(why)) => format!("drain #{}\n", clean(&why.to_string())),
+                (Err(NotReady::Lagging { lag, .. }), _) => match lag {
+                    Lag::Bytes(n) => format!("drain #lagging {n}\n"),
+                    Lag::Time(t) => format!("drain #lagging {:.1}s\n", t.as_secs_f64()),
+                },
+                (Err(why), _) => format!("down #{}\n", clean(&why.to_string())),
             }
         }
         other => format!(

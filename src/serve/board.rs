@@ -8,20 +8,27 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::hold::Holds;
 pub use super::views::{NodeView, PgpoolView, RepmgrView};
 use super::ListenStats;
 use crate::plumbing::json::{Json, SCHEMA};
 use crate::plumbing::localtime::iso8601_utc;
 
 /// The snapshot every port answers from: written by the driver after each
-/// decision, read by the listeners' poller threads.
+/// decision, read by the listeners' poller threads; with it the
+/// `rise`/`fall` state of the queries that ask for it, stepped with every
+/// new check.
 #[derive(Clone, Debug)]
-pub struct Board(Arc<Mutex<Snapshot>>);
+pub struct Board(Arc<Mutex<(Snapshot, Holds)>>);
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Board {
     /// A board showing `initial`.
     pub fn new(initial: Snapshot) -> Board {
-        Board(Arc::new(Mutex::new(initial)))
+        Board(Arc::new(Mutex::new((initial, Holds::default()))))
     }
 
     /// Replaces the snapshot.
@@ -29,20 +36,28 @@ impl Board {
         self.update(|s| *s = snap);
     }
 
-    /// Changes part of the snapshot (under the lock: keep it short).
+    /// Changes part of the snapshot (under the lock: keep it short); a new
+    /// check steps the held queries.
     pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
-        match self.0.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
+        let mut g = locked(&self.0);
+        let (snap, holds) = &mut *g;
+        let before = snap.last.as_ref().map(|l| l.n);
+        f(snap);
+        if snap.last.as_ref().map(|l| l.n) != before {
+            holds.observe(snap);
         }
     }
 
     /// Runs `f` on the current snapshot (under the lock: keep it short).
     pub fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
-        match self.0.lock() {
-            Ok(g) => f(&g),
-            Err(p) => f(&p.into_inner()),
-        }
+        f(&locked(&self.0).0)
+    }
+
+    /// Runs `f` on the current snapshot and the held queries.
+    pub fn read_held<T>(&self, f: impl FnOnce(&Snapshot, &mut Holds) -> T) -> T {
+        let mut g = locked(&self.0);
+        let (snap, holds) = &mut *g;
+        f(snap, holds)
     }
 
     /// A copy of the current snapshot.

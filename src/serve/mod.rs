@@ -49,6 +49,7 @@ pub mod board;
 pub mod conflict;
 mod conn;
 pub mod gate;
+pub mod hold;
 pub mod holder;
 pub mod http;
 pub mod metrics;

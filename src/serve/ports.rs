@@ -32,7 +32,8 @@ impl Service for HttpApi {
     }
     fn respond(&self, head: &[u8]) -> Option<Vec<u8>> {
         let now = Instant::now();
-        self.0.read(|s| routes::http_answer(s, head, now))
+        self.0
+            .read_held(|s, holds| routes::http_answer_held(s, head, now, holds))
     }
     fn first_byte_timeout(&self) -> Duration {
         FIRST_BYTE_TIMEOUT
@@ -51,7 +52,10 @@ impl Service for AgentCheck {
     }
     fn respond(&self, head: &[u8]) -> Option<Vec<u8>> {
         let line = agent::request_line(head);
-        Some(self.0.read(|s| agent::agent_reply(s, &line)).into_bytes())
+        let reply = self
+            .0
+            .read_held(|s, holds| agent::agent_reply_held(s, &line, holds));
+        Some(reply.into_bytes())
     }
     fn first_byte_timeout(&self) -> Duration {
         agent::AGENT_SILENCE

@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::board::{NodeView, Snapshot};
+use super::hold::{Held, Holds};
 use super::http::{self, Reply};
 use crate::plumbing::json::Json;
 
@@ -29,29 +30,88 @@ pub fn parse_lag(text: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-/// The query of `/replica` and `/read-only`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A lag limit, or a lag: in bytes of WAL, or in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lag {
+    Bytes(u64),
+    Time(Duration),
+}
+
+impl fmt::Display for Lag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lag::Bytes(n) => write!(f, "{n} bytes"),
+            Lag::Time(t) => write!(f, "{:.1} s", t.as_secs_f64()),
+        }
+    }
+}
+
+/// Parses a lag limit: a time (`10s`, `500ms`; the unit's case is
+/// ignored, spaces allowed) or bytes as [`parse_lag`] reads them (a plain
+/// number is bytes). `None` for anything else (the limit is then ignored).
+pub fn parse_lag_limit(text: &str) -> Option<Lag> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let time = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" => num.parse().ok().map(Duration::from_secs),
+        "ms" => num.parse().ok().map(Duration::from_millis),
+        _ => return parse_lag(t).map(Lag::Bytes),
+    };
+    time.map(Lag::Time)
+}
+
+/// Checks in a row at most for `rise` and `fall`.
+pub const MAX_RISE_FALL: u32 = 100;
+
+/// The query of `/replica` and `/read-only` (and agent `replica`), parsed:
+/// two queries that mean the same are equal (the key of their
+/// [`super::hold`] state).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ReplicaQuery {
-    /// `?lag=N`: bytes.
-    pub lag: Option<u64>,
+    /// `?lag=N`: bytes, or a time.
+    pub lag: Option<Lag>,
     /// `?replication_state=...`.
     pub replication_state: Option<String>,
+    /// `?rise=N`: checks in a row that must say yes before a no turns yes.
+    pub rise: Option<u32>,
+    /// `?fall=N`: checks in a row that must say no before a yes turns no.
+    pub fall: Option<u32>,
 }
 
 impl ReplicaQuery {
     /// From a query string (`lag=1MB&replication_state=streaming`);
-    /// unknown keys and unparsable lags are ignored, as Patroni does.
+    /// unknown keys and unparsable values are ignored, as Patroni does.
     pub fn parse(query: &str) -> ReplicaQuery {
         let mut q = ReplicaQuery::default();
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "lag" | "max-lag" => q.lag = parse_lag(&percent_decode(v)).or(q.lag),
-                "replication_state" => q.replication_state = Some(percent_decode(v)),
-                _ => {}
-            }
+            q.set(k, &percent_decode(v));
         }
         q
+    }
+
+    /// Takes `key=value` (`lag`, `max-lag`, `replication_state`, `rise`,
+    /// `fall`); anything else is ignored.
+    pub fn set(&mut self, key: &str, value: &str) {
+        let count = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_RISE_FALL).contains(n))
+        };
+        match key {
+            "lag" | "max-lag" => self.lag = parse_lag_limit(value).or(self.lag),
+            "replication_state" => self.replication_state = Some(value.to_string()),
+            "rise" => self.rise = count(value).or(self.rise),
+            "fall" => self.fall = count(value).or(self.fall),
+            _ => {}
+        }
+    }
+
+    /// Whether the answer waits for checks in a row (`rise` or `fall`).
+    pub fn held(&self) -> bool {
+        self.rise.is_some() || self.fall.is_some()
     }
 }
 
@@ -88,8 +148,8 @@ fn percent_decode(s: &str) -> String {
 pub enum ReplicaVerdict {
     /// A streaming standby within the lag limit.
     Ok,
-    /// A streaming standby, but this many bytes behind (over the limit).
-    Lagging(u64),
+    /// A streaming standby, but this far behind (over the limit).
+    Lagging(Lag),
     /// Not a usable standby, and why.
     Not(String),
 }
@@ -127,12 +187,23 @@ pub fn replica_verdict(snap: &Snapshot, q: &ReplicaQuery) -> ReplicaVerdict {
             return ReplicaVerdict::Not(format!("replication state is streaming, not {state}"));
         }
     }
-    if let Some(limit) = q.lag {
-        match r.lag_bytes() {
-            Some(lag) if lag > limit => return ReplicaVerdict::Lagging(lag),
+    match q.lag {
+        Some(Lag::Bytes(limit)) => match r.lag_bytes() {
+            Some(lag) if lag > limit => return ReplicaVerdict::Lagging(Lag::Bytes(lag)),
             Some(_) => {}
             None => return ReplicaVerdict::Not("the lag is unknown (an LSN was not read)".into()),
+        },
+        Some(Lag::Time(limit)) => {
+            match r.lag_time() {
+                Some(lag) if lag > limit => return ReplicaVerdict::Lagging(Lag::Time(lag)),
+                Some(_) => {}
+                None => return ReplicaVerdict::Not(
+                    "the time lag is unknown (no transaction replayed since the standby started)"
+                        .into(),
+                ),
+            }
         }
+        None => {}
     }
     ReplicaVerdict::Ok
 }
@@ -160,8 +231,10 @@ pub enum NotReady {
     GateClosed(String),
     /// No check finished for `since`; `bound` is the liveness bound.
     Stalled { since: Duration, bound: Duration },
-    /// A standby `lag` bytes behind the master, over `limit`.
-    Lagging { lag: u64, limit: u64 },
+    /// A standby `lag` behind the master, over `limit`.
+    Lagging { lag: Lag, limit: Lag },
+    /// A standby within the limit, not yet for `rise` checks in a row.
+    Rising { agreed: u32, rise: u32 },
     /// Not a usable standby: [`ReplicaVerdict::Not`]'s reason.
     NotReplica(String),
 }
@@ -190,9 +263,12 @@ impl fmt::Display for NotReady {
                 since.as_secs_f64(),
                 bound.as_secs_f64()
             ),
-            NotReady::Lagging { lag, limit } => write!(
+            NotReady::Lagging { lag, limit } => {
+                write!(f, "lagging {lag} behind the master (limit {limit})")
+            }
+            NotReady::Rising { agreed, rise } => write!(
                 f,
-                "lagging {lag} bytes behind the master (limit {limit} bytes)"
+                "catching up: a usable standby for {agreed} of the {rise} checks in a row rise asks"
             ),
             NotReady::NotReplica(why) => write!(f, "{why}"),
         }
@@ -250,14 +326,21 @@ fn split_target(target: &str) -> (&str, &str) {
     (if p.is_empty() { "/" } else { p }, q)
 }
 
-/// The answer to `GET target` at `now`; `None` for an unknown path.
+/// The answer to `GET target` at `now`, with no `rise`/`fall` memory
+/// (each query answered from this snapshot alone).
 pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
+    answer_held(snap, target, now, &mut Holds::default())
+}
+
+/// The answer to `GET target` at `now`; `holds` keeps the state of the
+/// queries that ask for `rise` or `fall`.
+pub fn answer_held(snap: &Snapshot, target: &str, now: Instant, holds: &mut Holds) -> Reply {
     let (path, query) = split_target(target);
     let repmgr = snap.program == "repmgrwatch";
     let full = || snap.to_json(now);
-    let check = |path: &str, v: Result<(), NotReady>| {
+    let check_held = |path: &str, v: Result<(), NotReady>, note: Option<String>| {
         let (status, why) = match v {
-            Ok(()) => (200, "yes".to_string()),
+            Ok(()) => (200, note.unwrap_or_else(|| "yes".to_string())),
             Err(e) => (503, e.to_string()),
         };
         let body = full().with("path", path).with(
@@ -266,6 +349,7 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
         );
         Reply::json(status, body)
     };
+    let check = |path: &str, v: Result<(), NotReady>| check_held(path, v, None);
     match path {
         "/" | "/status" => Reply::json(200, full()),
         "/metrics" => Reply {
@@ -289,12 +373,17 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
         "/primary" | "/master" | "/read-write" | "/leader" if repmgr => {
             check(path, primary_verdict(snap))
         }
-        "/replica" if repmgr => check(path, replica_result(snap, &ReplicaQuery::parse(query))),
-        "/read-only" if repmgr => {
-            let v = primary_verdict(snap)
-                .or_else(|_| replica_result(snap, &ReplicaQuery::parse(query)));
-            check(path, v)
+        "/replica" if repmgr => {
+            let (v, note) = replica_held(snap, &ReplicaQuery::parse(query), holds);
+            check_held(path, v, note)
         }
+        "/read-only" if repmgr => match primary_verdict(snap) {
+            Ok(()) => check(path, Ok(())),
+            Err(_) => {
+                let (v, note) = replica_held(snap, &ReplicaQuery::parse(query), holds);
+                check_held(path, v, note)
+            }
+        },
         _ => Reply::json(
             404,
             Json::object()
@@ -308,14 +397,38 @@ pub fn answer(snap: &Snapshot, target: &str, now: Instant) -> Reply {
     }
 }
 
-fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), NotReady> {
+/// [`replica_verdict`] as a path's yes or no.
+pub(super) fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), NotReady> {
     match replica_verdict(snap, q) {
         ReplicaVerdict::Ok => Ok(()),
         ReplicaVerdict::Lagging(lag) => Err(NotReady::Lagging {
             lag,
-            limit: q.lag.unwrap_or(0),
+            limit: q.lag.unwrap_or(Lag::Bytes(0)),
         }),
         ReplicaVerdict::Not(why) => Err(NotReady::NotReplica(why)),
+    }
+}
+
+/// [`replica_result`] through `rise`/`fall` when the query asks for them:
+/// the yes or no, and the text of a yes that holds against this check.
+fn replica_held(
+    snap: &Snapshot,
+    q: &ReplicaQuery,
+    holds: &mut Holds,
+) -> (Result<(), NotReady>, Option<String>) {
+    let own = replica_result(snap, q);
+    if !q.held() {
+        return (own, None);
+    }
+    match holds.answer(snap, q, &own) {
+        Held::Agrees => (own, None),
+        Held::StillDown(why) => (Err(why), None),
+        Held::StillUp { why, streak, fall } => (
+            Ok(()),
+            Some(format!(
+                "yes, until {fall} checks in a row say no ({streak} so far: {why})"
+            )),
+        ),
     }
 }
 
@@ -323,11 +436,21 @@ fn replica_result(snap: &Snapshot, q: &ReplicaQuery) -> Result<(), NotReady> {
 /// only) on the paths; other methods 405; a request that is not HTTP
 /// `None` (the connection is closed).
 pub fn http_answer(snap: &Snapshot, head: &[u8], now: Instant) -> Option<Vec<u8>> {
+    http_answer_held(snap, head, now, &mut Holds::default())
+}
+
+/// [`http_answer`] with the `rise`/`fall` state of `holds`.
+pub fn http_answer_held(
+    snap: &Snapshot,
+    head: &[u8],
+    now: Instant,
+    holds: &mut Holds,
+) -> Option<Vec<u8>> {
     let http::RequestLine { method, target } = http::parse(head)?;
     let target = target.as_str();
     match method.as_str() {
-        "GET" => Some(answer(snap, target, now).to_http(true)),
-        "HEAD" | "OPTIONS" => Some(answer(snap, target, now).to_http(false)),
+        "GET" => Some(answer_held(snap, target, now, holds).to_http(true)),
+        "HEAD" | "OPTIONS" => Some(answer_held(snap, target, now, holds).to_http(false)),
         _ => {
             let body = Json::object()
                 .with("state", snap.state())

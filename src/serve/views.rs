@@ -134,6 +134,24 @@ impl RepmgrView {
         Some(self.master_lsn?.saturating_sub(self.my_lsn()?))
     }
 
+    /// How far behind the master my replay is in time: `now() -
+    /// pg_last_xact_replay_timestamp()` as my PostgreSQL reported it, or
+    /// zero when I replayed all I received (an idle master commits
+    /// nothing, so the age grows although nothing is missing). `None` on a
+    /// master, or when neither is known.
+    pub fn lag_time(&self) -> Option<std::time::Duration> {
+        if self.in_recovery() != Some(true) {
+            return None;
+        }
+        let s = self.me.as_ref()?.answer.as_ref().ok()?;
+        match (s.receive_lsn, s.lsn) {
+            (Some(received), Some(replayed)) if replayed >= received => {
+                Some(std::time::Duration::ZERO)
+            }
+            _ => s.replay_age,
+        }
+    }
+
     /// One word: `unknown` (masters unreadable), `down` (my PostgreSQL does
     /// not answer), `split_brain`, `primary`, `standby`, `no_master`.
     pub fn state(&self) -> &'static str {
@@ -223,6 +241,11 @@ impl RepmgrView {
             .with("lsn_bytes", opt(self.my_lsn()))
             .with("master_lsn", lsn(self.master_lsn))
             .with("lag_bytes", opt(self.lag_bytes()))
+            .with(
+                "lag_seconds",
+                self.lag_time()
+                    .map_or(Json::Null, |t| Json::from(t.as_secs_f64())),
+            )
             .with("wal_receiver", receiver)
             .with("streaming_from_master", self.streaming_from_master())
             .with(

@@ -46,6 +46,14 @@ pub struct NodeStatus {
     pub lsn: Option<u64>,
     /// `pg_stat_wal_receiver`'s row, if there is one.
     pub receiver: Option<WalReceiver>,
+    /// A standby's last received LSN (`None` on a master, or NULL: no
+    /// WAL received by streaming since it started).
+    pub receive_lsn: Option<u64>,
+    /// A standby's `now() - pg_last_xact_replay_timestamp()`: how long ago
+    /// the last replayed transaction committed on the master, by the
+    /// standby's clock (negative skew reads as zero; `None` on a master,
+    /// or no transaction replayed since the standby started).
+    pub replay_age: Option<Duration>,
 }
 
 /// A standby's WAL receiver.
@@ -61,22 +69,28 @@ pub struct WalReceiver {
 }
 
 /// The SQL that reads a node's status for `server_version_num` `version`.
-fn status_sql(version: u32) -> &'static str {
-    if version >= 110_000 {
-        "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status, \
-         (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1) AS wr_host, \
+/// On a standby it also reads the receive LSN and how long ago the last
+/// replayed transaction committed on the master (`now() -
+/// pg_last_xact_replay_timestamp()`, seconds), for the time lag.
+fn status_sql(version: u32) -> String {
+    let n = text::wal_names(version);
+    let sender = if version >= 110_000 {
+        ", (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1) AS wr_host, \
          (SELECT sender_port::text FROM pg_stat_wal_receiver LIMIT 1) AS wr_port"
-    } else if version >= 100_000 {
-        "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
     } else {
+        ""
+    };
+    format!(
         "SELECT pg_is_in_recovery()::text AS r, \
-         (CASE WHEN pg_is_in_recovery() THEN pg_last_xlog_replay_location() ELSE pg_current_xlog_location() END)::text AS lsn, \
-         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status"
-    }
+         (CASE WHEN pg_is_in_recovery() THEN {replay} ELSE {current} END)::text AS lsn, \
+         (CASE WHEN pg_is_in_recovery() THEN {receive} END)::text AS receive_lsn, \
+         (CASE WHEN pg_is_in_recovery() THEN \
+         extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END)::text AS replay_age, \
+         (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS wr_status{sender}",
+        replay = n.replay_fn,
+        current = n.current_fn,
+        receive = n.receive_fn,
+    )
 }
 
 /// Reads a [`NodeStatus`] from the row of [`status_sql`].
@@ -95,6 +109,11 @@ fn status_of(row: &TextRow) -> Result<NodeStatus, NodeError> {
         in_recovery,
         lsn: row.get("lsn").and_then(|l| text::parse_lsn(l)),
         receiver,
+        receive_lsn: row.get("receive_lsn").and_then(|l| text::parse_lsn(l)),
+        replay_age: row
+            .get("replay_age")
+            .and_then(|a| a.trim().parse::<f64>().ok())
+            .and_then(|secs| Duration::try_from_secs_f64(secs.max(0.0)).ok()),
     })
 }
 
@@ -107,7 +126,7 @@ pub fn node_status(ep: &Endpoint, timeout: Duration) -> Result<NodeStatus, NodeE
             .get("server_version_num")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        s.row(status_sql(version))
+        s.row(&status_sql(version))
     })
     .map_err(NodeError::Probe)
     .and_then(|row| status_of(&row))
@@ -210,6 +229,8 @@ mod tests {
             ("wr_status", "streaming"),
             ("wr_host", "db1"),
             ("wr_port", "5432"),
+            ("receive_lsn", "0/3000100"),
+            ("replay_age", "12.5"),
         ]));
         assert_eq!(
             got,
@@ -221,8 +242,13 @@ mod tests {
                     sender_host: Some("db1".into()),
                     sender_port: Some(5432),
                 }),
+                receive_lsn: text::parse_lsn("0/3000100"),
+                replay_age: Some(Duration::from_millis(12_500)),
             })
         );
+        // Clock skew (the master ahead of the standby) reads as no age.
+        let skewed = status_of(&row(&[("r", "true"), ("replay_age", "-0.25")]));
+        assert_eq!(skewed.map(|s| s.replay_age), Ok(Some(Duration::ZERO)));
         let master = status_of(&row(&[("r", "false")]));
         assert_eq!(
             master,
@@ -230,6 +256,8 @@ mod tests {
                 in_recovery: false,
                 lsn: None,
                 receiver: None,
+                receive_lsn: None,
+                replay_age: None,
             })
         );
         assert_eq!(
@@ -245,5 +273,8 @@ mod tests {
         assert!(status_sql(100_000).contains("pg_current_wal_lsn()"));
         assert!(!status_sql(100_000).contains("sender_host"));
         assert!(status_sql(90_600).contains("pg_current_xlog_location()"));
+        assert!(status_sql(90_600).contains("pg_last_xlog_receive_location()"));
+        assert!(status_sql(170_000).contains("pg_last_wal_receive_lsn()"));
+        assert!(status_sql(90_600).contains("pg_last_xact_replay_timestamp()"));
     }
 }

@@ -8,7 +8,7 @@ use crate::cluster::text::{pool_nodes, Backend};
 use crate::cluster::ProbeError;
 use crate::serve::agent::agent_reply;
 use crate::serve::board::{LastCheck, NodeView, PgpoolView, RepmgrView, Snapshot};
-use crate::serve::routes::{answer, http_answer, parse_lag, ReplicaQuery};
+use crate::serve::routes::{answer, http_answer, parse_lag, parse_lag_limit, Lag, ReplicaQuery};
 
 const MB: u64 = 1 << 20;
 
@@ -27,6 +27,8 @@ fn master(lsn: u64) -> Result<NodeStatus, NodeError> {
         in_recovery: false,
         lsn: Some(lsn),
         receiver: None,
+        receive_lsn: None,
+        replay_age: None,
     })
 }
 
@@ -39,6 +41,8 @@ fn standby(lsn: u64, status: &str, from: &str) -> Result<NodeStatus, NodeError> 
             sender_host: Some(from.into()),
             sender_port: Some(5432),
         }),
+        receive_lsn: None,
+        replay_age: None,
     })
 }
 
@@ -99,7 +103,7 @@ fn lag_parser_takes_bytes_and_1024_based_units() {
         assert_eq!(parse_lag(text), *want, "parse_lag({text:?})");
     }
     let q = ReplicaQuery::parse("lag=1MB&replication_state=streaming&x=y");
-    assert_eq!(q.lag, Some(MB));
+    assert_eq!(q.lag, Some(Lag::Bytes(MB)));
     assert_eq!(q.replication_state.as_deref(), Some("streaming"));
     assert_eq!(
         ReplicaQuery::parse("lag=bogus").lag,
@@ -108,7 +112,43 @@ fn lag_parser_takes_bytes_and_1024_based_units() {
     );
     assert_eq!(
         ReplicaQuery::parse("lag=1%20MB").lag,
-        Some(MB),
+        Some(Lag::Bytes(MB)),
+        "percent-decoded"
+    );
+}
+
+#[test]
+fn lag_limits_take_a_time_beside_bytes() {
+    let secs = |n| Some(Lag::Time(Duration::from_secs(n)));
+    let cases: &[(&str, Option<Lag>)] = &[
+        ("10s", secs(10)),
+        ("10 S", secs(10)),
+        ("0s", secs(0)),
+        ("500ms", Some(Lag::Time(Duration::from_millis(500)))),
+        ("1500MS", Some(Lag::Time(Duration::from_millis(1500)))),
+        ("10", Some(Lag::Bytes(10))),
+        ("1MB", Some(Lag::Bytes(MB))),
+        ("1mb", Some(Lag::Bytes(MB))),
+        ("1.5s", None),
+        ("s", None),
+        ("ms", None),
+        ("-1s", None),
+        ("10m", None),
+        ("10sec", None),
+        ("99999999999999999999s", None),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_lag_limit(text), *want, "parse_lag_limit({text:?})");
+    }
+    let q = ReplicaQuery::parse("lag=10s&rise=3&fall=2");
+    assert_eq!((q.lag, q.rise, q.fall), (secs(10), Some(3), Some(2)));
+    assert!(q.held());
+    let q = ReplicaQuery::parse("lag=500ms&rise=0&fall=x");
+    assert_eq!((q.rise, q.fall), (None, None), "out of range: ignored");
+    assert!(!q.held());
+    assert_eq!(
+        ReplicaQuery::parse("lag=10%20s").lag,
+        secs(10),
         "percent-decoded"
     );
 }
@@ -160,6 +200,8 @@ fn every_repmgr_path_on_every_role() {
                     in_recovery: true,
                     lsn: Some(100 * MB),
                     receiver: None,
+                    receive_lsn: None,
+                    replay_age: None,
                 })),
                 now,
             ),
