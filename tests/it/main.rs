@@ -25,6 +25,7 @@ mod nagios;
 mod partition;
 mod poolstatus;
 mod prometheus;
+mod replica_lag;
 mod sandbox;
 mod sendmail;
 mod split_brain;
