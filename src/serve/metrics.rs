@@ -182,6 +182,14 @@ pub fn render(snap: &Snapshot) -> String {
                     lag as f64,
                 );
             }
+            if let Some(lag) = r.lag_time() {
+                o.one(
+                    "replication_lag_seconds",
+                    "gauge",
+                    "now() - pg_last_xact_replay_timestamp() on this standby, 0 when it replayed all it received.",
+                    lag.as_secs_f64(),
+                );
+            }
             if let (Some(true), Some(lsn)) = (
                 r.in_recovery(),
                 r.me.as_ref()

@@ -105,6 +105,11 @@ fn checks_count_even_when_nobody_asks_and_requests_do_not() {
     assert_eq!(status(&board, q, now), 200, "two checks in a row within");
     let body = board.read_held(|s, h| answer_held(s, q, now, h).body);
     assert!(body.contains(r#""lag_seconds":1"#), "{body}");
+    let metrics = board.read(crate::serve::metrics::render);
+    assert!(
+        metrics.contains("\npgpoolwatch_replication_lag_seconds 1\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
