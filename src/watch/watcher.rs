@@ -444,7 +444,7 @@ impl Watcher for RepmgrWatcher {
         repmgr::resume(record)
     }
 
-    fn fast_targets(&self, _obs: &repmgr::RepmgrObservation) -> Vec<Aim> {
+    fn fast_targets(&self, obs: &repmgr::RepmgrObservation) -> Vec<Aim> {
         let nodes: Vec<targets::NodeAt<'_>> = (self.nodes.iter().flatten())
             .zip(&self.endpoints)
             .filter(|(n, _)| n.active)
@@ -456,7 +456,8 @@ impl Watcher for RepmgrWatcher {
                 })
             })
             .collect();
-        targets::repmgr(&self.settings, &nodes)
+        let matters = obs.pgpools_up == (false, false) || self.settings.repmgr.force_open;
+        targets::repmgr(&self.settings, &nodes, matters)
     }
 
     fn period(&self) -> Duration {

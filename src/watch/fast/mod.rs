@@ -48,19 +48,28 @@ pub struct Target {
     pub port: u16,
     /// Hold a session there (and of what kind); `None`: TCP probes only.
     pub session: Option<(Endpoint, HeldKind)>,
-    /// On a standby, poll `pg_is_in_recovery()` to hear of a promotion.
-    pub watch_promotion: bool,
 }
 
-/// A target and whether its session may be held now: only while the
-/// last check was answered by the server, so a server that refuses
-/// sessions is not asked more often than by the checks.
-pub type Aim = (Target, bool);
+/// A target and what its probe does now (changed at every check without
+/// restarting the probe).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aim {
+    pub target: Target,
+    /// The session may be held: only while the last check was answered by
+    /// the server, so a server that refuses sessions is not asked more
+    /// often than by the checks.
+    pub hold: bool,
+    /// On a held standby session, poll `pg_is_in_recovery()` to hear of a
+    /// promotion (repmgrwatch: only while it matters for the gate, no
+    /// pgpool up or force_open, so a healthy cluster costs no queries).
+    pub poll_promotion: bool,
+}
 
 /// A running probe thread.
 struct Running {
     target: Target,
     arm: Arc<AtomicBool>,
+    poll: Arc<AtomicBool>,
     stop: Stop,
     join: JoinHandle<()>,
 }
@@ -131,22 +140,26 @@ impl FastPath {
         self.leaving.retain(|j| !j.is_finished());
         let (keep, gone): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
             .into_iter()
-            .partition(|r| aims.iter().any(|(t, _)| *t == r.target));
+            .partition(|r| aims.iter().any(|a| a.target == r.target));
         self.running = keep;
         for r in gone {
             r.stop.request();
             self.leaving.push(r.join);
         }
-        for (target, arm) in aims {
+        for aim in aims {
+            let target = aim.target;
             if let Some(r) = self.running.iter().find(|r| r.target == target) {
-                r.arm.store(arm, Ordering::SeqCst);
+                r.arm.store(aim.hold, Ordering::SeqCst);
+                r.poll.store(aim.poll_promotion, Ordering::SeqCst);
                 continue;
             }
-            let arm = Arc::new(AtomicBool::new(arm));
+            let arm = Arc::new(AtomicBool::new(aim.hold));
+            let poll = Arc::new(AtomicBool::new(aim.poll_promotion));
             let stop = Stop::new();
             let probe = probe::Probe {
                 target: target.clone(),
                 arm: arm.clone(),
+                poll: poll.clone(),
                 stop: stop.clone(),
                 wake: self.wake.clone(),
                 timeout: self.timeout,
@@ -159,6 +172,7 @@ impl FastPath {
                 Ok(join) => self.running.push(Running {
                     target,
                     arm,
+                    poll,
                     stop,
                     join,
                 }),

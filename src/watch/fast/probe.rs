@@ -16,7 +16,7 @@ pub const TCP_POLL: Duration = Duration::from_millis(250);
 /// Time between `pg_is_in_recovery()` polls on a held standby session.
 pub const PROMOTION_POLL: Duration = Duration::from_millis(500);
 /// Longest wait on a held session before the stop flag is looked at.
-const LISTEN_SLICE: Duration = Duration::from_millis(500);
+const LISTEN_SLICE: Duration = Duration::from_secs(1);
 /// A TCP probe's own bound (a gate or a server on the LAN answers in
 /// microseconds; connect_timeout, when shorter, wins).
 const TCP_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -36,6 +36,8 @@ pub(super) struct Probe {
     pub target: Target,
     /// Whether the session may be held (the last check was answered).
     pub arm: Arc<AtomicBool>,
+    /// Whether a held standby session polls for a promotion.
+    pub poll: Arc<AtomicBool>,
     pub stop: Stop,
     pub wake: Wake,
     /// `connect_timeout`.
@@ -77,7 +79,8 @@ impl Probe {
                     held = None;
                     continue;
                 }
-                let heard = if self.target.watch_promotion && h.in_recovery == Some(true) {
+                let poll = self.poll.load(Ordering::SeqCst);
+                let heard = if poll && h.in_recovery == Some(true) {
                     match h.listen(PROMOTION_POLL) {
                         Heard::Quiet => match h.poll_recovery() {
                             Ok(false) => {
@@ -185,9 +188,9 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 1,
                 session: None,
-                watch_promotion: false,
             },
             arm: Arc::new(AtomicBool::new(true)),
+            poll: Arc::new(AtomicBool::new(false)),
             stop: Stop::new(),
             wake: Wake::new(),
             timeout: Duration::from_secs(2),
@@ -211,9 +214,9 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port,
                 session: None,
-                watch_promotion: false,
             },
             arm: Arc::new(AtomicBool::new(true)),
+            poll: Arc::new(AtomicBool::new(false)),
             stop: stop.clone(),
             wake: wake.clone(),
             timeout: Duration::from_secs(1),

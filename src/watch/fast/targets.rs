@@ -18,16 +18,16 @@ pub fn pgpool(settings: &Settings, os_user: &str, answered: bool) -> Vec<Aim> {
         &p.pgpool_database,
         &p.tls,
     );
-    vec![(
-        Target {
+    vec![Aim {
+        target: Target {
             name: format!("pgpool {}", host_port(&p.pgpool_host, p.pgpool_port)),
             host: p.pgpool_host.clone(),
             port: p.pgpool_port,
             session: Some((ep, HeldKind::Pgpool)),
-            watch_promotion: false,
         },
-        answered,
-    )]
+        hold: answered,
+        poll_promotion: false,
+    }]
 }
 
 /// A database node as the last check asked it: its name, whether it
@@ -40,9 +40,10 @@ pub struct NodeAt<'a> {
 
 /// repmgrwatch: the pgpools' gates (TCP only) and each active node (a
 /// session held while it answered the last check; a standby polled for
-/// promotion). A node reached over a Unix socket has no TCP probe and is
-/// left to the checks.
-pub fn repmgr(settings: &Settings, nodes: &[NodeAt<'_>]) -> Vec<Aim> {
+/// promotion while `promotion_matters`: no pgpool up, or force_open). A
+/// node reached over a Unix socket has no TCP probe and is left to the
+/// checks.
+pub fn repmgr(settings: &Settings, nodes: &[NodeAt<'_>], promotion_matters: bool) -> Vec<Aim> {
     let r = &settings.repmgr;
     let mut gates = vec![r.pgp_server_1.clone()];
     if r.pgp_server_2 != r.pgp_server_1 {
@@ -50,31 +51,29 @@ pub fn repmgr(settings: &Settings, nodes: &[NodeAt<'_>]) -> Vec<Aim> {
     }
     let mut aims: Vec<Aim> = gates
         .into_iter()
-        .map(|host| {
-            (
-                Target {
-                    name: format!("pgpool gate {}", host_port(&host, r.check_port)),
-                    host,
-                    port: r.check_port,
-                    session: None,
-                    watch_promotion: false,
-                },
-                true,
-            )
+        .map(|host| Aim {
+            target: Target {
+                name: format!("pgpool gate {}", host_port(&host, r.check_port)),
+                host,
+                port: r.check_port,
+                session: None,
+            },
+            hold: true,
+            poll_promotion: false,
         })
         .collect();
     for n in nodes.iter().filter(|n| !n.endpoint.host.starts_with('/')) {
         let ep = n.endpoint;
-        aims.push((
-            Target {
+        aims.push(Aim {
+            target: Target {
                 name: format!("node {} ({})", n.name, host_port(&ep.host, ep.port)),
                 host: ep.host.clone(),
                 port: ep.port,
                 session: Some((ep.clone(), HeldKind::Postgres)),
-                watch_promotion: true,
             },
-            n.answered,
-        ));
+            hold: n.answered,
+            poll_promotion: promotion_matters,
+        });
     }
     aims
 }
@@ -90,9 +89,9 @@ mod tests {
         s.pgp.pgpool_host = "10.0.0.11".into();
         let aims = pgpool(&s, "nobody", false);
         assert_eq!(aims.len(), 1);
-        assert_eq!(aims[0].0.name, "pgpool 10.0.0.11:5432");
-        assert!(!aims[0].1, "no session while pgpool did not answer");
-        assert!(aims[0].0.session.is_some());
+        assert_eq!(aims[0].target.name, "pgpool 10.0.0.11:5432");
+        assert!(!aims[0].hold, "no session while pgpool did not answer");
+        assert!(aims[0].target.session.is_some());
 
         let mut s = Settings::defaults(Program::Repmgrwatch);
         s.repmgr.pgp_server_1 = "pgp1".into();
@@ -118,8 +117,8 @@ mod tests {
                 endpoint: &sock,
             },
         ];
-        let aims = repmgr(&s, &nodes);
-        let names: Vec<&str> = aims.iter().map(|(t, _)| t.name.as_str()).collect();
+        let aims = repmgr(&s, &nodes, false);
+        let names: Vec<&str> = aims.iter().map(|a| a.target.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -128,8 +127,9 @@ mod tests {
                 "node db1 (db1:5432)"
             ]
         );
-        assert!(aims[2].0.watch_promotion && aims[2].1);
+        assert!(aims[2].hold && !aims[2].poll_promotion);
+        assert!(repmgr(&s, &nodes, true)[2].poll_promotion);
         s.repmgr.pgp_server_2 = "pgp1".into();
-        assert_eq!(repmgr(&s, &[]).len(), 1, "one pgpool, one gate");
+        assert_eq!(repmgr(&s, &[], true).len(), 1, "one pgpool, one gate");
     }
 }
