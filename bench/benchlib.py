@@ -232,6 +232,11 @@ connect_timeout = 2
            sm="yes" if sendmail else "no", args=args_txt or sb.base + "/hosts/args.txt", base=sb.base)
 
 
+def with_fast_path(cfg_text, on):
+    """A watcher config with `[general] fast_path` set (bin/bench reaction)."""
+    return cfg_text.replace("[general]\n", "[general]\nfast_path = %s\n" % ("yes" if on else "no"), 1)
+
+
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)

@@ -11,6 +11,8 @@
 //! - [`tls`]: libpq's `sslmode` and its certificate files.
 //! - [`guard`]: the socket under every session, watched: no cleartext
 //!   password to another host, and a byte budget.
+//! - [`held`]: a session held open between checks, to notice when it breaks
+//!   (the watchers' fast path).
 //! - [`tcp`]: plain TCP connects (repmgrwatch's look at the pgpools' gates).
 //! - [`pgpool`]: pgpool's backends (`SHOW pool_health_check_stats`, then
 //!   `SHOW pool_nodes`), and the health judged from them.
@@ -23,6 +25,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod guard;
+pub mod held;
 pub mod pgpool;
 pub mod repmgr;
 pub mod session;

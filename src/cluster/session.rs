@@ -124,7 +124,7 @@ fn pg_config(ep: &Endpoint, timeout: Duration) -> postgres::Config {
 /// One connection as `ep.tls.mode` says (see the module docs), its socket
 /// guarded ([`super::guard`]): a byte budget, and no cleartext password
 /// where [`refuses_cleartext`] says so.
-fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
+pub(super) fn connect_now(ep: &Endpoint, timeout: Duration) -> Result<Client, ProbeError> {
     connect_guarded(ep, timeout, refuses_cleartext(ep), MAX_SESSION_BYTES)
 }
 

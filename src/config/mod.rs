@@ -183,6 +183,8 @@ pub struct GeneralSettings {
     /// Answer a cleartext password request on a plain connection to
     /// another host; copied into every section's [`TlsSettings`].
     pub allow_cleartext_password: bool,
+    /// `[general] fast_path`: the watchers' wake-ups between checks.
+    pub fast_path: bool,
 }
 
 /// `[poolstatus]` (new): what poolstatus connects to.
@@ -348,6 +350,7 @@ impl Settings {
                 poolstatus_user: String::new(),
                 state_dir: PathBuf::new(),
                 allow_cleartext_password: false,
+                fast_path: true,
             },
             poolstatus: PoolstatusSettings {
                 pgpool_host: String::new(),

@@ -638,6 +638,7 @@ fn defaults_from_the_table_are_the_original_defaults() {
             poolstatus_user: "postgres".into(),
             state_dir: "/var/lib/pgpoolwatch".into(),
             allow_cleartext_password: false,
+            fast_path: true,
         },
         poolstatus: PoolstatusSettings {
             pgpool_host: "localhost".into(),

@@ -5,7 +5,9 @@
 //! the [`MailSide`] (which never blocks). A SIGHUP is noticed within
 //! [`super::runner::SLICE`] (also in the middle of a long check_period) and
 //! rebuilds the watcher's rules, the gate's address and the mail side.
-//! Shutdown is bounded by [`SHUTDOWN_FLUSH`].
+//! Shutdown is bounded by [`SHUTDOWN_FLUSH`]. With `[general] fast_path`
+//! on, the [`FastPath`] wakes the loop for a check off the schedule (see
+//! [`super::fast`]); off, nothing but the schedule runs checks.
 //!
 //! Gate conflicts ([`crate::serve::conflict`]): a port held by another
 //! process at start ends the process (exit 1, one line); while running, a
@@ -18,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::decision::Decision;
+use super::fast::FastPath;
 use super::mailside::MailSide;
 use super::runner::{self, Cycle, Flow, RunStats, Stop, SystemClock};
 use super::watcher::Watcher;
@@ -54,6 +57,8 @@ pub struct Watch<W: Watcher> {
     /// The API ports are not where the settings say (a bind failed); it
     /// is retried at every check.
     api_failing: bool,
+    /// The fast path (`None`: `[general] fast_path = no`).
+    fast: Option<FastPath>,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -113,7 +118,9 @@ impl<W: Watcher> Watch<W> {
             started,
             conflict: Episode::default(),
             api_failing: false,
+            fast: None,
         };
+        w.fast = fast_path_of(&w.watcher);
         w.bind_api();
         w
     }
@@ -185,9 +192,15 @@ impl<W: Watcher> Watch<W> {
     /// One check: observe, decide, act. Returns the decision.
     pub fn check(&mut self, n: u64) -> Decision {
         let started = Instant::now();
+        if let Some(f) = &mut self.fast {
+            f.check_started(started);
+        }
         let obs = self.watcher.observe();
         let (next, d) = self.watcher.decide(&self.state, &obs);
         self.state = next;
+        if let Some(f) = &mut self.fast {
+            f.update(self.watcher.fast_targets(&obs));
+        }
         let was_open = self.gate.is_open();
         let took = started.elapsed();
         self.act(n, &d, took);
@@ -351,6 +364,12 @@ impl<W: Watcher> Watch<W> {
         self.mail
             .reload(self.watcher.settings(), self.watcher.report_target());
         self.bind_api();
+        match (&mut self.fast, self.watcher.settings().general.fast_path) {
+            (Some(f), true) => f.retime(timeout_of(&self.watcher), self.watcher.period()),
+            (Some(_), false) => self.fast = None,
+            (None, true) => self.fast = fast_path_of(&self.watcher),
+            (None, false) => {}
+        }
         log::info!("{name}: configuration reloaded");
         Some(self.watcher.period())
     }
@@ -359,6 +378,9 @@ impl<W: Watcher> Watch<W> {
     pub fn finish(mut self, deadline: Instant) {
         let name = self.name();
         self.notifier.stopping();
+        if let Some(mut f) = self.fast.take() {
+            f.stop(Instant::now() + Duration::from_secs(1));
+        }
         self.gate.close();
         if let Some(mut api) = self.api.take() {
             api.close();
@@ -383,8 +405,15 @@ impl<W: Watcher> Cycle for Watch<W> {
 
     fn idle(&mut self) -> Flow {
         self.notifier.watchdog_tick(Instant::now());
-        match self.maybe_reload() {
-            Some(p) => Flow::Reschedule(p),
+        if let Some(p) = self.maybe_reload() {
+            return Flow::Reschedule(p);
+        }
+        let name = self.name();
+        match self.fast.as_mut().and_then(|f| f.due(Instant::now())) {
+            Some(why) => {
+                log::debug!("{name}: fast path: {why}; checking now");
+                Flow::CheckNow
+            }
             None => Flow::Continue,
         }
     }
@@ -395,9 +424,27 @@ impl<W: Watcher> Cycle for Watch<W> {
 /// most [`SHUTDOWN_FLUSH`].
 pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
     let period = watch.watcher.period();
+    if let Some(f) = &watch.fast {
+        f.wake().attach(stop);
+    }
     let stats = runner::run(&SystemClock, period, stop, &mut watch);
     watch.finish(Instant::now() + SHUTDOWN_FLUSH);
     stats
+}
+
+/// A watcher's connect_timeout (its liveness bound less two periods).
+fn timeout_of<W: Watcher>(w: &W) -> Duration {
+    w.liveness_bound()
+        .saturating_sub(w.period().saturating_mul(2))
+        .max(Duration::from_millis(100))
+}
+
+/// The fast path a watcher's settings ask for (`None`: off).
+fn fast_path_of<W: Watcher>(w: &W) -> Option<FastPath> {
+    w.settings()
+        .general
+        .fast_path
+        .then(|| FastPath::new(timeout_of(w), w.period()))
 }
 
 /// The decision's reason without its closing port clause ("pgpool is

@@ -10,14 +10,17 @@
 //!    systemd, and the mails (reports gathered on their own worker).
 //!
 //! [`watcher`] holds the two watchers as values (settings, rules, probes);
-//! [`runner`] the fixed-rate loop that drives them.
+//! [`runner`] the fixed-rate loop that drives them; [`fast`] wakes that
+//! loop through [`wake`] when a watched server goes away or comes back.
 
 pub mod act;
 pub mod decision;
+pub mod fast;
 pub mod mailside;
 pub mod pgp;
 pub mod repmgr;
 pub mod runner;
+pub mod wake;
 pub mod watcher;
 
 use std::time::Instant;

@@ -6,7 +6,8 @@
 //! drifts and never bursts to catch up.
 //!
 //! Sleeping is interruptible: [`Stop`] wakes a waiting loop at once when
-//! stop is requested from a thread, and polls the flags a signal handler
+//! stop is requested from a thread or when [`Stop::nudge`] asks for an
+//! early look (the fast path's wake-ups, [`super::wake`]), and polls the flags a signal handler
 //! sets (which cannot notify a Condvar) every [`SLICE`], so SIGTERM ends the
 //! loop within that time. The clock is a parameter ([`Clock`]) so tests run
 //! hours of schedule without sleeping.
@@ -27,7 +28,7 @@ pub struct Stop {
 
 #[derive(Debug)]
 struct StopInner {
-    requested: Mutex<bool>,
+    requested: Mutex<Requests>,
     cv: Condvar,
     /// Flags set by signal handlers; any of them set means stop.
     external: Vec<&'static AtomicBool>,
@@ -49,7 +50,7 @@ impl Stop {
     pub fn watching(flags: &[&'static AtomicBool]) -> Stop {
         Stop {
             inner: Arc::new(StopInner {
-                requested: Mutex::new(false),
+                requested: Mutex::new(Requests::default()),
                 cv: Condvar::new(),
                 external: flags.to_vec(),
             }),
@@ -62,21 +63,33 @@ impl Stop {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        *g = true;
+        g.stop = true;
+        self.inner.cv.notify_all();
+    }
+
+    /// Ends the current (or next) [`Stop::wait_timeout`] early, once,
+    /// without asking for a stop: the loop then calls [`Cycle::idle`] at
+    /// once instead of at the end of its slice.
+    pub fn nudge(&self) {
+        let mut g = match self.inner.requested.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.nudged = true;
         self.inner.cv.notify_all();
     }
 
     /// Whether stop was requested (here or through a watched flag).
     pub fn is_requested(&self) -> bool {
         let own = match self.inner.requested.lock() {
-            Ok(g) => *g,
-            Err(p) => *p.into_inner(),
+            Ok(g) => g.stop,
+            Err(p) => p.into_inner().stop,
         };
         own || self.inner.external.iter().any(|f| f.load(Ordering::SeqCst))
     }
 
-    /// Sleeps up to `timeout` (at most [`SLICE`] when flags are watched);
-    /// returns whether stop is requested.
+    /// Sleeps up to `timeout` (at most [`SLICE`] when flags are watched),
+    /// or until stopped or nudged; returns whether stop is requested.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let timeout = if self.inner.external.is_empty() {
             timeout
@@ -94,13 +107,29 @@ impl Stop {
         let own = match self
             .inner
             .cv
-            .wait_timeout_while(g, timeout, |stopped| !*stopped)
+            .wait_timeout_while(g, timeout, |r| !r.stop && !r.nudged)
         {
-            Ok((g, _)) => *g,
-            Err(p) => *p.into_inner().0,
+            Ok((mut g, _)) => {
+                g.nudged = false;
+                g.stop
+            }
+            Err(p) => {
+                let mut g = p.into_inner().0;
+                g.nudged = false;
+                g.stop
+            }
         };
         own || self.is_requested()
     }
+}
+
+/// What the waiters are asked, under one lock.
+#[derive(Debug, Default, Clone, Copy)]
+struct Requests {
+    /// Stop for good.
+    stop: bool,
+    /// End the current wait early, once ([`Stop::nudge`]).
+    nudged: bool,
 }
 
 /// Time as the loop sees it.
@@ -131,6 +160,10 @@ pub enum Flow {
     Continue,
     /// Keep going at a new period (after a reload), counted from now.
     Reschedule(Duration),
+    /// (From [`Cycle::idle`]) run a check now, off the schedule: the fast
+    /// path saw the world change. The schedule's next slot stays where it
+    /// was.
+    CheckNow,
     /// Leave the loop.
     Stop,
 }
@@ -219,6 +252,8 @@ pub struct RunStats {
     pub cycles: u64,
     /// Slots skipped because a cycle overran.
     pub skipped: u64,
+    /// Of the cycles, those run off the schedule ([`Flow::CheckNow`]).
+    pub woken: u64,
 }
 
 /// Runs `work` at a fixed rate until it returns [`Flow::Stop`] or `stop`
@@ -226,6 +261,7 @@ pub struct RunStats {
 pub fn run(clock: &dyn Clock, period: Duration, stop: &Stop, work: &mut dyn Cycle) -> RunStats {
     let mut schedule = Schedule::new(clock.now(), period);
     let mut stats = RunStats::default();
+    let mut woken = false;
     loop {
         if stop.is_requested() {
             return stats;
@@ -237,7 +273,9 @@ pub fn run(clock: &dyn Clock, period: Duration, stop: &Stop, work: &mut dyn Cycl
         match flow {
             Flow::Stop => return stats,
             Flow::Reschedule(p) => schedule.reschedule(now, p),
-            Flow::Continue => {
+            // A woken check that ended before the slot: the slot stays.
+            Flow::Continue | Flow::CheckNow if woken && now < schedule.next() => {}
+            Flow::Continue | Flow::CheckNow => {
                 let skipped = schedule.advance(now);
                 if skipped > 0 {
                     stats.skipped += skipped;
@@ -251,6 +289,7 @@ pub fn run(clock: &dyn Clock, period: Duration, stop: &Stop, work: &mut dyn Cycl
                 }
             }
         }
+        woken = false;
         // Sleep until the deadline in slices, pinging idle work.
         loop {
             let now = clock.now();
@@ -263,6 +302,11 @@ pub fn run(clock: &dyn Clock, period: Duration, stop: &Stop, work: &mut dyn Cycl
             }
             match work.idle() {
                 Flow::Continue => {}
+                Flow::CheckNow => {
+                    woken = true;
+                    stats.woken += 1;
+                    break;
+                }
                 Flow::Stop => return stats,
                 Flow::Reschedule(p) => schedule.reschedule_between(clock.now(), p),
             }

@@ -8,13 +8,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::decision::Decision;
+use super::fast::{targets, Aim};
 use super::{pgp, repmgr};
 use crate::cluster::host_port;
 use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
-use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of};
+use crate::cluster::repmgr::{masters_of, probe_nodes_at, stale_primaries_of};
 use crate::cluster::repmgr::{MastersError, NodeAnswer};
 use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
+use crate::cluster::Endpoint;
 use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
 use crate::poolstatus::Target;
 use crate::serve::board::{NodeView, PgpoolView, RepmgrView};
@@ -75,6 +77,10 @@ pub trait Watcher {
     /// [`Watcher::record`] (`None`: a fresh start).
     fn resume(&self, _record: &str) -> Option<Self::State> {
         None
+    }
+    /// What the fast path watches after the check that saw `obs`.
+    fn fast_targets(&self, _obs: &Self::Observation) -> Vec<Aim> {
+        Vec::new()
     }
 }
 
@@ -233,6 +239,12 @@ impl Watcher for PgpoolWatcher {
         pgp::resume(record)
     }
 
+    fn fast_targets(&self, obs: &pgp::PgpObservation) -> Vec<Aim> {
+        use crate::cluster::pgpool::PgpoolError::Probe;
+        let answered = !matches!(obs, pgp::PgpObservation::Unhealthy(Probe(_)));
+        targets::pgpool(&self.settings, &self.os_user, answered)
+    }
+
     fn period(&self) -> Duration {
         self.settings.pgp.check_period
     }
@@ -296,6 +308,8 @@ pub struct RepmgrWatcher {
     started: Instant,
     /// What the last check's nodes answered (for the API).
     nodes: Result<Vec<NodeAnswer>, MastersError>,
+    /// Where each of `nodes` was asked (the fast path holds sessions there).
+    endpoints: Vec<Option<Endpoint>>,
     /// The pgpool gates the last check probed.
     gates: Vec<(String, bool)>,
     /// `--run-once`: no start-up grace.
@@ -312,6 +326,7 @@ impl RepmgrWatcher {
             hostname,
             started: Instant::now(),
             nodes: Ok(Vec::new()),
+            endpoints: Vec::new(),
             gates: Vec::new(),
             run_once: false,
         }
@@ -368,7 +383,7 @@ impl Watcher for RepmgrWatcher {
             let a = scope.spawn(|| tcp_port_state(&r.pgp_server_1, port, t));
             let b = (r.pgp_server_2 != r.pgp_server_1)
                 .then(|| scope.spawn(|| tcp_port_state(&r.pgp_server_2, port, t)));
-            let nodes = probe_nodes(s);
+            let nodes = probe_nodes_at(s);
             let one = a.join().unwrap_or(Ok(false));
             let two = match b {
                 Some(h) => h.join().unwrap_or(Ok(false)),
@@ -381,6 +396,14 @@ impl Watcher for RepmgrWatcher {
             |r: &Result<bool, crate::cluster::ProbeError>| r.as_ref().err().map(|e| e.to_string());
         let pgpools_unknown = (unknown(&one), unknown(&two));
         let (one, two) = (one.unwrap_or(false), two.unwrap_or(false));
+        let (nodes, endpoints): (Result<Vec<_>, _>, Vec<_>) = match nodes {
+            Ok(v) => {
+                let (n, e): (Vec<_>, Vec<_>) = v.into_iter().unzip();
+                (Ok(n), e)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        };
+        self.endpoints = endpoints;
         let masters = nodes.as_ref().map(|n| masters_of(n)).map_err(Clone::clone);
         let stale_primaries = nodes
             .as_ref()
@@ -419,6 +442,22 @@ impl Watcher for RepmgrWatcher {
 
     fn resume(&self, record: &str) -> Option<repmgr::RepmgrState> {
         repmgr::resume(record)
+    }
+
+    fn fast_targets(&self, obs: &repmgr::RepmgrObservation) -> Vec<Aim> {
+        let nodes: Vec<targets::NodeAt<'_>> = (self.nodes.iter().flatten())
+            .zip(&self.endpoints)
+            .filter(|(n, _)| n.active)
+            .filter_map(|(n, ep)| {
+                Some(targets::NodeAt {
+                    name: &n.name,
+                    answered: n.answer.is_ok(),
+                    endpoint: ep.as_ref()?,
+                })
+            })
+            .collect();
+        let matters = obs.pgpools_up == (false, false) || self.settings.repmgr.force_open;
+        targets::repmgr(&self.settings, &nodes, matters)
     }
 
     fn period(&self) -> Duration {
@@ -478,43 +517,4 @@ impl Watcher for RepmgrWatcher {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_lines_name_version_config_what_is_watched_and_the_gate() {
-        let mut s = Settings::defaults(Program::Pgpwatch);
-        s.source = "/etc/pgpoolwatch/config.ini".into();
-        let line = start_line(&PgpoolWatcher::new(s, vec![]));
-        let want = format!(
-            "pgpwatch {} starting: config /etc/pgpoolwatch/config.ini; watching pgpool ",
-            crate::VERSION
-        );
-        assert!(line.starts_with(&want), "{line}");
-        for part in [
-            " every ",
-            "rise 1, fall 1",
-            "; gate 0.0.0.0:5559 starts closed (the first check decides); API off",
-        ] {
-            assert!(line.contains(part), "{part:?} in {line}");
-        }
-        let mut s = Settings::defaults(Program::Repmgrwatch);
-        s.source = "/root/pgpoolwatch/config.ini".into();
-        let line = start_line(&RepmgrWatcher::new(s));
-        assert!(
-            line.starts_with(&format!(
-                "repmgrwatch {} starting: config /root/pgpoolwatch/config.ini; watching repmgr's metadata at ",
-                crate::VERSION
-            )),
-            "{line}"
-        );
-        for part in [
-            " as node ",
-            " and the pgpool gates ",
-            "force_open no",
-            "; gate 0.0.0.0:5559 starts closed",
-        ] {
-            assert!(line.contains(part), "{part:?} in {line}");
-        }
-    }
-}
+mod tests;

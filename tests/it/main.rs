@@ -13,6 +13,7 @@ mod support;
 mod config_cli;
 mod conflict;
 mod conninfo;
+mod fast_path;
 mod flood;
 mod gslb;
 mod gslb_one_name;

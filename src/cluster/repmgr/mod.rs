@@ -125,6 +125,15 @@ pub fn probe_masters(settings: &Settings) -> Result<Vec<String>, MastersError> {
 /// can be the master, and the inactive ones, which are watched for a stale
 /// primary), each asked its status in parallel within `connect_timeout`.
 pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError> {
+    probe_nodes_at(settings).map(|v| v.into_iter().map(|(n, _)| n).collect())
+}
+
+/// [`probe_nodes`], each answer with the endpoint it was asked at (`None`
+/// when its conninfo could not be read): the watchers' fast path holds a
+/// session there.
+pub fn probe_nodes_at(
+    settings: &Settings,
+) -> Result<Vec<(NodeAnswer, Option<Endpoint>)>, MastersError> {
     let r = &settings.repmgr;
     let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
     let at = host_port(&r.repmgr_host, r.repmgr_port);
@@ -165,7 +174,7 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
         return Err(MastersError::NoCandidates { at });
     }
     nodes.extend(inactive);
-    let answers: Vec<NodeAnswer> = std::thread::scope(|scope| {
+    let answers: Vec<(NodeAnswer, Option<Endpoint>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| {
@@ -178,14 +187,16 @@ pub fn probe_nodes(settings: &Settings) -> Result<Vec<NodeAnswer>, MastersError>
                         Ok(ep) => (Some(ep.host.clone()), Some(ep.port)),
                         Err(_) => (None, None),
                     };
+                    let at = ep.as_ref().ok().cloned();
                     let answer = ep.and_then(|ep| node_status(&ep, timeout));
-                    NodeAnswer {
+                    let node = NodeAnswer {
                         name,
                         active,
                         host,
                         port,
                         answer,
-                    }
+                    };
+                    (node, at)
                 })
             })
             .collect();

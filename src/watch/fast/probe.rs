@@ -1,0 +1,248 @@
+//! One fast-path thread: watches one server (see the module docs of
+//! [`super`]) and wakes the driver when it goes away or comes back.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Target;
+use crate::cluster::held::{Heard, Held};
+use crate::watch::runner::Stop;
+use crate::watch::wake::Wake;
+
+/// Time between TCP probes while no session is held.
+pub const TCP_POLL: Duration = Duration::from_millis(250);
+/// Time between `pg_is_in_recovery()` polls on a held standby session.
+pub const PROMOTION_POLL: Duration = Duration::from_millis(500);
+/// Longest wait on a held session before the stop flag is looked at.
+const LISTEN_SLICE: Duration = Duration::from_secs(1);
+/// A TCP probe's own bound (a gate or a server on the LAN answers in
+/// microseconds; connect_timeout, when shorter, wins).
+const TCP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long a name's addresses are reused before it is looked up again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(60);
+/// After a server comes back while the last check could not use it, the
+/// driver is woken again after these delays (a server that accepts TCP a
+/// moment before it accepts sessions).
+const RETRY_AFTER: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// A probe thread's settings and handles.
+pub(super) struct Probe {
+    pub target: Target,
+    /// Whether the session may be held (the last check was answered).
+    pub arm: Arc<AtomicBool>,
+    /// Whether a held standby session polls for a promotion.
+    pub poll: Arc<AtomicBool>,
+    pub stop: Stop,
+    pub wake: Wake,
+    /// `connect_timeout`.
+    pub timeout: Duration,
+    /// `check_period`: the longest backoff after a refused session.
+    pub period: Duration,
+}
+
+impl Probe {
+    fn notify(&self, what: &str) {
+        log::debug!("fast path: {} {what}; checking now", self.target.name);
+        self.wake.notify(&format!("{} {what}", self.target.name));
+    }
+
+    /// The backoff after `n` refused sessions in a row: 1 s, 2 s, 4 s, ...
+    /// up to `check_period` (at least 1 s).
+    fn backoff(&self, n: u32) -> Duration {
+        let cap = self.period.max(Duration::from_secs(1));
+        Duration::from_secs(1)
+            .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+            .min(cap)
+    }
+
+    /// Runs until stopped.
+    pub fn run(self) {
+        let mut tcp = Tcp::default();
+        let mut reachable: Option<bool> = None;
+        let mut held: Option<Held> = None;
+        let mut refusals = 0u32;
+        let mut next_try = Instant::now();
+        // Extra wake-ups after the server came back (see RETRY_AFTER).
+        let mut retries: Vec<Instant> = Vec::new();
+        loop {
+            if self.stop.is_requested() {
+                return;
+            }
+            if let Some(h) = held.as_mut() {
+                if !self.arm.load(Ordering::SeqCst) {
+                    held = None;
+                    continue;
+                }
+                let poll = self.poll.load(Ordering::SeqCst);
+                let heard = if poll && h.in_recovery == Some(true) {
+                    match h.listen(PROMOTION_POLL) {
+                        Heard::Quiet => match h.poll_recovery() {
+                            Ok(false) => {
+                                self.notify("was promoted (pg_is_in_recovery() is false)");
+                                Heard::Quiet
+                            }
+                            Ok(true) => Heard::Quiet,
+                            Err(e) => Heard::Broken(e.to_string()),
+                        },
+                        broken => broken,
+                    }
+                } else {
+                    h.listen(LISTEN_SLICE)
+                };
+                if let Heard::Broken(why) = heard {
+                    self.notify(&format!("ended the session held to it ({why})"));
+                    held = None;
+                    reachable = Some(true);
+                    next_try = Instant::now();
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let up = tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT));
+            let arm = self.arm.load(Ordering::SeqCst);
+            match reachable {
+                Some(false) if up => {
+                    self.notify("accepts connections again");
+                    retries = RETRY_AFTER.iter().map(|d| now + *d).collect();
+                }
+                Some(true) if !up => {
+                    self.notify("no longer accepts connections");
+                    retries.clear();
+                }
+                _ => {}
+            }
+            reachable = Some(up);
+            if arm {
+                retries.clear();
+            } else if retries.first().is_some_and(|t| now >= *t) {
+                retries.remove(0);
+                self.notify("accepts connections, but the last check could not use it");
+            }
+            if let (true, true, Some((ep, kind))) = (up, arm, &self.target.session) {
+                if now >= next_try {
+                    match Held::open(ep, self.timeout, *kind) {
+                        Ok(h) => {
+                            refusals = 0;
+                            held = Some(h);
+                            continue;
+                        }
+                        Err(e) => {
+                            refusals += 1;
+                            next_try = Instant::now() + self.backoff(refusals);
+                            log::debug!(
+                                "fast path: cannot hold a session to {}: {e}; trying again in {:?}",
+                                self.target.name,
+                                self.backoff(refusals)
+                            );
+                        }
+                    }
+                }
+            }
+            if self.stop.wait_timeout(TCP_POLL) {
+                return;
+            }
+        }
+    }
+}
+
+/// TCP probes with the target's addresses looked up once a minute.
+#[derive(Default)]
+struct Tcp {
+    addrs: Vec<SocketAddr>,
+    looked_up: Option<Instant>,
+}
+
+impl Tcp {
+    /// Whether `target` accepts a TCP connection within `timeout` (closed
+    /// at once: pgpool and PostgreSQL log nothing for it).
+    fn accepts(&mut self, target: &Target, timeout: Duration) -> bool {
+        let stale = self
+            .looked_up
+            .is_none_or(|t| t.elapsed() >= RESOLVE_EVERY || self.addrs.is_empty());
+        if stale {
+            self.looked_up = Some(Instant::now());
+            self.addrs = crate::plumbing::deadline::resolve(&target.host, target.port, timeout)
+                .unwrap_or_default();
+        }
+        self.addrs
+            .iter()
+            .any(|a| TcpStream::connect_timeout(a, timeout).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_sessions_back_off_to_the_check_period() {
+        let p = Probe {
+            target: Target {
+                name: "pgpool 127.0.0.1:1".into(),
+                host: "127.0.0.1".into(),
+                port: 1,
+                session: None,
+            },
+            arm: Arc::new(AtomicBool::new(true)),
+            poll: Arc::new(AtomicBool::new(false)),
+            stop: Stop::new(),
+            wake: Wake::new(),
+            timeout: Duration::from_secs(2),
+            period: Duration::from_secs(10),
+        };
+        let secs: Vec<u64> = (1..=6).map(|n| p.backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(p.backoff(1000).as_secs(), 10, "no overflow");
+    }
+
+    #[test]
+    fn a_port_that_opens_and_closes_wakes_once_each_way() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let wake = Wake::new();
+        let stop = Stop::new();
+        let p = Probe {
+            target: Target {
+                name: format!("gate 127.0.0.1:{port}"),
+                host: "127.0.0.1".into(),
+                port,
+                session: None,
+            },
+            arm: Arc::new(AtomicBool::new(true)),
+            poll: Arc::new(AtomicBool::new(false)),
+            stop: stop.clone(),
+            wake: wake.clone(),
+            timeout: Duration::from_secs(1),
+            period: Duration::from_secs(10),
+        };
+        let t = std::thread::spawn(move || p.run());
+        let within = |what: &str, f: &dyn Fn() -> bool| {
+            let end = Instant::now() + Duration::from_secs(10);
+            while !f() {
+                assert!(Instant::now() < end, "{what} within 10 s");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        // The first look wakes nobody; then the port opens.
+        std::thread::sleep(TCP_POLL * 2);
+        assert_eq!(wake.take(), None, "the first look is no change");
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+        within("a wake-up on open", &|| wake.is_pending());
+        let why = wake.take().unwrap_or_default();
+        assert!(why.ends_with("accepts connections again"), "{why}");
+        drop(listener);
+        within("a wake-up on close", &|| wake.is_pending());
+        let why = wake.take().unwrap_or_default();
+        assert!(why.ends_with("no longer accepts connections"), "{why}");
+        stop.request();
+        t.join().expect("probe thread");
+        assert_eq!(wake.notified(), 2, "one wake-up each way");
+    }
+}

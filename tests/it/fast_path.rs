@@ -1,0 +1,237 @@
+//! The fast path (`[general] fast_path`, issue 20): at check_period 10 s
+//! and connect_timeout 2 s the gates follow a stopped or started pgpool,
+//! both pgpools gone, a killed primary and a promotion within a second or
+//! two (bounds here are generous; `bin/bench reaction` measures p50/p99),
+//! while with `fast_path = no` a gate waits for the next tick, as the
+//! original did. pgpool runs with `client_idle_limit = 2` so the held
+//! session must keep itself alive; neither pgpool nor PostgreSQL may log an
+//! ERROR or FATAL line the fast path caused.
+//!
+//! Own clusters on nets 32 (pgpool), 33 (repmgr: both pgpools stopped,
+//! kill, promote) and 34 (fast path off).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::{tcp_accepts, Cluster};
+use crate::support::watchers::{Tuning, Watcher};
+
+fn tuning(fast: bool) -> Tuning {
+    Tuning {
+        check_period: 10.0,
+        connect_timeout: 2.0,
+        extra: vec![
+            (
+                "general".into(),
+                "fast_path".into(),
+                (if fast { "yes" } else { "no" }).into(),
+            ),
+            ("repmgr".into(), "startup_grace".into(), "0".into()),
+        ],
+        ..Tuning::default()
+    }
+}
+
+/// Lines of `path` past its first `from` bytes.
+fn log_after(path: &Path, from: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.get(from..).unwrap_or_default().to_string()
+}
+
+fn log_len(path: &Path) -> usize {
+    std::fs::metadata(path).map_or(0, |m| m.len() as usize)
+}
+
+/// ERROR and FATAL lines of `text` that are not in `expected` (lines the
+/// test's own faults make servers write, for every session they have).
+fn errors(text: &str, expected: &[&str]) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains("ERROR:") || l.contains("FATAL:"))
+        .filter(|l| !expected.iter().any(|e| l.contains(e)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Restarts pgpool `n` with `client_idle_limit = 2` (pgpool ends an idle
+/// client after it with an ERROR line).
+fn idle_limit(cluster: &Cluster, n: u8) {
+    let conf = cluster.dir().join(format!("pgp{n}/pgpool.conf"));
+    let mut text = std::fs::read_to_string(&conf).expect("read pgpool.conf");
+    text.push_str("\nclient_idle_limit = 2\n");
+    std::fs::write(&conf, text).expect("write pgpool.conf");
+    cluster.stop_pgpool(n);
+    cluster.start_pgpool(n);
+}
+
+/// `pg_ctl stop -m immediate` of node `n`: a crash, as a kill -9 would.
+fn kill_immediate(cluster: &Cluster, n: u8) {
+    let data = cluster.dir().join(format!("db{n}/data"));
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            "postgres",
+            "--",
+            "/usr/lib/postgresql/15/bin/pg_ctl",
+            "-D",
+        ])
+        .arg(&data)
+        .args(["-w", "-t", "60", "stop", "-m", "immediate"])
+        .output()
+        .expect("run pg_ctl");
+    assert!(out.status.success(), "pg_ctl stop -m immediate: {out:?}");
+}
+
+fn since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn pgpool_stopped_or_started_moves_its_gate_within_a_second_not_a_period() {
+    let cluster = Cluster::up(32);
+    idle_limit(&cluster, 1);
+    let log = cluster.dir().join("pgp1/pgpool.log");
+    let from = log_len(&log);
+    let w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning(true));
+    w.wait_port(true, Duration::from_secs(20));
+    // Past client_idle_limit twice: the held session keeps itself alive.
+    for round in 0..2 {
+        let idle = Instant::now();
+        while idle.elapsed() < Duration::from_secs(5) {
+            assert!(
+                tcp_accepts(w.addr(), w.port()),
+                "gate closed while pgpool is up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster.stop_pgpool(1);
+        let t = Instant::now();
+        let d = w.wait_port(false, Duration::from_secs(12));
+        println!(
+            "round {round}: stopped -> closed {:.3}s after the verb",
+            since(t)
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "gate closed {d:?} after the stop began, {:.3}s after the verb returned; log:\n{}",
+            since(t),
+            w.log_tail(30)
+        );
+        cluster.start_pgpool(1);
+        let t = Instant::now();
+        w.wait_port(true, Duration::from_secs(12));
+        println!(
+            "round {round}: started -> open {:.3}s after the verb",
+            since(t)
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "gate opened {:.3}s after pgpool answered; log:\n{}",
+            since(t),
+            w.log_tail(30)
+        );
+    }
+    let bad = errors(&log_after(&log, from), &[]);
+    assert!(bad.is_empty(), "pgpool logged errors: {bad:#?}");
+    assert!(!w.log().contains("client_idle_limit"), "{}", w.log_tail(30));
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn masters_gate_follows_both_pgpools_a_killed_primary_and_a_promotion_at_once() {
+    let cluster = Cluster::up(33);
+    let t = tuning(true);
+    let pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &t);
+    let pgp2 = Watcher::pgpwatch(&cluster, "pgp2", None, &t);
+    let db1 = Watcher::repmgrwatch(&cluster, "db1", None, &t);
+    let db2 = Watcher::repmgrwatch(&cluster, "db2", None, &t);
+    pgp1.wait_port(true, Duration::from_secs(20));
+    pgp2.wait_port(true, Duration::from_secs(20));
+    db1.wait_checks(1, Duration::from_secs(20));
+    let logs: Vec<_> = [1, 2, 3]
+        .iter()
+        .map(|n| cluster.dir().join(format!("db{n}/postgresql.log")))
+        .collect();
+    let from: Vec<usize> = logs.iter().map(|l| log_len(l)).collect();
+
+    cluster.stop_pgpool(1);
+    cluster.stop_pgpool(2);
+    let t0 = Instant::now();
+    db1.wait_port(true, Duration::from_secs(15));
+    println!(
+        "both pgpools stopped -> master's gate open {:.3}s after the verbs",
+        since(t0)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "{}",
+        db1.log_tail(30)
+    );
+
+    kill_immediate(&cluster, 1);
+    let t0 = Instant::now();
+    db1.wait_port(false, Duration::from_secs(15));
+    println!(
+        "primary killed -> its gate closed {:.3}s after pg_ctl",
+        since(t0)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "{}",
+        db1.log_tail(30)
+    );
+
+    cluster.promote(2);
+    let t0 = Instant::now();
+    db2.wait_port(true, Duration::from_secs(15));
+    println!(
+        "promote -> new master's gate open {:.3}s after the verb",
+        since(t0)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "{}",
+        db2.log_tail(30)
+    );
+
+    // The watchers' sessions are repmgr@repmgr (log_line_prefix '%u@%d');
+    // the only line allowed is the server ending every session it has when
+    // db3 restarts to follow the new primary (`standby follow`). The WAL
+    // receivers' FATAL lines after the kill are the replication's own.
+    for (log, from) in logs.iter().zip(from) {
+        let text = log_after(log, from);
+        let ours: String = text
+            .lines()
+            .filter(|l| l.contains(" repmgr@repmgr "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let bad = errors(
+            &ours,
+            &["terminating connection due to administrator command"],
+        );
+        assert!(bad.is_empty(), "{}: {bad:#?}", log.display());
+    }
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn with_the_fast_path_off_a_stopped_pgpool_waits_for_the_next_tick() {
+    let cluster = Cluster::up(34);
+    let w = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning(false));
+    w.wait_port(true, Duration::from_secs(20));
+    // The first check opened the gate just now: the next is ~10 s away.
+    let opened = Instant::now();
+    cluster.stop_pgpool(1);
+    while opened.elapsed() < Duration::from_secs(7) {
+        assert!(
+            tcp_accepts(w.addr(), w.port()),
+            "gate closed {:.3}s after the first check with fast_path = no: before the tick; log:\n{}",
+            since(opened),
+            w.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    w.wait_port(false, Duration::from_secs(10));
+    assert!(!w.log().contains("fast path"), "{}", w.log_tail(30));
+}
