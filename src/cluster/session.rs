@@ -21,7 +21,7 @@ use super::guard::{
     is_unix_socket, over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard,
     TlsGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT, MAX_SESSION_BYTES,
 };
-use super::tls::{handshake_error, tls_detail, SslMode, TlsSettings};
+use super::tls::{handshake_error, tls_detail, LazyTls, SslMode, TlsSettings, VerifySlot};
 use crate::plumbing::deadline::{run_within, WithinError};
 use crate::secret::Secret;
 
@@ -136,6 +136,46 @@ struct Failure {
     refused: bool,
 }
 
+impl Failure {
+    /// Session error `e` as `guard` saw it: a refused cleartext request or
+    /// a server past the byte budget `limit` says so, `detail` the rest.
+    fn seen(
+        ep: &Endpoint,
+        guard: &Guard,
+        limit: u64,
+        e: postgres::Error,
+        detail: impl FnOnce(&postgres::Error) -> String,
+    ) -> Failure {
+        let refused = guard.refused_cleartext();
+        let detail = if refused {
+            format!(
+                "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
+                ep.tls.mode.as_str()
+            )
+        } else if guard.over_budget() {
+            over_budget_detail(limit)
+        } else {
+            detail(&e)
+        };
+        Failure {
+            error: Some(e),
+            detail,
+            refused,
+        }
+    }
+}
+
+/// The TLS connector for `tls` ([`LazyTls`]: no OpenSSL until a server
+/// accepts TLS), or the settings error that stops the connection before it
+/// starts.
+fn tls_connector(tls: &TlsSettings) -> Result<(LazyTls, VerifySlot), Failure> {
+    tls.connector().map_err(|d| Failure {
+        error: None,
+        detail: format!("TLS: {d}"),
+        refused: false,
+    })
+}
+
 /// [`connect_now`] with the guard's settings given: `refuse_cleartext`
 /// (tests set it for a server on loopback) and the byte budget `limit`.
 fn connect_guarded(
@@ -160,34 +200,17 @@ fn connect_guarded(
             cfg.connect(PlainGuard(guard.clone()))
         };
         result.map_err(|e| {
-            let refused = guard.refused_cleartext();
-            let mut d = if refused {
-                format!(
-                    "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
-                    ep.tls.mode.as_str()
-                )
-            } else if guard.over_budget() {
-                over_budget_detail(limit)
-            } else {
-                pg_detail(&e)
-            };
+            let mut f = Failure::seen(ep, &guard, limit, e, pg_detail);
             // A server that wants TLS refuses a plain session in pg_hba.
-            if e.as_db_error().is_some() && ep.tls.mode == SslMode::Disable {
-                d.push_str(" (sslmode=disable)");
+            let db = f.error.as_ref().is_some_and(|e| e.as_db_error().is_some());
+            if db && ep.tls.mode == SslMode::Disable {
+                f.detail.push_str(" (sslmode=disable)");
             }
-            Failure {
-                error: Some(e),
-                detail: d,
-                refused,
-            }
+            f
         })
     };
     let tls = |wire: WireMode| -> Result<Client, Failure> {
-        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
-            error: None,
-            detail: format!("TLS: {d}"),
-            refused: false,
-        })?;
+        let (connector, slot) = tls_connector(&ep.tls)?;
         let guard = Guard::with_limit(false, limit);
         let mut cfg = pg_config(ep, timeout);
         cfg.ssl_mode(wire);
@@ -199,22 +222,10 @@ fn connect_guarded(
                 guard: guard.clone(),
             })
         };
-        result.map_err(|e| Failure {
-            detail: if guard.over_budget() {
-                over_budget_detail(limit)
-            } else {
-                tls_detail(&e, &slot, &ep.tls)
-            },
-            error: Some(e),
-            refused: false,
-        })
+        result.map_err(|e| Failure::seen(ep, &guard, limit, e, |e| tls_detail(e, &slot, &ep.tls)))
     };
     let prefer = || -> Result<Client, Failure> {
-        let (connector, slot) = ep.tls.connector().map_err(|d| Failure {
-            error: None,
-            detail: format!("TLS: {d}"),
-            refused: false,
-        })?;
+        let (connector, slot) = tls_connector(&ep.tls)?;
         let guard = Guard::with_limit(refuse_cleartext, limit);
         let mut cfg = pg_config(ep, timeout);
         cfg.ssl_mode(WireMode::Require)
@@ -223,23 +234,7 @@ fn connect_guarded(
             inner: connector,
             guard: guard.clone(),
         })
-        .map_err(|e| {
-            let refused = guard.refused_cleartext();
-            Failure {
-                detail: if refused {
-                    format!(
-                        "{CLEARTEXT_REFUSED} (sslmode={}); {CLEARTEXT_WAYS_OUT}",
-                        ep.tls.mode.as_str()
-                    )
-                } else if guard.over_budget() {
-                    over_budget_detail(limit)
-                } else {
-                    tls_detail(&e, &slot, &ep.tls)
-                },
-                error: Some(e),
-                refused,
-            }
-        })
+        .map_err(|e| Failure::seen(ep, &guard, limit, e, |e| tls_detail(e, &slot, &ep.tls)))
     };
     let db_error = |f: &Failure| f.error.as_ref().is_some_and(|e| e.as_db_error().is_some());
     let tls_failed = |f: &Failure| {
@@ -465,3 +460,6 @@ mod tests;
 
 #[cfg(test)]
 mod guard_tests;
+
+#[cfg(test)]
+mod lazy_tls_tests;

@@ -16,45 +16,22 @@ use std::time::SystemTime;
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
-use postgres_openssl::MakeTlsConnector;
 
 use super::error::pg_detail;
 pub use crate::config::tls::{SslMode, TlsError, TlsSettings};
+pub(crate) use lazy::LazyTls;
+
+mod lazy;
 
 impl TlsSettings {
-    /// An OpenSSL connector for these settings, and the slot where the
-    /// certificate check of this one connection leaves its first complaint.
-    /// Errors are shown after `TLS: `. The OpenSSL context is built once
-    /// per settings (and file dates) and kept: building it loads OpenSSL's
-    /// default CA bundle, tens of milliseconds of CPU that a check must not
-    /// pay every time.
-    pub(crate) fn connector(&self) -> Result<(MakeTlsConnector, VerifySlot), TlsError> {
-        let (ssl, verifies) = self.cached_context()?;
-        let slot: VerifySlot = Arc::new(Mutex::new(None));
-        let mut connector = MakeTlsConnector::new(ssl);
-        let full = self.mode == SslMode::VerifyFull;
-        let s = slot.clone();
-        connector.set_callback(move |cfg, _host| {
-            cfg.set_verify_hostname(full);
-            if verifies {
-                let s = s.clone();
-                cfg.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
-                    if !ok {
-                        if let Ok(mut first) = s.lock() {
-                            first.get_or_insert_with(|| ctx.error().error_string().to_string());
-                        }
-                    }
-                    ok
-                });
-            }
-            Ok(())
-        });
-        Ok((connector, slot))
-    }
-
-    /// The cached context for these settings (see [`TlsSettings::connector`]),
-    /// and whether it checks the server's certificate.
-    fn cached_context(&self) -> Result<(SslConnector, bool), TlsError> {
+    /// The OpenSSL context for these settings, and whether it checks the
+    /// server's certificate. Built once per settings (and file dates) for
+    /// the life of the process, and only when a handshake needs it
+    /// ([`lazy`]): building one loads OpenSSL's default CA bundle and its
+    /// algorithm tables, tens of milliseconds of CPU and megabytes of
+    /// memory that a check must not pay every time, nor at all when no
+    /// server speaks TLS.
+    pub(crate) fn cached_context(&self) -> Result<(SslConnector, bool), TlsError> {
         type Cache = Vec<(TlsSettings, Vec<Option<SystemTime>>, SslConnector, bool)>;
         static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
         // A file replaced on disk (a renewed certificate) gives a new context.
@@ -65,10 +42,6 @@ impl TlsSettings {
                     .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             })
             .collect();
-        // Checked at every connection, as libpq does (a chmod keeps the date).
-        if let Some((_, key)) = self.client_files()? {
-            check_key_mode(&key)?;
-        }
         let mut cache = match CACHE.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -86,6 +59,11 @@ impl TlsSettings {
     }
 
     fn build_context(&self) -> Result<(SslConnector, bool), TlsError> {
+        #[cfg(test)]
+        BUILT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.clone());
         let ssl = |what: &str, e: openssl::error::ErrorStack| TlsError::Ssl {
             what: what.to_string(),
             reason: ssl_reason(&e),
@@ -98,16 +76,7 @@ impl TlsSettings {
                 b.set_verify(SslVerifyMode::PEER);
                 true
             }
-            None if self.mode.verifies() => {
-                let default = self.home.as_ref().map_or_else(
-                    || "~/.postgresql/root.crt".to_string(),
-                    |h| h.join(".postgresql/root.crt").display().to_string(),
-                );
-                return Err(TlsError::NoRoot {
-                    mode: self.mode,
-                    default,
-                });
-            }
+            None if self.mode.verifies() => return Err(self.no_root()),
             None => {
                 // SslConnector::builder loaded OpenSSL's default CA bundle,
                 // which nothing checks against here (libpq never trusts the
@@ -138,6 +107,33 @@ impl TlsSettings {
         }
         Ok((b.build(), verifies))
     }
+
+    /// A checking mode without a root certificate: where to put one.
+    fn no_root(&self) -> TlsError {
+        let default = self.home.as_ref().map_or_else(
+            || "~/.postgresql/root.crt".to_string(),
+            |h| h.join(".postgresql/root.crt").display().to_string(),
+        );
+        TlsError::NoRoot {
+            mode: self.mode,
+            default,
+        }
+    }
+}
+
+/// Every settings an OpenSSL context was built for (tests count them).
+#[cfg(test)]
+pub(crate) static BUILT: Mutex<Vec<TlsSettings>> = Mutex::new(Vec::new());
+
+/// How many OpenSSL contexts were built for `t` in this process.
+#[cfg(test)]
+pub(crate) fn builds_of(t: &TlsSettings) -> usize {
+    BUILT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|b| *b == t)
+        .count()
 }
 
 /// The first complaint of the certificate check of one connection.
@@ -195,21 +191,31 @@ fn ssl_reason(e: &openssl::error::ErrorStack) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
-/// The OpenSSL error of a failed TLS handshake inside a `postgres::Error`.
-pub(crate) fn handshake_error(e: &postgres::Error) -> Option<&openssl::ssl::Error> {
+/// The first error of type `E` in `e`'s chain of sources.
+fn in_chain<E: std::error::Error + 'static>(e: &postgres::Error) -> Option<&E> {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        if let Some(ssl) = s.downcast_ref::<openssl::ssl::Error>() {
-            return Some(ssl);
+        if let Some(found) = s.downcast_ref::<E>() {
+            return Some(found);
         }
         source = s.source();
     }
     None
 }
+
+/// The OpenSSL error of a failed TLS handshake inside a `postgres::Error`.
+pub(crate) fn handshake_error(e: &postgres::Error) -> Option<&openssl::ssl::Error> {
+    in_chain(e)
+}
+
 /// `TLS: certificate verify failed: unable to get local issuer certificate
 /// (sslmode=verify-full, sslrootcert=/x/ca.crt)` for a failed handshake;
-/// the server's own message otherwise.
+/// `TLS: ` and the [`TlsError`] for settings found unusable when the
+/// handshake began ([`LazyTls`]); the server's own message otherwise.
 pub(crate) fn tls_detail(e: &postgres::Error, slot: &VerifySlot, tls: &TlsSettings) -> String {
+    if let Some(settings) = in_chain::<TlsError>(e) {
+        return format!("TLS: {settings}");
+    }
     let verify = slot.lock().ok().and_then(|s| s.clone());
     if let Some(why) = verify {
         return format!("TLS: certificate verify failed: {why} ({})", tls.describe());
@@ -232,5 +238,6 @@ pub(crate) fn tls_detail(e: &postgres::Error, slot: &VerifySlot, tls: &TlsSettin
         None => d,
     }
 }
+
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ use std::time::Instant;
 const MARK: &str = "pw-Cl34rt3xt-MARK";
 
 #[derive(Clone, Copy, PartialEq)]
-enum Ask {
+pub(super) enum Ask {
     Cleartext,
     Md5,
     /// No password; then parameter statuses without end.
@@ -32,15 +32,15 @@ enum Ask {
 }
 
 /// A fake server: what it received (all connections), its port, its thread.
-struct Fake {
-    port: u16,
+pub(super) struct Fake {
+    pub(super) port: u16,
     got: Arc<Mutex<Vec<u8>>>,
     connections: Arc<Mutex<usize>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Fake {
-    fn start(ask: Ask) -> Fake {
+    pub(super) fn start(ask: Ask) -> Fake {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -69,7 +69,7 @@ impl Fake {
         }
     }
 
-    fn received(&self) -> Vec<u8> {
+    pub(super) fn received(&self) -> Vec<u8> {
         self.got.lock().unwrap().clone()
     }
 }
@@ -190,7 +190,7 @@ fn serve(mut s: TcpStream, ask: Ask, got: &Mutex<Vec<u8>>) {
     let _ = s.write_all(&msg(b'E', e.as_bytes()));
 }
 
-fn endpoint(host: &str, port: u16, mode: SslMode) -> Endpoint {
+pub(super) fn endpoint(host: &str, port: u16, mode: SslMode) -> Endpoint {
     Endpoint {
         host: host.into(),
         port,

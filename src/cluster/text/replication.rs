@@ -89,44 +89,25 @@ pub const STAT_REPLICATION_COLUMNS: &[&str] = &[
 
 /// The columns of pg_stat_replication in `server_version_num`'s version,
 /// in its order (9.6: `*_location`; 10 and 11: `*_lsn` and the lag
-/// intervals; 12+: `reply_time`).
+/// intervals; 12+: `reply_time`): [`STAT_REPLICATION_COLUMNS`] without
+/// those of other versions.
 pub fn stat_replication_columns(server_version_num: u32) -> Vec<&'static str> {
-    const COMMON: &[&str] = &[
-        "pid",
-        "usesysid",
-        "usename",
-        "application_name",
-        "client_addr",
-        "client_hostname",
-        "client_port",
-        "backend_start",
-        "backend_xmin",
-        "state",
-    ];
-    let mut cols = COMMON.to_vec();
-    if server_version_num < 100_000 {
-        cols.extend([
-            "sent_location",
-            "write_location",
-            "flush_location",
-            "replay_location",
-        ]);
-    } else {
-        cols.extend([
-            "sent_lsn",
-            "write_lsn",
-            "flush_lsn",
-            "replay_lsn",
-            "write_lag",
-            "flush_lag",
-            "replay_lag",
-        ]);
-    }
-    cols.extend(["sync_priority", "sync_state"]);
-    if server_version_num >= 120_000 {
-        cols.push("reply_time");
-    }
-    cols
+    let v10 = server_version_num >= 100_000;
+    STAT_REPLICATION_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| {
+            if c.ends_with("_location") {
+                !v10
+            } else if c.ends_with("_lsn") || c.ends_with("_lag") {
+                v10
+            } else if *c == "reply_time" {
+                server_version_num >= 120_000
+            } else {
+                true
+            }
+        })
+        .collect()
 }
 
 /// One walsender on a primary (a row of pg_stat_replication).

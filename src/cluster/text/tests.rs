@@ -207,3 +207,30 @@ fn df_rejects_garbage() {
     assert!(df("hello\nworld").is_err());
     assert!(df("Filesystem 1024-blocks Used Available Capacity Mounted on\n").is_err());
 }
+
+#[test]
+fn stat_replication_columns_per_version() {
+    let words = |s: String| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let common = "pid usesysid usename application_name client_addr client_hostname client_port backend_start backend_xmin state";
+    let sync = "sync_priority sync_state";
+    let v96 = words(format!(
+        "{common} sent_location write_location flush_location replay_location {sync}"
+    ));
+    let v10 = words(format!(
+        "{common} sent_lsn write_lsn flush_lsn replay_lsn write_lag flush_lag replay_lag {sync}"
+    ));
+    let v12 = [&v10[..], &["reply_time".to_string()]].concat();
+    for (version, want) in [
+        (90_624, &v96),
+        (100_023, &v10),
+        (110_022, &v10),
+        (120_000, &v12),
+        (170_002, &v12),
+    ] {
+        assert_eq!(&stat_replication_columns(version), want, "{version}");
+    }
+    // The display order holds every version's columns.
+    for c in v96.iter().chain(&v12) {
+        assert!(STAT_REPLICATION_COLUMNS.contains(&c.as_str()), "{c}");
+    }
+}
