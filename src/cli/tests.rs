@@ -1,7 +1,9 @@
 //! Unit tests of the parent module.
 
 use super::*;
-use std::path::Path;
+use crate::config::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
@@ -524,13 +526,10 @@ fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
     for (args, want) in cases {
         let e = parse_poolstatus(os(args)).unwrap_err();
         assert!(e.to_string().contains(want), "{args:?}: {e}");
-        let unknown = asks_for_nagios(&os(args));
+        // The parse itself says whether the line asked for --nagios.
+        let unknown = matches!(e, CliError::Nagios(_));
         assert_eq!(unknown, args.contains(&"--nagios"), "{args:?}");
-        let code = if unknown {
-            report_nagios::<()>(Err(e)).unwrap_err()
-        } else {
-            e.exit_code()
-        };
+        let code = report::<()>(Program::Poolstatus, Err(e)).unwrap_err();
         assert_eq!(code, if unknown { 3 } else { 2 }, "{args:?}");
     }
     for (args, want) in [
@@ -538,7 +537,24 @@ fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
         (&["--n=x"], true),
         (&["--json", "--config", "/etc/nagios"], false),
         (&["--", "--nagiosx"], false),
+        (&["--config", "--nagios"], true),
+        (&["@/nonexistent/args.txt", "--nagios"], true),
     ] {
-        assert_eq!(asks_for_nagios(&os(args)), want, "{args:?}");
+        let nagios = match parse_poolstatus(os(args)) {
+            Ok(Parsed::Args(a)) => a.nagios,
+            Ok(other) => panic!("{args:?}: {other:?}"),
+            Err(e) => matches!(e, CliError::Nagios(_)),
+        };
+        assert_eq!(nagios, want, "{args:?}");
     }
+    // A config that cannot be used is the plugin's UNKNOWN too.
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-nagios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("bad.ini");
+    std::fs::write(&f, "[poolstatus]\nssh_port = 0\n").expect("write");
+    let cfg = f.display().to_string();
+    let e = start_poolstatus(os(&["--config", &cfg, "--nagios"]), &mut Vec::new()).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    let e = start_poolstatus(os(&["--config", &cfg]), &mut Vec::new()).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
 }

@@ -1,7 +1,7 @@
 //! sendmail's command line and args.txt reading, case by case.
 
 use super::*;
-use crate::mail::{compose_body, TlsOptions};
+use crate::mail::{compose_body, Layout, Message};
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -19,7 +19,7 @@ const BASE: &[&str] = &[
 fn parse(extra: &[&str]) -> Result<MailOptions, MailError> {
     let mut a = args(BASE);
     a.extend(args(extra));
-    MailOptions::from_args(&a)
+    options_from_args(&a)
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn each_missing_required_option_is_named() {
     {
         let mut a = args(BASE);
         a.remove(i);
-        let err = MailOptions::from_args(&a).unwrap_err();
+        let err = options_from_args(&a).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{name}");
         assert!(
             err.to_string()
@@ -191,15 +191,22 @@ fn options_from_file_applies_overrides_after_the_file() {
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("args.txt");
     std::fs::write(&file, BASE.join("\n") + "\n--body=from file\n").expect("write");
-    let o =
-        options_from_file(&file, &args(&["--subject=Failover", "--body=<p>x</p>"])).expect("parse");
+    let from_file = |file: &Path, overrides: &[&str]| {
+        let mut argv = vec![OsString::from(format!("@{}", file.display()))];
+        argv.extend(overrides.iter().map(OsString::from));
+        super::parse(argv, &mut Vec::new())
+    };
+    let o = match from_file(&file, &["--subject=Failover", "--body=<p>x</p>"]) {
+        Ok(Request::Run(Command::Send(o))) => o,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(o.subject, "Failover");
     assert_eq!(o.body, "<p>x</p>");
     assert_eq!(
         o.settings.receivers,
         vec!["bill@example.com", "page@example.com"]
     );
-    let err = options_from_file(&dir.join("missing.txt"), &[]).unwrap_err();
+    let err = from_file(&dir.join("missing.txt"), &[]).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("missing.txt"), "{err}");
 }
