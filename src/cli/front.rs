@@ -243,7 +243,7 @@ impl Table {
                     // `--password Secret` on one args.txt line.
                     if let Some((name, _)) = arg.split_once(char::is_whitespace) {
                         if let Ok(Some((opt, None))) = self.option_of(name) {
-                            if opt.takes != Takes::Flag {
+                            if opt.takes != Takes::Switch {
                                 let e = ArgError::SpaceSeparated { option: opt.name };
                                 return refuse(e, &given);
                             }
@@ -262,8 +262,8 @@ impl Table {
                 }
             };
             let values: Vec<&str> = match (opt.takes, inline) {
-                (Takes::Flag, None) => Vec::new(),
-                (Takes::Flag, Some(_)) => {
+                (Takes::Switch, None) => Vec::new(),
+                (Takes::Switch, Some(_)) => {
                     return refuse(ArgError::FlagValue { option: opt.name }, &given)
                 }
                 (Takes::One, Some("")) if self.dialect == Dialect::Watchers => {
@@ -313,7 +313,7 @@ impl Table {
         });
         let mut out = Vec::new();
         for (opt, values) in given.into_iter().chain(defaults) {
-            if opt.takes == Takes::Flag {
+            if opt.takes == Takes::Switch {
                 out.push(opt.name.to_string());
             }
             for v in values {

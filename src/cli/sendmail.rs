@@ -100,7 +100,7 @@ pub fn help() -> String {
     let mut items = vec!["[@ARGS_FILE ...]".to_string()];
     for f in TABLE.flags.iter().filter(|f| !MODES.contains(&f.name)) {
         let item = match f.takes {
-            Takes::Flag => f.name.to_string(),
+            Takes::Switch => f.name.to_string(),
             Takes::One => format!("{} {}", f.name, f.value),
             Takes::OneOrMore => format!("{} {v} [{v} ...]", f.name, v = f.value),
         };

@@ -9,7 +9,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takes {
     /// None: `--insecure`. `--insecure=x` is an error.
-    Flag,
+    Switch,
     /// Exactly one: `--port 25`, `--port=25`.
     One,
     /// One or more (argparse's `nargs='+'`): `--receivers a b`; the `=`
@@ -67,7 +67,7 @@ impl Flag {
         Flag {
             name,
             short: None,
-            takes: Takes::Flag,
+            takes: Takes::Switch,
             value: "",
             help,
             default: None,
@@ -131,7 +131,7 @@ impl Flag {
             None => self.name.to_string(),
         };
         match self.takes {
-            Takes::Flag => {}
+            Takes::Switch => {}
             Takes::One => {
                 s.push(' ');
                 s.push_str(self.value);

@@ -558,3 +558,103 @@ fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
     let e = start_poolstatus(os(&["--config", &cfg]), &mut Vec::new()).unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");
 }
+
+/// Every program's flags table, with its `--help` text.
+fn tables_and_help() -> Vec<(&'static table::Table, String)> {
+    let mut out: Vec<(&'static table::Table, String)> =
+        [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus]
+            .into_iter()
+            .map(|p| (table(p), help(p)))
+            .collect();
+    out.push((&sendmail::TABLE, sendmail::help()));
+    out
+}
+
+/// Issue 19: `--help` is made from the table, so every row shows there:
+/// its left column and each line of its text, in table order.
+#[test]
+fn every_flag_of_each_table_is_in_that_programs_help() {
+    for (t, text) in tables_and_help() {
+        let mut from = 0;
+        for f in t.flags {
+            let head = format!("\n  {} ", f.synopsis());
+            let at = text[from..]
+                .find(&head)
+                .unwrap_or_else(|| panic!("{}: {head:?} (in order) in\n{text}", t.program));
+            from += at + head.len();
+            for line in f.help_text().lines() {
+                assert!(
+                    text.contains(&format!(" {line}\n")),
+                    "{}: {line:?} of {} in\n{text}",
+                    t.program,
+                    f.name
+                );
+            }
+        }
+        assert!(t.flags.len() >= 5, "{}", t.program);
+    }
+}
+
+/// Issue 19: what is not a row is refused, with the argument named: a
+/// made-up flag, and every other program's flag that is neither a row
+/// here nor a unique prefix of one.
+#[test]
+fn each_program_refuses_a_flag_not_in_its_table() {
+    let all = tables_and_help();
+    let mut refused = 0;
+    for (t, _) in &all {
+        let mut strangers = vec![("--not-a-flag", table::Takes::Switch)];
+        for (other, _) in &all {
+            for f in other.flags {
+                let rows_it_starts = t.flags.iter().filter(|r| r.name.starts_with(f.name));
+                if t.flag(f.name).is_none() && rows_it_starts.count() == 0 {
+                    strangers.push((f.name, f.takes));
+                }
+            }
+        }
+        for (name, takes) in strangers {
+            let arg = match takes {
+                table::Takes::Switch => name.to_string(),
+                _ => format!("{name}=x"),
+            };
+            let text = match t.program {
+                "pgpwatch" => parse_pgpwatch(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "repmgrwatch" => parse_repmgrwatch(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "poolstatus" => parse_poolstatus(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                _ => {
+                    let mut line = vec![
+                        "--user=u",
+                        "--password=p",
+                        "--server=s",
+                        "--sender=a@b.c",
+                        "--subject=S",
+                        "--receivers=a@b.c",
+                    ];
+                    line.push(&arg);
+                    sendmail::parse(os(&line), &mut Vec::new())
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            let e = text.expect_err(&format!("{} accepted {arg}", t.program));
+            let want = if t.dialect == table::Dialect::Argparse {
+                "unrecognized argument: "
+            } else {
+                "unknown argument "
+            };
+            assert!(
+                e.contains(want) && e.contains(name),
+                "{} {arg}: {e}",
+                t.program
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused > 30, "{refused}");
+}

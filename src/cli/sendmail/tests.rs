@@ -284,3 +284,68 @@ fn args_file_for_watchers_needs_no_subject_and_names_what_is_missing() {
     let e = read_args_file(&file).unwrap_err();
     assert!(e.to_string().contains("--port: invalid port"), "{e}");
 }
+
+fn request(v: &[&str]) -> Result<Request, MailError> {
+    super::parse(v.iter().map(OsString::from).collect(), &mut Vec::new())
+}
+
+/// The early decisions come from the table-driven parse (issue 19; the
+/// binary used to scan argv for `--help` first): `-h`/`--help` and then
+/// `--version` win wherever they stand, over any other error, but not
+/// over an `@file` that cannot be read.
+#[test]
+fn help_and_version_win_over_a_bad_line_but_not_over_a_missing_at_file() {
+    for line in [
+        &["--help"][..],
+        &["-h"],
+        &["--bogus", "--help"],
+        &["--help", "--bogus"],
+        &["--port=smtp", "-h"],
+        &["--subject", "--help"],
+        &["--s=x", "--help"],
+        &["--version", "--help"],
+        &["--insecure=1", "--he"],
+    ] {
+        assert_eq!(request(line).ok(), Some(Request::Help), "{line:?}");
+    }
+    for line in [&["--version"][..], &["--bogus", "--version"], &["--vers"]] {
+        assert_eq!(request(line).ok(), Some(Request::Version), "{line:?}");
+    }
+    let e = request(&["@/nonexistent/args.txt", "--help"]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("/nonexistent/args.txt"), "{e}");
+    // Without them, the line is what it says.
+    let e = request(&["--bogus"]).unwrap_err();
+    assert!(
+        e.to_string().contains("unrecognized argument: --bogus"),
+        "{e}"
+    );
+    let mut a = args(BASE);
+    a.push("--check".into());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    assert!(matches!(request(&a), Ok(Request::Run(Command::Check(_)))));
+}
+
+/// The table's defaults are the values sendmail runs with when an option
+/// is not given, and the mail layer's defaults say the same.
+#[test]
+fn table_defaults_are_the_mail_layers_defaults() {
+    let default = |name: &str| {
+        TABLE
+            .flag(name)
+            .and_then(|f| f.default)
+            .unwrap_or_else(|| panic!("{name} has a default"))
+    };
+    let d = MailSettings::default();
+    assert_eq!(parse_port(default("--port")), Ok(d.port));
+    assert_eq!(parse_timeout(default("--timeout")), Ok(d.timeout));
+    let o = MailOptions::default();
+    assert_eq!(default("--body"), o.body);
+    assert_eq!(default("--failed-node"), o.failed_node);
+    assert_eq!(default("--new-master"), o.new_master);
+    let parsed = parse(&[]).expect("parse");
+    assert_eq!(
+        (parsed.settings.port, parsed.settings.timeout),
+        (d.port, d.timeout)
+    );
+}
