@@ -23,7 +23,7 @@ pub mod watchers;
 
 pub use argv::ArgsError;
 pub use check::print_check_config;
-pub use help::{help, table};
+pub use help::{flags_markdown, help, table_of};
 pub use watchers::{
     parse_pgpwatch, parse_poolstatus, parse_repmgrwatch, CommonArgs, Parsed, PgpwatchArgs,
     PoolstatusArgs, RepmgrwatchArgs,

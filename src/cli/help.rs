@@ -10,7 +10,7 @@ use crate::config::{self, Program};
 const AT_FILE: (&str, &str) = ("@FILE", "read further arguments from FILE, one per line");
 
 /// The flags table of `program`.
-pub fn table(program: Program) -> &'static Table {
+pub fn table_of(program: Program) -> &'static Table {
     match program {
         Program::Pgpwatch => &PGPWATCH,
         Program::Repmgrwatch => &REPMGRWATCH,
@@ -32,7 +32,26 @@ pub fn help(program: Program) -> String {
     format!(
         "{name} {VERSION}\n{what}\n\nUsage: {name} [OPTIONS]\n\nOptions:\n{options}\n{keys}",
         name = program.name(),
-        options = table(program).options_help(&[AT_FILE]),
+        options = table_of(program).options_help(&[AT_FILE]),
         keys = config::help_text(program),
     )
+}
+
+/// docs/operating.md's "Command lines": every program's flags table, in
+/// Markdown (a test keeps the doc equal to it).
+pub fn flags_markdown() -> String {
+    let tables = [
+        &PGPWATCH,
+        &REPMGRWATCH,
+        &POOLSTATUS,
+        &super::sendmail::TABLE,
+    ];
+    let mut out = String::new();
+    for (i, t) in tables.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("### {}\n\n{}", t.program, t.markdown()));
+    }
+    out
 }

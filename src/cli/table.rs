@@ -221,5 +221,26 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The flags as a Markdown table (docs/operating.md's "Command lines"
+    /// come from it): the spelling with its value, and the `--help` text
+    /// on one line.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| flag | what it does |\n|---|---|\n");
+        for f in self.flags {
+            let spelled = match f.short {
+                Some(short) => format!(
+                    "`{short}`, `{}`",
+                    f.synopsis().replacen(&format!("{short}, "), "", 1)
+                ),
+                None => format!("`{}`", f.synopsis()),
+            };
+            let text = f.help_text().replace('\n', " ").replace('|', "\\|");
+            out.push_str(&format!("| {spelled} | {text} |\n"));
+        }
+        out
+    }
+}
+
 /// The widest left column `--help` aligns on.
 const MAX_LEFT: usize = 24;

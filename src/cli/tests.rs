@@ -564,7 +564,7 @@ fn tables_and_help() -> Vec<(&'static table::Table, String)> {
     let mut out: Vec<(&'static table::Table, String)> =
         [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus]
             .into_iter()
-            .map(|p| (table(p), help(p)))
+            .map(|p| (table_of(p), help(p)))
             .collect();
     out.push((&sendmail::TABLE, sendmail::help()));
     out
@@ -657,4 +657,57 @@ fn each_program_refuses_a_flag_not_in_its_table() {
         }
     }
     assert!(refused > 30, "{refused}");
+}
+
+/// The watchers re-read args.txt at every mail in the mail layer, which
+/// may not name cli: a started watcher has handed sendmail's reader down.
+#[test]
+fn a_started_watcher_has_handed_the_args_txt_reader_to_the_mail_layer() {
+    let cfg = sample_with_its_files("reader");
+    for start in [
+        |a| start_pgpwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
+        |a| start_repmgrwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
+    ] {
+        assert!(start(os(&["--config", &cfg])).expect("start"));
+    }
+    let args = Path::new(&cfg).with_file_name("args.txt");
+    let f = crate::mail::read_args_file(&args).expect("args.txt through the mail layer");
+    assert_eq!(f.settings.server, "mail.example.org");
+    assert_eq!(f.settings.receivers, vec!["dba@example.org"]);
+}
+
+/// The text between docs/operating.md's flags markers.
+fn docs_flags(doc: &str) -> Option<&str> {
+    let begin = "<!-- flags tables: begin -->\n";
+    let start = doc.find(begin)? + begin.len();
+    let end = doc[start..].find("<!-- flags tables: end -->")?;
+    Some(&doc[start..start + end])
+}
+
+/// docs/operating.md's "Command lines" are the flags tables, as
+/// [`flags_markdown`] writes them. `PGPOOLWATCH_WRITE_DOCS=1` writes them
+/// there first.
+#[test]
+fn flags_doc_matches_the_tables() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operating.md");
+    let mut doc = std::fs::read_to_string(&path).expect("docs/operating.md");
+    let want = flags_markdown();
+    if std::env::var_os("PGPOOLWATCH_WRITE_DOCS").is_some() {
+        let old = docs_flags(&doc).expect("the flags markers").to_string();
+        doc = doc.replacen(
+            &format!("<!-- flags tables: begin -->\n{old}"),
+            &format!("<!-- flags tables: begin -->\n{want}"),
+            1,
+        );
+        std::fs::write(&path, &doc).expect("write docs/operating.md");
+    }
+    assert_eq!(
+        docs_flags(&doc),
+        Some(want.as_str()),
+        "docs/operating.md's Command lines drifted from the flags tables (src/cli); \
+         PGPOOLWATCH_WRITE_DOCS=1 cargo test --lib flags_doc writes them"
+    );
+    for t in [&watchers::PGPWATCH, &sendmail::TABLE] {
+        assert!(want.contains(&t.markdown()), "{}", t.program);
+    }
 }

@@ -186,7 +186,7 @@ fn debug_masks_the_password() {
 }
 
 #[test]
-fn options_from_file_applies_overrides_after_the_file() {
+fn an_args_file_then_overrides_later_ones_win() {
     let dir = std::env::temp_dir().join(format!("pgpw-mail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("args.txt");
