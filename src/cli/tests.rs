@@ -85,6 +85,11 @@ fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
         Ok(Parsed::Args(a)) => assert_eq!(a.common.config, Some(PathBuf::from("/r"))),
         other => panic!("{other:?}"),
     }
+    let e = parse_poolstatus(os(&["--c"])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ambiguous option: --c could match --config, --check-config, --critical-lag (see --help)"
+    );
     match parse_poolstatus(os(&["--js", "--co", "/p"])) {
         Ok(Parsed::Args(a)) => {
             assert!(a.json);

@@ -74,12 +74,14 @@ pub const REPMGRWATCH: Table = Table {
     dialect: Dialect::Watchers,
 };
 
-/// poolstatus's flags. `--nagios` is early: a line that names it is
+/// poolstatus's flags (`--check-config` second, so that `--c` names its
+/// candidates as before). `--nagios` is early: a line that names it is
 /// answered as a plugin (UNKNOWN, exit 3) even when it is refused.
 pub const POOLSTATUS: Table = Table {
     program: "poolstatus",
     flags: &[
         CONFIG,
+        CHECK_CONFIG,
         Flag::switch("--json", "print the report as JSON"),
         Flag::switch(
             "--nagios",
@@ -96,7 +98,6 @@ pub const POOLSTATUS: Table = Table {
             "LAG",
             "with --nagios: CRITICAL when a standby lags more",
         ),
-        CHECK_CONFIG,
         HELP,
         VERSION,
     ],
