@@ -69,7 +69,7 @@ impl std::error::Error for ArgsError {}
 
 /// Expands every `@path` argument (recursively) and returns plain strings.
 /// The program name must not be included.
-/// Warnings about the files read (see [`readable_password_warning`]) go
+/// Warnings about the files read (see `readable_password_warning`) go
 /// to the log.
 pub fn expand<I>(args: I) -> Result<Vec<String>, ArgsError>
 where
