@@ -10,9 +10,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("sys", &["plumbing"]),
     (
         "settings",
-        &[
-            "secret", "account", "ini", "args", "config", "conninfo", "pgpass",
-        ],
+        &["secret", "account", "ini", "config", "conninfo", "pgpass"],
     ),
     ("cluster", &["cluster"]),
     ("report", &["poolstatus"]),

@@ -15,8 +15,8 @@
 //    sd_notify, host and duration names (`net`), and `os`, the one module
 //    allowed `unsafe`.
 // 2. settings: `secret` (the type every password is held in, so none ever
-//    renders), `account`, `ini`, `args` (argv and @files), `config`
-//    (config.ini, one table of keys, TLS settings), `conninfo`, `pgpass`.
+//    renders), `account`, `ini`, `config` (config.ini, one table of keys,
+//    TLS settings), `conninfo`, `pgpass`.
 // 3. cluster: `cluster`, the only code that talks to pgpool, repmgr and
 //    PostgreSQL (sessions with deadlines, the pgpool and repmgr reads, the
 //    pure readers of their answers).
@@ -29,13 +29,14 @@
 //    one rule table each) and the driver that reads the cluster, decides
 //    and acts on the gate, the board and the mail queue; so it sits
 //    above serve and mail, which it drives.
-// 7. cli: `cli`, the command lines of the four programs and `--check-config`.
+// 7. cli: `cli`, the command lines of the four programs (argv and @files,
+//    one flags table per program driving parsing and --help; sendmail's
+//    args.txt reader, handed down to `mail`) and `--check-config`.
 
 /// The crate version `--version` prints and the API shows.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod account;
-pub mod args;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -1,4 +1,4 @@
-//! `@file` expansion: `args::expand`, `args::lines` and `args::last_value`.
+//! `@file` expansion: `cli::argv::expand` and `cli::argv::lines`.
 //!
 //! The input is split on NUL into up to four files f0..f3 (written to a
 //! private temp dir) plus a command line (the fifth piece, one argument per
@@ -7,7 +7,8 @@
 //! stays bounded: f<i> may only name f<j> with j > i, and f3 may name itself
 //! once (a loop, which must end in `TooDeep`). Invariants: no panic; a file
 //! without `@` lines expands to exactly `lines()`; no expanded argument holds
-//! a newline or is blank, none starts with `@`; `last_value` returns a value that is in the list.
+//! a newline or is blank, none starts with `@`; the front puts the list in
+//! canonical form naming each option once.
 #![no_main]
 
 use std::ffi::OsString;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::args::{self, ArgsError};
+use pgpoolwatch::cli::argv::{self as args, ArgsError};
 
 const FILES: usize = 4;
 
@@ -109,18 +110,17 @@ fuzz_target!(|data: &[u8]| {
             for a in &list {
                 assert!(!a.starts_with('@'), "unexpanded @file left: {a:?}");
             }
-            // last_value with names taken from the list itself.
-            for a in list.iter().take(8) {
-                let name = a.split('=').next().unwrap_or(a);
-                if let Some(Some(v)) = args::last_value(&list, name) {
-                    let v_ptr = v.as_ptr();
-                    assert!(
-                        list.iter().any(|x| {
-                            let r = x.as_bytes().as_ptr_range();
-                            r.contains(&v_ptr) || (v.is_empty() && r.end == v_ptr)
-                        }),
-                        "last_value({name:?}) points outside the list"
-                    );
+            // The front over what was expanded (sendmail's flags table):
+            // no panic, and each option at most once in canonical form
+            // (`--receivers` once per value).
+            if let Ok(line) = pgpoolwatch::cli::sendmail::TABLE.line(&list) {
+                let mut seen: Vec<&str> = Vec::new();
+                for a in line.list.iter().filter(|a| a.starts_with("--")) {
+                    let name = a.split('=').next().unwrap_or(a);
+                    if name != "--receivers" {
+                        assert!(!seen.contains(&name), "{name} twice in {:?}", line.list);
+                        seen.push(name);
+                    }
                 }
             }
         }

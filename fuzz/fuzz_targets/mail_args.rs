@@ -1,4 +1,4 @@
-//! sendmail's option parser: `MailOptions::from_args` on the input split on
+//! sendmail's option parser: `cli::sendmail::options_from_args` on the input split on
 //! `\n` (one argument per line, as an args.txt would give them), then
 //! `validate`. Invariants: no panic; accepted options have a server, a user,
 //! at least one receiver without whitespace, a port other than 0 and a
@@ -7,14 +7,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::mail::MailOptions;
+use pgpoolwatch::cli::sendmail::options_from_args;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let args: Vec<String> = text.split('\n').map(str::to_string).collect();
-    match MailOptions::from_args(&args) {
+    match options_from_args(&args) {
         Ok(o) => {
             let s = &o.settings;
             assert!(!s.server.trim().is_empty(), "empty server accepted");
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!s.timeout.is_zero() && s.timeout.as_secs() <= 86_400);
             assert!(
                 o.validate().is_ok(),
-                "validate refuses what from_args accepted"
+                "validate refuses what options_from_args accepted"
             );
             let _ = s.tls.mode_for(s.port);
         }

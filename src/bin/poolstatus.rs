@@ -9,12 +9,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let result = if cli::asks_for_nagios(&args) {
-        cli::report_nagios(run(args))
-    } else {
-        cli::report(Program::Poolstatus, run(args))
-    };
-    match result {
+    // With --nagios on the line, an error is the plugin's UNKNOWN line.
+    match cli::report(Program::Poolstatus, run(args)) {
         Ok(code) | Err(code) => ExitCode::from(code),
     }
 }

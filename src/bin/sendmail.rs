@@ -1,33 +1,29 @@
 //! `sendmail`: drop-in for sendmail.py — `sendmail @args.txt --subject=X --body=...`
 //! sends one HTML mail; exit 0 only when the server accepted it, 1 when
 //! sending failed, 2 for bad arguments. `sendmail --check @args.txt` logs
-//! in and quits without sending. Options: `pgpoolwatch::mail::USAGE`.
+//! in and quits without sending. Options: `pgpoolwatch::cli::sendmail::TABLE`.
 
 use std::process::ExitCode;
 
+use pgpoolwatch::cli::sendmail::{self, Request};
 use pgpoolwatch::mail::{self, Command, MailError, MailSettings};
 
 fn main() -> ExitCode {
-    let args = match pgpoolwatch::args::expand_noting(std::env::args_os().skip(1)) {
-        Ok((a, warnings)) => {
-            for w in warnings {
-                eprintln!("sendmail: warning: {w}");
-            }
-            a
+    let mut warnings = Vec::new();
+    let parsed = sendmail::parse(std::env::args_os().skip(1).collect(), &mut warnings);
+    for w in warnings {
+        eprintln!("sendmail: warning: {w}");
+    }
+    let command = match parsed {
+        Ok(Request::Help) => {
+            print!("{}", sendmail::help());
+            return ExitCode::SUCCESS;
         }
-        Err(e) => return fail(&MailError::Args(e)),
-    };
-    // argparse acts on -h/--help and --version wherever they stand.
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{}", mail::USAGE);
-        return ExitCode::SUCCESS;
-    }
-    if args.iter().any(|a| a == "--version") {
-        println!("sendmail (pgpoolwatch) {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let command = match Command::from_args(&args) {
-        Ok(c) => c,
+        Ok(Request::Version) => {
+            println!("sendmail (pgpoolwatch) {}", pgpoolwatch::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Request::Run(c)) => c,
         Err(e) => return fail(&e),
     };
     let s: &MailSettings = match &command {

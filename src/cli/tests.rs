@@ -1,7 +1,9 @@
 //! Unit tests of the parent module.
 
 use super::*;
-use std::path::Path;
+use crate::config::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn os(v: &[&str]) -> Vec<OsString> {
     v.iter().map(OsString::from).collect()
@@ -83,6 +85,11 @@ fn unique_abbreviations_stand_for_long_options_as_in_argparse() {
         Ok(Parsed::Args(a)) => assert_eq!(a.common.config, Some(PathBuf::from("/r"))),
         other => panic!("{other:?}"),
     }
+    let e = parse_poolstatus(os(&["--c"])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ambiguous option: --c could match --config, --check-config, --critical-lag (see --help)"
+    );
     match parse_poolstatus(os(&["--js", "--co", "/p"])) {
         Ok(Parsed::Args(a)) => {
             assert!(a.json);
@@ -524,13 +531,10 @@ fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
     for (args, want) in cases {
         let e = parse_poolstatus(os(args)).unwrap_err();
         assert!(e.to_string().contains(want), "{args:?}: {e}");
-        let unknown = asks_for_nagios(&os(args));
+        // The parse itself says whether the line asked for --nagios.
+        let unknown = matches!(e, CliError::Nagios(_));
         assert_eq!(unknown, args.contains(&"--nagios"), "{args:?}");
-        let code = if unknown {
-            report_nagios::<()>(Err(e)).unwrap_err()
-        } else {
-            e.exit_code()
-        };
+        let code = report::<()>(Program::Poolstatus, Err(e)).unwrap_err();
         assert_eq!(code, if unknown { 3 } else { 2 }, "{args:?}");
     }
     for (args, want) in [
@@ -538,7 +542,177 @@ fn poolstatus_bad_nagios_arguments_are_named_and_unknown_with_nagios() {
         (&["--n=x"], true),
         (&["--json", "--config", "/etc/nagios"], false),
         (&["--", "--nagiosx"], false),
+        (&["--config", "--nagios"], true),
+        (&["@/nonexistent/args.txt", "--nagios"], true),
     ] {
-        assert_eq!(asks_for_nagios(&os(args)), want, "{args:?}");
+        let nagios = match parse_poolstatus(os(args)) {
+            Ok(Parsed::Args(a)) => a.nagios,
+            Ok(other) => panic!("{args:?}: {other:?}"),
+            Err(e) => matches!(e, CliError::Nagios(_)),
+        };
+        assert_eq!(nagios, want, "{args:?}");
+    }
+    // A config that cannot be used is the plugin's UNKNOWN too.
+    let dir = std::env::temp_dir().join(format!("pgpw-cli-nagios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("bad.ini");
+    std::fs::write(&f, "[poolstatus]\nssh_port = 0\n").expect("write");
+    let cfg = f.display().to_string();
+    let e = start_poolstatus(os(&["--config", &cfg, "--nagios"]), &mut Vec::new()).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    let e = start_poolstatus(os(&["--config", &cfg]), &mut Vec::new()).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+}
+
+/// Every program's flags table, with its `--help` text.
+fn tables_and_help() -> Vec<(&'static table::Table, String)> {
+    let mut out: Vec<(&'static table::Table, String)> =
+        [Program::Pgpwatch, Program::Repmgrwatch, Program::Poolstatus]
+            .into_iter()
+            .map(|p| (table_of(p), help(p)))
+            .collect();
+    out.push((&sendmail::TABLE, sendmail::help()));
+    out
+}
+
+/// Issue 19: `--help` is made from the table, so every row shows there:
+/// its left column and each line of its text, in table order.
+#[test]
+fn every_flag_of_each_table_is_in_that_programs_help() {
+    for (t, text) in tables_and_help() {
+        let mut from = 0;
+        for f in t.flags {
+            let head = format!("\n  {} ", f.synopsis());
+            let at = text[from..]
+                .find(&head)
+                .unwrap_or_else(|| panic!("{}: {head:?} (in order) in\n{text}", t.program));
+            from += at + head.len();
+            for line in f.help_text().lines() {
+                assert!(
+                    text.contains(&format!(" {line}\n")),
+                    "{}: {line:?} of {} in\n{text}",
+                    t.program,
+                    f.name
+                );
+            }
+        }
+        assert!(t.flags.len() >= 5, "{}", t.program);
+    }
+}
+
+/// Issue 19: what is not a row is refused, with the argument named: a
+/// made-up flag, and every other program's flag that is neither a row
+/// here nor a unique prefix of one.
+#[test]
+fn each_program_refuses_a_flag_not_in_its_table() {
+    let all = tables_and_help();
+    let mut refused = 0;
+    for (t, _) in &all {
+        let mut strangers = vec![("--not-a-flag", table::Takes::Switch)];
+        for (other, _) in &all {
+            for f in other.flags {
+                let rows_it_starts = t.flags.iter().filter(|r| r.name.starts_with(f.name));
+                if t.flag(f.name).is_none() && rows_it_starts.count() == 0 {
+                    strangers.push((f.name, f.takes));
+                }
+            }
+        }
+        for (name, takes) in strangers {
+            let arg = match takes {
+                table::Takes::Switch => name.to_string(),
+                _ => format!("{name}=x"),
+            };
+            let text = match t.program {
+                "pgpwatch" => parse_pgpwatch(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "repmgrwatch" => parse_repmgrwatch(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                "poolstatus" => parse_poolstatus(os(&[&arg]))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                _ => {
+                    let mut line = vec![
+                        "--user=u",
+                        "--password=p",
+                        "--server=s",
+                        "--sender=a@b.c",
+                        "--subject=S",
+                        "--receivers=a@b.c",
+                    ];
+                    line.push(&arg);
+                    sendmail::parse(os(&line), &mut Vec::new())
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            };
+            let e = text.expect_err(&format!("{} accepted {arg}", t.program));
+            let want = if t.dialect == table::Dialect::Argparse {
+                "unrecognized argument: "
+            } else {
+                "unknown argument "
+            };
+            assert!(
+                e.contains(want) && e.contains(name),
+                "{} {arg}: {e}",
+                t.program
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused > 30, "{refused}");
+}
+
+/// The watchers re-read args.txt at every mail in the mail layer, which
+/// may not name cli: a started watcher has handed sendmail's reader down.
+#[test]
+fn a_started_watcher_has_handed_the_args_txt_reader_to_the_mail_layer() {
+    let cfg = sample_with_its_files("reader");
+    for start in [
+        |a| start_pgpwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
+        |a| start_repmgrwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
+    ] {
+        assert!(start(os(&["--config", &cfg])).expect("start"));
+    }
+    let args = Path::new(&cfg).with_file_name("args.txt");
+    let f = crate::mail::read_args_file(&args).expect("args.txt through the mail layer");
+    assert_eq!(f.settings.server, "mail.example.org");
+    assert_eq!(f.settings.receivers, vec!["dba@example.org"]);
+}
+
+/// The text between docs/operating.md's flags markers.
+fn docs_flags(doc: &str) -> Option<&str> {
+    let begin = "<!-- flags tables: begin -->\n";
+    let start = doc.find(begin)? + begin.len();
+    let end = doc[start..].find("<!-- flags tables: end -->")?;
+    Some(&doc[start..start + end])
+}
+
+/// docs/operating.md's "Command lines" are the flags tables, as
+/// [`flags_markdown`] writes them. `PGPOOLWATCH_WRITE_DOCS=1` writes them
+/// there first.
+#[test]
+fn flags_doc_matches_the_tables() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operating.md");
+    let mut doc = std::fs::read_to_string(&path).expect("docs/operating.md");
+    let want = flags_markdown();
+    if std::env::var_os("PGPOOLWATCH_WRITE_DOCS").is_some() {
+        let old = docs_flags(&doc).expect("the flags markers").to_string();
+        doc = doc.replacen(
+            &format!("<!-- flags tables: begin -->\n{old}"),
+            &format!("<!-- flags tables: begin -->\n{want}"),
+            1,
+        );
+        std::fs::write(&path, &doc).expect("write docs/operating.md");
+    }
+    assert_eq!(
+        docs_flags(&doc),
+        Some(want.as_str()),
+        "docs/operating.md's Command lines drifted from the flags tables (src/cli); \
+         PGPOOLWATCH_WRITE_DOCS=1 cargo test --lib flags_doc writes them"
+    );
+    for t in [&watchers::PGPWATCH, &sendmail::TABLE] {
+        assert!(want.contains(&t.markdown()), "{}", t.program);
     }
 }

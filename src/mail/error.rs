@@ -14,8 +14,10 @@ use crate::secret::{base64, redact, Secret};
 pub enum MailError {
     /// Missing, unknown or invalid argument (exit status 2).
     Usage(String),
-    /// An `@file` could not be expanded (exit status 2).
-    Args(crate::args::ArgsError),
+    /// An `@file` could not be expanded (exit status 2): the command
+    /// line's error (`crate::cli::ArgsError`, a layer above), whose text
+    /// names the file.
+    Args(Box<dyn std::error::Error + Send + Sync>),
     /// The `--cacert` file could not be read or holds no usable certificate.
     CaCert { path: PathBuf, detail: String },
     /// No TCP connection to the server (refused, unreachable, unknown host).
@@ -369,9 +371,10 @@ mod tests {
         assert!(e.is_permanent());
         let e = WatcherMailError::Options {
             file,
-            source: MailError::Args(crate::args::ArgsError::TooDeep {
-                path: "/etc/pgpoolwatch/args.txt".into(),
-            }),
+            source: MailError::Args(
+                "argument file /etc/pgpoolwatch/args.txt: @files nest more than 16 levels (does one include itself?)"
+                    .into(),
+            ),
         };
         assert_eq!(
             e.to_string().matches("/etc/pgpoolwatch/args.txt").count(),

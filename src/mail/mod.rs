@@ -2,9 +2,9 @@
 //! multipart/alternative message through an authenticated, encrypted SMTP
 //! session.
 //!
-//! Two ways in, one way out. The `sendmail` binary reads sendmail.py's
-//! command line ([`options`]: `@args.txt` and options, later ones winning)
-//! into [`MailOptions`]; the watchers build a typed [`Message`] and
+//! Two ways in, one way out. The `sendmail` binary's command line
+//! (`@args.txt` and options, later ones winning; read in the cli layer)
+//! gives [`MailOptions`] ([`options`]); the watchers build a typed [`Message`] and
 //! [`send_watcher_mail`] reads the operator's args.txt into typed
 //! [`MailSettings`] at every send (so an edit takes effect at the next mail)
 //! — no text arguments in between. Both end in [`transport::deliver`].
@@ -30,7 +30,7 @@ pub mod worker;
 
 pub use body::{compose_body, html_escape};
 pub use error::{MailError, WatcherMailError};
-pub use options::{options_from_file, read_args_file, ArgsFile, Command, MailOptions, USAGE};
+pub use options::{read_args_file, read_args_with, ArgsFile, ArgsFileReader, Command, MailOptions};
 pub use transport::{check, deliver, send};
 
 /// Default SMTP port (submission with STARTTLS), as sendmail.py.

@@ -1,19 +1,17 @@
-//! Command-line arguments of all four programs, as Python 2 argparse read
-//! the original scripts' (`sendmail.py @args.txt --subject=X`).
+//! `@file` expansion, the first step of every program's command line, as
+//! Python 2 argparse read the original scripts' (`sendmail.py @args.txt
+//! --subject=X`).
 //!
-//! Two steps. [`expand`] replaces every argument that starts with `@` by the
-//! lines of the named file, one argument per line, the whole line kept (so
+//! [`expand`] replaces every argument that starts with `@` by the lines of
+//! the named file, one argument per line, the whole line kept (so
 //! `--receivers=a@x b@y` stays one argument), as argparse's
 //! `fromfile_prefix_chars='@'` did. Files may name further `@files`. Where
 //! argparse was unkind we are kinder: blank lines are skipped and CRLF line
-//! ends are accepted. Then [`Spec`] (see [`front`]) turns the expanded list
-//! into a canonical one (abbreviations written in full, later ones winning)
-//! that pico-args reads typed values from.
+//! ends are accepted. Then the program's flags table (see
+//! [`super::front`]) turns the expanded list into a canonical one that
+//! pico-args reads typed values from.
 
-pub mod front;
-
-pub use front::{ArgError, Dialect, Opt, Spec, Takes};
-
+use super::front;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -71,7 +69,7 @@ impl std::error::Error for ArgsError {}
 
 /// Expands every `@path` argument (recursively) and returns plain strings.
 /// The program name must not be included.
-/// Warnings about the files read (see [`readable_password_warning`]) go
+/// Warnings about the files read (see `readable_password_warning`) go
 /// to the log.
 pub fn expand<I>(args: I) -> Result<Vec<String>, ArgsError>
 where
@@ -181,35 +179,6 @@ pub fn lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.trim().is_empty())
 }
 
-/// The value of the last `--name=value` or `--name value` in `args`
-/// (argparse semantics: a later occurrence wins). `Some(None)` means the
-/// option was given last without a value.
-pub fn last_value<'a>(args: &'a [String], name: &str) -> Option<Option<&'a str>> {
-    let mut found = None;
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--" {
-            break;
-        }
-        if let Some(rest) = a.strip_prefix(name) {
-            if let Some(v) = rest.strip_prefix('=') {
-                found = Some(Some(v));
-            } else if rest.is_empty() {
-                match args.get(i + 1) {
-                    Some(v) if !v.starts_with("--") => {
-                        found = Some(Some(v.as_str()));
-                        i += 1;
-                    }
-                    _ => found = Some(None),
-                }
-            }
-        }
-        i += 1;
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,19 +255,5 @@ mod tests {
     fn missing_at_file_names_the_path() {
         let err = expand(os(&["@/nonexistent/args.txt"])).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/args.txt"), "{err}");
-    }
-
-    #[test]
-    fn later_value_wins() {
-        let a: Vec<String> = ["--subject=A", "--port", "25", "--subject", "B", "--flag"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(last_value(&a, "--subject"), Some(Some("B")));
-        assert_eq!(last_value(&a, "--port"), Some(Some("25")));
-        assert_eq!(last_value(&a, "--flag"), Some(None));
-        assert_eq!(last_value(&a, "--nope"), None);
-        // A prefix of another option name does not match it.
-        assert_eq!(last_value(&a, "--sub"), None);
     }
 }

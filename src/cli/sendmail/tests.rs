@@ -1,7 +1,7 @@
 //! sendmail's command line and args.txt reading, case by case.
 
 use super::*;
-use crate::mail::{compose_body, TlsOptions};
+use crate::mail::{compose_body, Layout, Message};
 
 fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -19,7 +19,7 @@ const BASE: &[&str] = &[
 fn parse(extra: &[&str]) -> Result<MailOptions, MailError> {
     let mut a = args(BASE);
     a.extend(args(extra));
-    MailOptions::from_args(&a)
+    options_from_args(&a)
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn each_missing_required_option_is_named() {
     {
         let mut a = args(BASE);
         a.remove(i);
-        let err = MailOptions::from_args(&a).unwrap_err();
+        let err = options_from_args(&a).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{name}");
         assert!(
             err.to_string()
@@ -186,20 +186,27 @@ fn debug_masks_the_password() {
 }
 
 #[test]
-fn options_from_file_applies_overrides_after_the_file() {
+fn an_args_file_then_overrides_later_ones_win() {
     let dir = std::env::temp_dir().join(format!("pgpw-mail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("args.txt");
     std::fs::write(&file, BASE.join("\n") + "\n--body=from file\n").expect("write");
-    let o =
-        options_from_file(&file, &args(&["--subject=Failover", "--body=<p>x</p>"])).expect("parse");
+    let from_file = |file: &Path, overrides: &[&str]| {
+        let mut argv = vec![OsString::from(format!("@{}", file.display()))];
+        argv.extend(overrides.iter().map(OsString::from));
+        super::parse(argv, &mut Vec::new())
+    };
+    let o = match from_file(&file, &["--subject=Failover", "--body=<p>x</p>"]) {
+        Ok(Request::Run(Command::Send(o))) => o,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(o.subject, "Failover");
     assert_eq!(o.body, "<p>x</p>");
     assert_eq!(
         o.settings.receivers,
         vec!["bill@example.com", "page@example.com"]
     );
-    let err = options_from_file(&dir.join("missing.txt"), &[]).unwrap_err();
+    let err = from_file(&dir.join("missing.txt"), &[]).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("missing.txt"), "{err}");
 }
@@ -276,4 +283,69 @@ fn args_file_for_watchers_needs_no_subject_and_names_what_is_missing() {
     std::fs::write(&file, BASE.join("\n") + "\n--port=smtp\n").expect("write");
     let e = read_args_file(&file).unwrap_err();
     assert!(e.to_string().contains("--port: invalid port"), "{e}");
+}
+
+fn request(v: &[&str]) -> Result<Request, MailError> {
+    super::parse(v.iter().map(OsString::from).collect(), &mut Vec::new())
+}
+
+/// The early decisions come from the table-driven parse (issue 19; the
+/// binary used to scan argv for `--help` first): `-h`/`--help` and then
+/// `--version` win wherever they stand, over any other error, but not
+/// over an `@file` that cannot be read.
+#[test]
+fn help_and_version_win_over_a_bad_line_but_not_over_a_missing_at_file() {
+    for line in [
+        &["--help"][..],
+        &["-h"],
+        &["--bogus", "--help"],
+        &["--help", "--bogus"],
+        &["--port=smtp", "-h"],
+        &["--subject", "--help"],
+        &["--s=x", "--help"],
+        &["--version", "--help"],
+        &["--insecure=1", "--he"],
+    ] {
+        assert_eq!(request(line).ok(), Some(Request::Help), "{line:?}");
+    }
+    for line in [&["--version"][..], &["--bogus", "--version"], &["--vers"]] {
+        assert_eq!(request(line).ok(), Some(Request::Version), "{line:?}");
+    }
+    let e = request(&["@/nonexistent/args.txt", "--help"]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("/nonexistent/args.txt"), "{e}");
+    // Without them, the line is what it says.
+    let e = request(&["--bogus"]).unwrap_err();
+    assert!(
+        e.to_string().contains("unrecognized argument: --bogus"),
+        "{e}"
+    );
+    let mut a = args(BASE);
+    a.push("--check".into());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    assert!(matches!(request(&a), Ok(Request::Run(Command::Check(_)))));
+}
+
+/// The table's defaults are the values sendmail runs with when an option
+/// is not given, and the mail layer's defaults say the same.
+#[test]
+fn table_defaults_are_the_mail_layers_defaults() {
+    let default = |name: &str| {
+        TABLE
+            .flag(name)
+            .and_then(|f| f.default)
+            .unwrap_or_else(|| panic!("{name} has a default"))
+    };
+    let d = MailSettings::default();
+    assert_eq!(parse_port(default("--port")), Ok(d.port));
+    assert_eq!(parse_timeout(default("--timeout")), Ok(d.timeout));
+    let o = MailOptions::default();
+    assert_eq!(default("--body"), o.body);
+    assert_eq!(default("--failed-node"), o.failed_node);
+    assert_eq!(default("--new-master"), o.new_master);
+    let parsed = parse(&[]).expect("parse");
+    assert_eq!(
+        (parsed.settings.port, parsed.settings.timeout),
+        (d.port, d.timeout)
+    );
 }
