@@ -1,29 +1,27 @@
-//! The command lines of the four programs, in one place: `@file` expansion
-//! ([`argv`]), one flags table per program ([`table`]; pgpwatch, repmgrwatch
-//! and poolstatus in [`watchers`], sendmail in [`sendmail`]) that drives both
-//! parsing (the front, [`front`], then typed values through pico-args) and
-//! `--help`, and `--check-config` ([`check`]).
+//! The programs' entry points: the watchers' flags tables and the typed
+//! reading of their lines ([`watchers`]), every program's `--help` and
+//! docs/operating.md's flags tables ([`help`]), and `--check-config`
+//! ([`check`]). How a line is read (`@file` expansion, the table type, the
+//! front) is the settings layer's `crate::flags`; sendmail's table and its
+//! reader are the mail layer's (`crate::mail::options`), which reads
+//! args.txt again at every watcher mail.
 //!
 //! Each watcher binary's `main` calls one `start_*` function, which parses,
 //! loads the settings, and either finishes the job (help, version,
 //! `--check-config`) or hands back what the program runs with; sendmail's
-//! calls [`sendmail::parse`].
+//! calls [`crate::mail::options::parse`] and prints [`sendmail_help`].
 
 use crate::config::{ConfigError, ErrorKind, Program, Settings};
+use crate::flags::ArgsError;
 pub use crate::VERSION;
 use std::{ffi::OsString, fmt, io::Write};
 
-pub mod argv;
 pub mod check;
-pub mod front;
 mod help;
-pub mod sendmail;
-pub mod table;
 pub mod watchers;
 
-pub use argv::ArgsError;
 pub use check::print_check_config;
-pub use help::{flags_markdown, help, table_of};
+pub use help::{flags_markdown, help, sendmail_help, table_of};
 pub use watchers::{
     parse_pgpwatch, parse_poolstatus, parse_repmgrwatch, CommonArgs, Parsed, PgpwatchArgs,
     PoolstatusArgs, RepmgrwatchArgs,
@@ -120,8 +118,6 @@ fn finish_start<A>(
     if common(&args).check_config {
         return Ok(Start::Done(print_check_config(program, &settings, out)?));
     }
-    // The mail layer reads args.txt at every send, with sendmail's table.
-    crate::mail::read_args_with(sendmail::read_args_file);
     Ok(Start::Run { args, settings })
 }
 

@@ -10,7 +10,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("sys", &["plumbing"]),
     (
         "settings",
-        &["secret", "account", "ini", "config", "conninfo", "pgpass"],
+        &[
+            "secret", "account", "ini", "config", "conninfo", "pgpass", "flags",
+        ],
     ),
     ("cluster", &["cluster"]),
     ("report", &["poolstatus"]),

@@ -16,22 +16,25 @@
 //    allowed `unsafe`.
 // 2. settings: `secret` (the type every password is held in, so none ever
 //    renders), `account`, `ini`, `config` (config.ini, one table of keys,
-//    TLS settings), `conninfo`, `pgpass`.
+//    TLS settings), `conninfo`, `pgpass`, and `flags` (how a command line
+//    is read: @files, the flags table type and --help layout, the front
+//    that makes a line canonical for pico-args).
 // 3. cluster: `cluster`, the only code that talks to pgpool, repmgr and
 //    PostgreSQL (sessions with deadlines, the pgpool and repmgr reads, the
 //    pure readers of their answers).
 // 4. report: `poolstatus` (the cluster report: gather, judge, render).
 // 5. serve and mail: `serve` (one listener type for the port a GSLB
 //    checks, the API and the agent-check ports, one HTTP parser and
-//    writer, one board all of them answer from), `mail` (SMTP) and
-//    `mailqueue`.
+//    writer, one board all of them answer from), `mail` (SMTP, and
+//    sendmail's flags table, by which it reads args.txt at every watcher
+//    mail) and `mailqueue`.
 // 6. watch: `watch` — the decisions (`watch::pgp`, `watch::repmgr`, pure,
 //    one rule table each) and the driver that reads the cluster, decides
 //    and acts on the gate, the board and the mail queue; so it sits
 //    above serve and mail, which it drives.
-// 7. cli: `cli`, the command lines of the four programs (argv and @files,
-//    one flags table per program driving parsing and --help; sendmail's
-//    args.txt reader, handed down to `mail`) and `--check-config`.
+// 7. cli: `cli`, the programs' entry points: the watchers' flags tables
+//    and the typed reading of their lines, every program's --help, and
+//    `--check-config`.
 
 /// The crate version `--version` prints and the API shows.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -41,6 +44,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod conninfo;
+pub mod flags;
 pub mod ini;
 pub mod mail;
 mod mailqueue;

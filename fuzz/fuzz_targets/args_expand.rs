@@ -1,4 +1,4 @@
-//! `@file` expansion: `cli::argv::expand` and `cli::argv::lines`.
+//! `@file` expansion: `flags::argv::expand` and `flags::argv::lines`.
 //!
 //! The input is split on NUL into up to four files f0..f3 (written to a
 //! private temp dir) plus a command line (the fifth piece, one argument per
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::cli::argv::{self as args, ArgsError};
+use pgpoolwatch::flags::argv::{self as args, ArgsError};
 
 const FILES: usize = 4;
 
@@ -113,7 +113,7 @@ fuzz_target!(|data: &[u8]| {
             // The front over what was expanded (sendmail's flags table):
             // no panic, and each option at most once in canonical form
             // (`--receivers` once per value).
-            if let Ok(line) = pgpoolwatch::cli::sendmail::TABLE.line(&list) {
+            if let Ok(line) = pgpoolwatch::mail::SENDMAIL.line(&list) {
                 let mut seen: Vec<&str> = Vec::new();
                 for a in line.list.iter().filter(|a| a.starts_with("--")) {
                     let name = a.split('=').next().unwrap_or(a);

@@ -1,4 +1,4 @@
-//! sendmail's option parser: `cli::sendmail::options_from_args` on the input split on
+//! sendmail's option parser: `mail::options::options_from_args` on the input split on
 //! `\n` (one argument per line, as an args.txt would give them), then
 //! `validate`. Invariants: no panic; accepted options have a server, a user,
 //! at least one receiver without whitespace, a port other than 0 and a
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::cli::sendmail::options_from_args;
+use pgpoolwatch::mail::options::options_from_args;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -321,10 +321,10 @@ fuzz_target!(|data: &[u8]| {
         ];
         args.extend(stray.iter().cloned());
         let os: Vec<OsString> = args.iter().map(OsString::from).collect();
-        match pgpoolwatch::cli::argv::expand(os) {
+        match pgpoolwatch::flags::argv::expand(os) {
             Err(e) => check("an @file error", &shown, &e.to_string()),
             Ok(args) => {
-                if let Err(e) = pgpoolwatch::cli::sendmail::options_from_args(&args) {
+                if let Err(e) = pgpoolwatch::mail::options::options_from_args(&args) {
                     check("sendmail's usage error", &shown, &e.to_string());
                 }
             }

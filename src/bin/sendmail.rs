@@ -1,22 +1,22 @@
 //! `sendmail`: drop-in for sendmail.py — `sendmail @args.txt --subject=X --body=...`
 //! sends one HTML mail; exit 0 only when the server accepted it, 1 when
 //! sending failed, 2 for bad arguments. `sendmail --check @args.txt` logs
-//! in and quits without sending. Options: `pgpoolwatch::cli::sendmail::TABLE`.
+//! in and quits without sending. Options: `pgpoolwatch::mail::SENDMAIL`.
 
 use std::process::ExitCode;
 
-use pgpoolwatch::cli::sendmail::{self, Request};
-use pgpoolwatch::mail::{self, Command, MailError, MailSettings};
+use pgpoolwatch::cli;
+use pgpoolwatch::mail::{self, Command, MailError, MailSettings, Request};
 
 fn main() -> ExitCode {
     let mut warnings = Vec::new();
-    let parsed = sendmail::parse(std::env::args_os().skip(1).collect(), &mut warnings);
+    let parsed = mail::options::parse(std::env::args_os().skip(1).collect(), &mut warnings);
     for w in warnings {
         eprintln!("sendmail: warning: {w}");
     }
     let command = match parsed {
         Ok(Request::Help) => {
-            print!("{}", sendmail::help());
+            print!("{}", cli::sendmail_help());
             return ExitCode::SUCCESS;
         }
         Ok(Request::Version) => {

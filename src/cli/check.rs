@@ -183,7 +183,7 @@ fn mail(out: &mut Vec<Finding>, program: Program, s: &Settings) {
         state_dir(out, program, &s.general.state_dir);
         return;
     }
-    match super::sendmail::read_args_file(path) {
+    match crate::mail::read_args_file(path) {
         Err(source) => out.push(error(
             crate::mail::WatcherMailError::Options {
                 file: path.clone(),

@@ -1,10 +1,14 @@
-//! The `--help` text of pgpwatch, repmgrwatch and poolstatus: what the
-//! program does, its flags (from its table) and the config.ini keys it
-//! reads (from the key table).
+//! The `--help` texts: pgpwatch's, repmgrwatch's and poolstatus's (what
+//! the program does, its flags from its table and the config.ini keys it
+//! reads from the key table), sendmail's (its usage lines and its flags
+//! table, which lives in the mail layer), and docs/operating.md's tables
+//! of all four.
 
 use super::watchers::{PGPWATCH, POOLSTATUS, REPMGRWATCH};
-use super::{table::Table, VERSION};
+use super::VERSION;
 use crate::config::{self, Program};
+use crate::flags::{Required, Table, Takes};
+use crate::mail::options::SENDMAIL;
 
 /// `@FILE`, which is not a flag, in every program's option list.
 const AT_FILE: (&str, &str) = ("@FILE", "read further arguments from FILE, one per line");
@@ -40,12 +44,7 @@ pub fn help(program: Program) -> String {
 /// docs/operating.md's "Command lines": every program's flags table, in
 /// Markdown (a test keeps the doc equal to it).
 pub fn flags_markdown() -> String {
-    let tables = [
-        &PGPWATCH,
-        &REPMGRWATCH,
-        &POOLSTATUS,
-        &super::sendmail::TABLE,
-    ];
+    let tables = [&PGPWATCH, &REPMGRWATCH, &POOLSTATUS, &SENDMAIL];
     let mut out = String::new();
     for (i, t) in tables.iter().enumerate() {
         if i > 0 {
@@ -54,4 +53,65 @@ pub fn flags_markdown() -> String {
         out.push_str(&format!("### {}\n\n{}", t.program, t.markdown()));
     }
     out
+}
+
+/// The flags that choose what sendmail does rather than how it sends: left
+/// out of the usage line's option list.
+const SENDMAIL_MODES: &[&str] = &["--check", "--help", "--version"];
+
+const SENDMAIL_ABOUT: &str = "\
+Sends one HTML mail through an SMTP server with TLS and login, like
+sendmail.py. Exit status 0 only when the server accepted the mail, 1 when
+sending failed, 2 for bad arguments.
+
+With --check (e.g. `sendmail --check @/root/pgpoolwatch/args.txt`), it
+connects, starts TLS, logs in and quits without sending: exit 0 when the
+login was accepted, else one line saying which step failed (--subject is
+not needed then).
+";
+
+const SENDMAIL_AT_FILE: (&str, &str) = (
+    "@ARGS_FILE",
+    "read arguments from a file, one per line (args.txt);\narguments after it override the file's",
+);
+
+/// sendmail's `--help` text: the usage lines, what sendmail does, and its
+/// flags table ([`SENDMAIL`]).
+pub fn sendmail_help() -> String {
+    let mut items = vec!["[@ARGS_FILE ...]".to_string()];
+    for f in SENDMAIL
+        .flags
+        .iter()
+        .filter(|f| !SENDMAIL_MODES.contains(&f.name))
+    {
+        let item = match f.takes {
+            Takes::Switch => f.name.to_string(),
+            Takes::One => format!("{} {}", f.name, f.value),
+            Takes::OneOrMore => format!("{} {v} [{v} ...]", f.name, v = f.value),
+        };
+        items.push(if f.required == Required::No {
+            format!("[{item}]")
+        } else {
+            item
+        });
+    }
+    let lead = "usage: sendmail ";
+    let mut usage = lead.to_string();
+    let mut width = lead.len();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 && width + 1 + item.len() > 79 {
+            usage.push('\n');
+            usage.push_str(&" ".repeat(lead.len()));
+            width = lead.len();
+        } else if i > 0 {
+            usage.push(' ');
+            width += 1;
+        }
+        usage.push_str(item);
+        width += item.len();
+    }
+    format!(
+        "{usage}\n       sendmail --check [@ARGS_FILE ...] [options as above]\n\n{SENDMAIL_ABOUT}\n{}",
+        SENDMAIL.options_help(&[SENDMAIL_AT_FILE])
+    )
 }

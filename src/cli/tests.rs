@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::config::Value;
+use crate::flags::table;
+use crate::mail::options as sendmail;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -571,7 +573,7 @@ fn tables_and_help() -> Vec<(&'static table::Table, String)> {
             .into_iter()
             .map(|p| (table_of(p), help(p)))
             .collect();
-    out.push((&sendmail::TABLE, sendmail::help()));
+    out.push((&sendmail::SENDMAIL, sendmail_help()));
     out
 }
 
@@ -664,23 +666,6 @@ fn each_program_refuses_a_flag_not_in_its_table() {
     assert!(refused > 30, "{refused}");
 }
 
-/// The watchers re-read args.txt at every mail in the mail layer, which
-/// may not name cli: a started watcher has handed sendmail's reader down.
-#[test]
-fn a_started_watcher_has_handed_the_args_txt_reader_to_the_mail_layer() {
-    let cfg = sample_with_its_files("reader");
-    for start in [
-        |a| start_pgpwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
-        |a| start_repmgrwatch(a, &mut Vec::new()).map(|s| matches!(s, Start::Run { .. })),
-    ] {
-        assert!(start(os(&["--config", &cfg])).expect("start"));
-    }
-    let args = Path::new(&cfg).with_file_name("args.txt");
-    let f = crate::mail::read_args_file(&args).expect("args.txt through the mail layer");
-    assert_eq!(f.settings.server, "mail.example.org");
-    assert_eq!(f.settings.receivers, vec!["dba@example.org"]);
-}
-
 /// The text between docs/operating.md's flags markers.
 fn docs_flags(doc: &str) -> Option<&str> {
     let begin = "<!-- flags tables: begin -->\n";
@@ -709,10 +694,10 @@ fn flags_doc_matches_the_tables() {
     assert_eq!(
         docs_flags(&doc),
         Some(want.as_str()),
-        "docs/operating.md's Command lines drifted from the flags tables (src/cli); \
+        "docs/operating.md's Command lines drifted from the flags tables (src/cli/watchers.rs, src/mail/options.rs); \
          PGPOOLWATCH_WRITE_DOCS=1 cargo test --lib flags_doc writes them"
     );
-    for t in [&watchers::PGPWATCH, &sendmail::TABLE] {
+    for t in [&watchers::PGPWATCH, &sendmail::SENDMAIL] {
         assert!(want.contains(&t.markdown()), "{}", t.program);
     }
 }

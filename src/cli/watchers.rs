@@ -1,6 +1,6 @@
 //! The command lines of pgpwatch, repmgrwatch and poolstatus: their flags
 //! tables (which `--help` prints, see [`super::help`]) and the typed reading
-//! of what the front ([`super::front`]) made canonical.
+//! of what the front ([`crate::flags::front`]) made canonical.
 //!
 //! Parsing is argparse-like where operators could notice: `--opt=value` and
 //! `--opt value` both work, a later option wins, an unknown flag is an error
@@ -10,10 +10,10 @@
 
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
-use super::front::{self, ArgError};
-use super::table::{Dialect, Flag, Table};
 use super::CliError;
 use crate::config::{self, Override, Value};
+use crate::flags::front::{self, ArgError};
+use crate::flags::{Dialect, Flag, Table};
 
 const CONFIG: Flag = Flag::one(
     "--config",
@@ -337,11 +337,13 @@ fn poolstatus_args(mut p: Parser, nagios: bool) -> Result<Parsed<PoolstatusArgs>
 fn lag_limit(p: &mut Parser, key: &'static str) -> Result<Option<u64>, CliError> {
     match p.last(key)? {
         None => Ok(None),
-        Some(v) => crate::serve::routes::parse_lag(&v).map(Some).ok_or_else(|| {
-            CliError::Usage(format!(
-                "{key} {v:?}: expected bytes or a number with kB, MB, GB or TB (1024-based)"
-            ))
-        }),
+        Some(v) => crate::serve::routes::parse_lag(&v)
+            .map(Some)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{key} {v:?}: expected bytes or a number with kB, MB, GB or TB (1024-based)"
+                ))
+            }),
     }
 }
 

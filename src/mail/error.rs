@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::transport;
+use crate::flags::ArgsError;
 use crate::mailqueue::SendFailure;
 use crate::secret::{base64, redact, Secret};
 
@@ -14,10 +15,9 @@ use crate::secret::{base64, redact, Secret};
 pub enum MailError {
     /// Missing, unknown or invalid argument (exit status 2).
     Usage(String),
-    /// An `@file` could not be expanded (exit status 2): the command
-    /// line's error (`crate::cli::ArgsError`, a layer above), whose text
-    /// names the file.
-    Args(Box<dyn std::error::Error + Send + Sync>),
+    /// An `@file` could not be expanded (exit status 2); its text names
+    /// the file.
+    Args(ArgsError),
     /// The `--cacert` file could not be read or holds no usable certificate.
     CaCert { path: PathBuf, detail: String },
     /// No TCP connection to the server (refused, unreachable, unknown host).
@@ -370,12 +370,14 @@ mod tests {
         );
         assert!(e.is_permanent());
         let e = WatcherMailError::Options {
-            file,
-            source: MailError::Args(
-                "argument file /etc/pgpoolwatch/args.txt: @files nest more than 16 levels (does one include itself?)"
-                    .into(),
-            ),
+            file: file.clone(),
+            source: MailError::Args(ArgsError::TooDeep { path: file }),
         };
+        assert_eq!(
+            e.to_string(),
+            "argument file /etc/pgpoolwatch/args.txt: @files nest more than 16 levels \
+             (does one include itself?) (fix [general] sendmail_settings_path)"
+        );
         assert_eq!(
             e.to_string().matches("/etc/pgpoolwatch/args.txt").count(),
             1,

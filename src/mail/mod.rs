@@ -3,11 +3,11 @@
 //! session.
 //!
 //! Two ways in, one way out. The `sendmail` binary's command line
-//! (`@args.txt` and options, later ones winning; read in the cli layer)
-//! gives [`MailOptions`] ([`options`]); the watchers build a typed [`Message`] and
-//! [`send_watcher_mail`] reads the operator's args.txt into typed
-//! [`MailSettings`] at every send (so an edit takes effect at the next mail)
-//! — no text arguments in between. Both end in [`transport::deliver`].
+//! (`@args.txt` and options, later ones winning) gives [`MailOptions`]
+//! ([`options`]: sendmail's flags table and its reader); the watchers build
+//! a typed [`Message`] and [`send_watcher_mail`] reads the operator's
+//! args.txt by the same table into typed [`MailSettings`] at every send (so
+//! an edit takes effect at the next mail) — no text arguments in between. Both end in [`transport::deliver`].
 //! [`body`] assembles the HTML, [`error`] says why a mail was not sent.
 //!
 //! Differences from sendmail.py (also in docs/compatibility.md): every address of
@@ -30,7 +30,7 @@ pub mod worker;
 
 pub use body::{compose_body, html_escape};
 pub use error::{MailError, WatcherMailError};
-pub use options::{read_args_file, read_args_with, ArgsFile, ArgsFileReader, Command, MailOptions};
+pub use options::{read_args_file, ArgsFile, Command, MailOptions, Request, SENDMAIL};
 pub use transport::{check, deliver, send};
 
 /// Default SMTP port (submission with STARTTLS), as sendmail.py.

@@ -1,17 +1,22 @@
 //! What sendmail.py's options say, as plain types: [`MailOptions`] (one
 //! mail from the `sendmail` command line), [`Command`] (send, or `--check`)
-//! and [`ArgsFile`] (what a watcher takes from args.txt).
+//! and [`ArgsFile`] (what a watcher takes from args.txt); sendmail's flags
+//! table ([`SENDMAIL`]), and the reading of a command line or an args.txt
+//! by it ([`parse`], [`options_from_args`], [`read_args_file`]).
 //!
-//! The command line itself is read in the cli layer (`crate::cli::sendmail`,
-//! sendmail's flags table), the top of the layer map, which this layer must
-//! not name. The watchers read args.txt again at every mail, so that
-//! reader is handed down once at start ([`read_args_with`], as a logger is
-//! installed) and [`read_args_file`] calls it.
+//! The table lives here, in the mail layer, not with the program entry
+//! points in `cli`, because the watchers read args.txt again at every mail
+//! (so an edit takes effect at the next one), and this layer sends them:
+//! it reads the file itself, through the flags front of the settings layer
+//! (`crate::flags`). `sendmail --help` is made from [`SENDMAIL`] in `cli`.
 
-use std::path::Path;
-use std::sync::OnceLock;
+use crate::flags::{Dialect, Flag, Required, Table};
 
 use super::{Failover, Layout, MailError, MailSettings, Message};
+
+mod parse;
+
+pub use parse::{options_from_args, parse, read_args_file, Request};
 
 /// Everything sendmail.py's options say. `Debug` masks the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,26 +107,65 @@ impl ArgsFile {
     }
 }
 
-/// How args.txt is read: as sendmail reads its command line `@args.txt`
-/// (`@`-files inside it expanded, later lines winning), `--subject` not
-/// required.
-pub type ArgsFileReader = fn(&Path) -> Result<ArgsFile, MailError>;
-
-static READER: OnceLock<ArgsFileReader> = OnceLock::new();
-
-/// Hands down the args.txt reader (the cli layer does, before a watcher
-/// runs). The first one stays.
-pub fn read_args_with(reader: ArgsFileReader) {
-    let _ = READER.set(reader);
-}
-
-/// Reads args.txt with the reader handed down by [`read_args_with`].
-pub fn read_args_file(path: &Path) -> Result<ArgsFile, MailError> {
-    match READER.get() {
-        Some(read) => read(path),
-        None => Err(MailError::Usage(format!(
-            "{}: no args.txt reader was handed to the mail layer (a program that sends watcher mail calls mail::read_args_with first)",
-            path.display()
-        ))),
-    }
-}
+/// sendmail's flags, in the order `--help` lists them and an ambiguous
+/// prefix names its candidates. `--help` and `--version` are early: they
+/// win wherever they stand, over every other error but an unreadable
+/// `@file`.
+pub const SENDMAIL: Table = Table {
+    program: "sendmail",
+    flags: &[
+        Flag::one("--user", "USER", "SMTP login name").required(Required::Yes),
+        Flag::one("--password", "PASSWORD", "SMTP password; never printed")
+            .required(Required::Yes),
+        Flag::one("--server", "SERVER", "SMTP server host name or address")
+            .required(Required::Yes),
+        Flag::one("--port", "PORT", "SMTP port").default("587"),
+        Flag::one("--sender", "SENDER", "From address and envelope sender")
+            .required(Required::Yes),
+        Flag::one("--subject", "SUBJECT", "Subject").required(Required::ToSend),
+        Flag::one_or_more(
+            "--receivers",
+            "ADDR",
+            "one or more values, each holding one or more\naddresses separated by spaces; every address gets\nthe mail",
+        )
+        .required(Required::Yes),
+        Flag::one("--body", "BODY", "HTML body text").default(""),
+        Flag::one(
+            "--failed-node",
+            "NODE",
+            "with --new-master, adds a Failed Node / New Master\nparagraph",
+        )
+        .default("none"),
+        Flag::one("--new-master", "NODE", "see --failed-node").default("none"),
+        Flag::switch("--mail-on-success", "use the 'PGPOOL Success Mail' body layout"),
+        Flag::one(
+            "--cacert",
+            "PATH",
+            "also trust the CA certificate(s) in this PEM file",
+        ),
+        Flag::switch(
+            "--insecure",
+            "do not verify the server's certificate (only for an\ninternal relay with a self-signed certificate; a\nwarning is printed)",
+        ),
+        Flag::one(
+            "--tls",
+            "MODE",
+            "starttls (STARTTLS required) or implicit (TLS from\nthe first byte); default implicit on port 465,\nstarttls on every other port",
+        ),
+        Flag::one(
+            "--timeout",
+            "SECS",
+            "limit for the TCP connect and for each TLS handshake\nand server reply; the whole delivery is abandoned\nafter 4 x SECS",
+        )
+        .default("30"),
+        Flag::switch(
+            "--check",
+            "test the settings: connect, TLS, login, quit;\nsend nothing",
+        ),
+        Flag::switch("--help", "show this help and exit")
+            .short("-h")
+            .early(),
+        Flag::switch("--version", "show the version and exit").early(),
+    ],
+    dialect: Dialect::Argparse,
+};

@@ -298,7 +298,7 @@ fn no_smtp_password_reaches_an_argument_error() {
     for stray in &strays {
         let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
         args.push(stray.clone());
-        match crate::cli::sendmail::options_from_args(&args) {
+        match crate::mail::options::options_from_args(&args) {
             Ok(o) => assert_clean("sendmail's options", stray, &format!("{o:?}")),
             Err(e) => assert_clean("sendmail's usage error", stray, &e.to_string()),
         }
@@ -318,7 +318,7 @@ fn no_smtp_password_reaches_an_argument_error() {
     {
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec([b"--password=", m.as_bytes(), b"\xff"].concat());
-        let e = crate::cli::argv::expand([bad.clone()]).expect_err("not UTF-8");
+        let e = crate::flags::argv::expand([bad.clone()]).expect_err("not UTF-8");
         assert_eq!(
             e.to_string(),
             "argument --password (its value is not shown): not valid UTF-8"
@@ -333,7 +333,7 @@ fn no_smtp_password_reaches_an_argument_error() {
             OsString::from("--password"),
             OsString::from(format!("@{m}")),
         ];
-        let e = crate::cli::argv::expand(args).expect_err("no such file");
+        let e = crate::flags::argv::expand(args).expect_err("no such file");
         assert!(
             e.to_string().starts_with(
                 "the argument after --password starts with '@', so it names an argument file, which cannot be read: "
@@ -352,7 +352,7 @@ fn no_smtp_password_reaches_an_argument_error() {
         text.push_str(stray);
         text.push('\n');
         std::fs::write(&file, text).expect("write");
-        if let Err(e) = crate::cli::sendmail::read_args_file(&file) {
+        if let Err(e) = crate::mail::read_args_file(&file) {
             assert_clean("args.txt's error", stray, &e.to_string());
             assert_clean("args.txt's error (Debug)", stray, &format!("{e:?}"));
         }

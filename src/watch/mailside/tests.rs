@@ -16,7 +16,7 @@ fn watcher_mails_never_carry_args_txt_failed_node_and_new_master() {
     )
     .expect("write args.txt");
     let m = Mail::new(MailKind::RepmgrUpBad, "body".into());
-    let file = crate::cli::sendmail::read_args_file(&args).expect("options");
+    let file = crate::mail::read_args_file(&args).expect("options");
     let _ = std::fs::remove_dir_all(&dir);
     // What send_watcher_mail delivers: args.txt's settings, no failover.
     let sent = file.message_for(&mail_message(&m));

@@ -331,7 +331,7 @@ fn help_and_version_win_over_a_bad_line_but_not_over_a_missing_at_file() {
 #[test]
 fn table_defaults_are_the_mail_layers_defaults() {
     let default = |name: &str| {
-        TABLE
+        SENDMAIL
             .flag(name)
             .and_then(|f| f.default)
             .unwrap_or_else(|| panic!("{name} has a default"))

@@ -58,7 +58,7 @@ pub enum ArgError {
     FlagValue { option: &'static str },
 }
 
-/// The watchers' wording; sendmail words its own ([`super::sendmail`]).
+/// The watchers' wording; sendmail words its own (in `crate::mail::options`).
 impl fmt::Display for ArgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

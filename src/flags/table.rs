@@ -1,4 +1,6 @@
-//! The flags tables: one static slice of [`Flag`] rows per program. A row
+//! The flags tables: one static [`Table`] of [`Flag`] rows per program
+//! (the watchers' in `crate::cli::watchers`, sendmail's in
+//! `crate::mail::options`, beside the code that reads their values). A row
 //! says everything the command line knows about a flag (its name and short
 //! alias, how many values it takes, what `--help` says about it, its
 //! default, whether it must be given, whether it is noticed on a refused

@@ -1,142 +1,25 @@
-//! sendmail.py's command line, and the part of it an args.txt holds for
-//! the watchers: one flags table ([`TABLE`]) read through the shared front
-//! (argparse's rules) and typed by pico-args, and `--help` made from it.
-//! Errors are worded as argparse's (exit status 2); the options become the
-//! mail layer's plain types ([`MailOptions`], [`Command`], [`ArgsFile`]).
+//! sendmail's command line, and the part of it an args.txt holds for
+//! the watchers, read by [`SENDMAIL`] through the shared front (argparse's
+//! rules) and typed by pico-args. Errors are worded as argparse's (exit
+//! status 2); the options become this layer's plain types
+//! ([`MailOptions`], [`Command`], [`ArgsFile`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::front::{self, ArgError, Line, Refused};
-use super::table::{Dialect, Flag, Required, Table, Takes};
-use crate::mail::{ArgsFile, Command, MailError, MailOptions, MailSettings, TlsMode, TlsOptions};
-
-/// sendmail's flags, in the order `--help` lists them and an ambiguous
-/// prefix names its candidates. `--help` and `--version` are early: they
-/// win wherever they stand, over every other error but an unreadable
-/// `@file`.
-pub const TABLE: Table = Table {
-    program: "sendmail",
-    flags: &[
-        Flag::one("--user", "USER", "SMTP login name").required(Required::Yes),
-        Flag::one("--password", "PASSWORD", "SMTP password; never printed")
-            .required(Required::Yes),
-        Flag::one("--server", "SERVER", "SMTP server host name or address")
-            .required(Required::Yes),
-        Flag::one("--port", "PORT", "SMTP port").default("587"),
-        Flag::one("--sender", "SENDER", "From address and envelope sender")
-            .required(Required::Yes),
-        Flag::one("--subject", "SUBJECT", "Subject").required(Required::ToSend),
-        Flag::one_or_more(
-            "--receivers",
-            "ADDR",
-            "one or more values, each holding one or more\naddresses separated by spaces; every address gets\nthe mail",
-        )
-        .required(Required::Yes),
-        Flag::one("--body", "BODY", "HTML body text").default(""),
-        Flag::one(
-            "--failed-node",
-            "NODE",
-            "with --new-master, adds a Failed Node / New Master\nparagraph",
-        )
-        .default("none"),
-        Flag::one("--new-master", "NODE", "see --failed-node").default("none"),
-        Flag::switch("--mail-on-success", "use the 'PGPOOL Success Mail' body layout"),
-        Flag::one(
-            "--cacert",
-            "PATH",
-            "also trust the CA certificate(s) in this PEM file",
-        ),
-        Flag::switch(
-            "--insecure",
-            "do not verify the server's certificate (only for an\ninternal relay with a self-signed certificate; a\nwarning is printed)",
-        ),
-        Flag::one(
-            "--tls",
-            "MODE",
-            "starttls (STARTTLS required) or implicit (TLS from\nthe first byte); default implicit on port 465,\nstarttls on every other port",
-        ),
-        Flag::one(
-            "--timeout",
-            "SECS",
-            "limit for the TCP connect and for each TLS handshake\nand server reply; the whole delivery is abandoned\nafter 4 x SECS",
-        )
-        .default("30"),
-        Flag::switch(
-            "--check",
-            "test the settings: connect, TLS, login, quit;\nsend nothing",
-        ),
-        Flag::switch("--help", "show this help and exit")
-            .short("-h")
-            .early(),
-        Flag::switch("--version", "show the version and exit").early(),
-    ],
-    dialect: Dialect::Argparse,
-};
-
-/// The flags that choose what sendmail does rather than how it sends: left
-/// out of the usage line's option list.
-const MODES: &[&str] = &["--check", "--help", "--version"];
-
-const ABOUT: &str = "\
-Sends one HTML mail through an SMTP server with TLS and login, like
-sendmail.py. Exit status 0 only when the server accepted the mail, 1 when
-sending failed, 2 for bad arguments.
-
-With --check (e.g. `sendmail --check @/root/pgpoolwatch/args.txt`), it
-connects, starts TLS, logs in and quits without sending: exit 0 when the
-login was accepted, else one line saying which step failed (--subject is
-not needed then).
-";
-
-const AT_FILE: (&str, &str) = (
-    "@ARGS_FILE",
-    "read arguments from a file, one per line (args.txt);\narguments after it override the file's",
-);
-
-/// The `--help` text: the usage lines, what sendmail does, and [`TABLE`].
-pub fn help() -> String {
-    let mut items = vec!["[@ARGS_FILE ...]".to_string()];
-    for f in TABLE.flags.iter().filter(|f| !MODES.contains(&f.name)) {
-        let item = match f.takes {
-            Takes::Switch => f.name.to_string(),
-            Takes::One => format!("{} {}", f.name, f.value),
-            Takes::OneOrMore => format!("{} {v} [{v} ...]", f.name, v = f.value),
-        };
-        items.push(if f.required == Required::No {
-            format!("[{item}]")
-        } else {
-            item
-        });
-    }
-    let lead = "usage: sendmail ";
-    let mut usage = lead.to_string();
-    let mut width = lead.len();
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 && width + 1 + item.len() > 79 {
-            usage.push('\n');
-            usage.push_str(&" ".repeat(lead.len()));
-            width = lead.len();
-        } else if i > 0 {
-            usage.push(' ');
-            width += 1;
-        }
-        usage.push_str(item);
-        width += item.len();
-    }
-    format!(
-        "{usage}\n       sendmail --check [@ARGS_FILE ...] [options as above]\n\n{ABOUT}\n{}",
-        TABLE.options_help(&[AT_FILE])
-    )
-}
+use super::{ArgsFile, Command, MailOptions, SENDMAIL};
+use crate::flags::front::{self, ArgError, Line, Refused};
+use crate::flags::Required;
+use crate::mail::{MailError, MailSettings, TlsMode, TlsOptions};
 
 /// What a `sendmail` command line asks for.
 // Made once per process, so the size of `Command` in one variant is no cost.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `-h`/`--help`: print [`help`].
+    /// `-h`/`--help`: print `sendmail --help` (made in `cli` from
+    /// [`SENDMAIL`]).
     Help,
     /// `--version`.
     Version,
@@ -147,7 +30,7 @@ pub enum Request {
 /// Parses sendmail's arguments (program name excluded; `@files`
 /// expanded, their warnings pushed to `warnings`).
 pub fn parse(os_args: Vec<OsString>, warnings: &mut Vec<String>) -> Result<Request, MailError> {
-    let line = match TABLE.read_noting(os_args, warnings) {
+    let line = match SENDMAIL.read_noting(os_args, warnings) {
         Ok(line) => line,
         Err(refused) => return refused_request(refused),
     };
@@ -169,7 +52,7 @@ pub fn parse(os_args: Vec<OsString>, warnings: &mut Vec<String>) -> Result<Reque
 /// and `--version` win.
 fn refused_request(refused: Refused) -> Result<Request, MailError> {
     if let ArgError::File(e) = refused.error {
-        return Err(MailError::Args(Box::new(e)));
+        return Err(MailError::Args(e));
     }
     if refused.named("--help") {
         return Ok(Request::Help);
@@ -183,19 +66,20 @@ fn refused_request(refused: Refused) -> Result<Request, MailError> {
 /// sendmail's options from already `@`-expanded arguments (program name
 /// not included). Later occurrences win.
 pub fn options_from_args(args: &[String]) -> Result<MailOptions, MailError> {
-    let line = TABLE.line(args).map_err(|r| usage(r.error))?;
+    let line = SENDMAIL.line(args).map_err(|r| usage(r.error))?;
     Given::read(&line)?.options(&line)
 }
 
 /// Reads args.txt as sendmail would (`@`-files inside it expanded, later
 /// lines winning; the files' warnings go to the log). Every sendmail
 /// option is accepted; `--subject` is not required, since the watcher
-/// brings its own. This is the reader the mail layer is handed
-/// ([`crate::mail::read_args_with`]).
+/// brings its own. A watcher's mail calls this at every send
+/// ([`crate::mail::send_watcher_mail`]), so an edit takes effect at the
+/// next mail.
 pub fn read_args_file(path: &Path) -> Result<ArgsFile, MailError> {
     let at = OsString::from(format!("@{}", path.display()));
-    let line = TABLE.read(vec![at]).map_err(|r| match r.error {
-        ArgError::File(e) => MailError::Args(Box::new(e)),
+    let line = SENDMAIL.read(vec![at]).map_err(|r| match r.error {
+        ArgError::File(e) => MailError::Args(e),
         e => usage(e),
     })?;
     let mut g = Given::read(&line)?;
@@ -207,7 +91,7 @@ pub fn read_args_file(path: &Path) -> Result<ArgsFile, MailError> {
 }
 
 /// What one command line says, before required options are checked
-/// (defaults from [`TABLE`] filled in).
+/// (defaults from [`SENDMAIL`] filled in).
 struct Given {
     user: Option<String>,
     password: Option<String>,
@@ -230,7 +114,7 @@ struct Given {
 /// argparse's words for what the front refused.
 fn usage(e: ArgError) -> MailError {
     MailError::Usage(match e {
-        ArgError::File(e) => return MailError::Args(Box::new(e)),
+        ArgError::File(e) => return MailError::Args(e),
         ArgError::NoValue { option, .. } => {
             format!("{option}: expected one value (write {option}=VALUE if it starts with '-')")
         }
@@ -352,10 +236,10 @@ impl Given {
         Ok(given)
     }
 
-    /// The settings, checking that each flag [`TABLE`] requires (to send,
+    /// The settings, checking that each flag [`SENDMAIL`] requires (to send,
     /// too, with `send`) was given, in table order.
     fn settings(&mut self, line: &Line, send: bool) -> Result<MailSettings, MailError> {
-        for f in TABLE.flags {
+        for f in SENDMAIL.flags {
             let needed = match f.required {
                 Required::No => false,
                 Required::Yes => true,
