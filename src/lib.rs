@@ -27,7 +27,8 @@
 //    one rule table each) and the driver that reads the cluster, decides
 //    and acts on the gate, the API board and the mail queue; so it sits
 //    above serve and mail, which it drives.
-// 7. cli: `cli`, the command lines of the four programs and `--check-config`.
+// 7. cli: `cli`, the command lines of the four programs and `--check-config`;
+//    `every_output` (for tests and fuzzing: one input through every output).
 
 /// The crate version `--version` prints and the API shows.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,6 +40,8 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod conninfo;
+#[doc(hidden)]
+pub mod every_output;
 pub mod gate;
 pub mod ini;
 pub mod mail;
