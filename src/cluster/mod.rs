@@ -30,7 +30,7 @@ pub mod tcp;
 pub mod text;
 pub mod tls;
 
-pub use error::{host_port, human_duration, pg_detail, ProbeError};
+pub use error::{pg_detail, ProbeError};
 pub use session::{
     connect, query_within, simple_rows, with_session, Endpoint, Session, TextRow,
     MAX_PENDING_PER_SERVER, MAX_ROWS,

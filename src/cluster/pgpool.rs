@@ -10,10 +10,11 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::error::{host_port, ProbeError};
+use super::error::ProbeError;
 use super::session::{with_session, Endpoint, TextRow};
 use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
+use crate::plumbing::net::host_port;
 
 /// Why pgpool is not healthy.
 #[derive(Debug, Clone, PartialEq)]

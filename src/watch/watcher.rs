@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 
 use super::decision::Decision;
 use super::{pgp, repmgr};
+use crate::account::{credentials_user, this_hostname};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
-use crate::cluster::host_port;
 use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
 use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of};
 use crate::cluster::repmgr::{MastersError, NodeAnswer};
 use crate::cluster::tcp::tcp_port_state;
 use crate::cluster::text::Backend;
-use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
+use crate::config::{Override, Program, Settings};
+use crate::plumbing::net::host_port;
 use crate::poolstatus::Target;
 
 /// What the loop needs of a watcher.
