@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::error::ProbeError;
-use super::session::{with_session, Endpoint, TextRow};
+use super::session::{with_session, Endpoint};
 use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
 use crate::plumbing::net::host_port;
@@ -304,18 +304,6 @@ fn back_off_detail(at: &str) {
     list.push((at.to_string(), Instant::now()));
 }
 
-fn read_rows(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
-    pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
-        at: at.to_string(),
-        detail,
-    })
-}
-
-/// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
-pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
-    backends_health(&read_rows(rows, at)?, at)
-}
-
 /// Judges the backends pgpool at `at` listed: healthy with a primary up
 /// or waiting (an `up` one is named first).
 pub fn backends_health(backends: &[Backend], at: &str) -> Result<PgpoolHealth, PgpoolError> {
@@ -366,6 +354,16 @@ pub fn split_brain(backends: &[Backend], at: &str) -> Option<PgpoolSplitBrain> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::TextRow;
+
+    /// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
+    fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
+        let backends = pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
+            at: at.to_string(),
+            detail,
+        })?;
+        backends_health(&backends, at)
+    }
 
     fn row(pairs: &[(&str, &str)]) -> TextRow {
         pairs
