@@ -108,6 +108,25 @@ impl fmt::Display for PgpoolSplitBrain {
     }
 }
 
+/// Why pgpwatch does not count pgpool healthy: its error, or a split brain
+/// seen through it. `Display` is the inner one's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgpoolFault {
+    /// pgpool did not answer, or has no primary up.
+    Unhealthy(PgpoolError),
+    /// A backend besides pgpool's primary runs as primary.
+    SplitBrain(PgpoolSplitBrain),
+}
+
+impl fmt::Display for PgpoolFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgpoolFault::Unhealthy(e) => write!(f, "{e}"),
+            PgpoolFault::SplitBrain(sb) => write!(f, "{sb}"),
+        }
+    }
+}
+
 /// How long the details of `SHOW pool_nodes` are not asked again after
 /// they timed out (see [`Pgpool::detail`]).
 const DETAIL_BACKOFF: Duration = Duration::from_secs(60);

@@ -11,7 +11,7 @@ use super::decision::Decision;
 use super::{pgp, repmgr};
 use crate::account::{credentials_user, this_hostname};
 use crate::api::{NodeView, PgpoolView, RepmgrView};
-use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
+use crate::cluster::pgpool::{backends_health, read_backends, split_brain, PgpoolFault};
 use crate::cluster::repmgr::{masters_of, probe_nodes, stale_primaries_of};
 use crate::cluster::repmgr::{MastersError, NodeAnswer};
 use crate::cluster::tcp::tcp_port_state;
@@ -253,8 +253,8 @@ impl Watcher for PgpoolWatcher {
         Some(NodeView::Pgpool(PgpoolView {
             error: match obs {
                 pgp::PgpObservation::Healthy | pgp::PgpObservation::PrimaryWaiting { .. } => None,
-                pgp::PgpObservation::SplitBrain(sb) => Some(sb.to_string()),
-                pgp::PgpObservation::Unhealthy(e) => Some(e.to_string()),
+                pgp::PgpObservation::SplitBrain(sb) => Some(PgpoolFault::SplitBrain(sb.clone())),
+                pgp::PgpObservation::Unhealthy(e) => Some(PgpoolFault::Unhealthy(e.clone())),
             },
             backends: self.backends.clone(),
         }))
