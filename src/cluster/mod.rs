@@ -35,5 +35,5 @@ pub use session::{
     connect, query_within, simple_rows, with_session, Endpoint, Session, TextRow,
     MAX_PENDING_PER_SERVER, MAX_ROWS,
 };
-pub use tcp::{tcp_connect, tcp_port_answers};
+pub use tcp::tcp_connect;
 pub use tls::{SslMode, TlsSettings};
