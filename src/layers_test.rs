@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("report", &["poolstatus"]),
     ("serve and mail", &["serve", "mail", "mailqueue"]),
     ("watch", &["watch"]),
-    ("cli", &["cli"]),
+    ("cli", &["cli", "every_output"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

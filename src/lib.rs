@@ -35,6 +35,8 @@
 // 7. cli: `cli`, the programs' entry points: the watchers' flags tables
 //    and the typed reading of their lines, every program's --help, and
 //    `--check-config`.
+//    `every_output` (doc-hidden, for tests and fuzzing: one input through
+//    every output).
 
 /// The crate version `--version` prints and the API shows.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -44,6 +46,8 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod conninfo;
+#[doc(hidden)]
+pub mod every_output;
 pub mod flags;
 pub mod ini;
 pub mod mail;

@@ -111,7 +111,8 @@ impl QueueConfig {
     }
 
     /// Time from the first try to the last one if every try fails.
-    pub fn retry_window(&self) -> Duration {
+    #[cfg(test)]
+    fn retry_window(&self) -> Duration {
         (1..self.attempts.max(1)).map(|a| self.backoff(a)).sum()
     }
 }

@@ -72,7 +72,7 @@ pub fn default_file(os_user: &str) -> Option<PathBuf> {
     if let Some(f) = std::env::var_os("PGPASSFILE").filter(|f| !f.is_empty()) {
         return Some(PathBuf::from(f));
     }
-    crate::config::home_of(os_user).map(|h| h.join(".pgpass"))
+    crate::account::home_of(os_user).map(|h| h.join(".pgpass"))
 }
 
 /// The password for the first line of `file` matching host, port, database

@@ -3,28 +3,17 @@
 //! conninfo that holds that password where libpq reads a password (or a
 //! word libpq would refuse), a server error that quotes it, and command-line
 //! arguments that carry it where no option takes it. Everything else is
-//! random text with the marker taken out. Then every output that is a pure
-//! function runs: poolstatus's text, JSON and Nagios line, the report in
-//! pgpwatch's mail body, the decisions' reasons and mails, repmgrwatch's
-//! node endpoint and its error, the API's `/status` and `/metrics` and the
-//! agent, every `Debug`, the conninfo's error, and the three programs'
-//! usage errors. Invariant: no output holds the marker's core.
+//! random text with the marker taken out. Then
+//! `pgpoolwatch::every_output::render_all` renders them through every
+//! output that is a pure function (the one list the deterministic test in
+//! src/secret/leaks.rs uses too). Invariant: no output holds the marker's
+//! core.
 #![no_main]
 
-use std::ffi::OsString;
-use std::time::{Duration, Instant, SystemTime};
-
 use libfuzzer_sys::fuzz_target;
-use pgpoolwatch::serve::board::{LastCheck, NodeView, RepmgrView, Snapshot};
-use pgpoolwatch::config::{Program, Settings};
-use pgpoolwatch::cluster::text;
-use pgpoolwatch::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
-use pgpoolwatch::cluster::pgpool::PgpoolError;
-use pgpoolwatch::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer, NodeError};
-use pgpoolwatch::cluster::{ProbeError, TextRow};
+use pgpoolwatch::cluster::ProbeError;
+use pgpoolwatch::every_output::render_all;
 use pgpoolwatch::secret::Secret;
-use pgpoolwatch::watch::pgp::{PgpObservation, PgpRules, PgpState};
-use pgpoolwatch::watch::repmgr::{RepmgrObservation, RepmgrRules, RepmgrState};
 
 const MARK: &str = "ZqX9Mk7pwLEAKq9Jv";
 /// What no output may hold (the marker's middle: a leak of part of it).
@@ -64,13 +53,6 @@ fn pct(v: &str, keep: impl Fn(u8) -> bool) -> String {
                 format!("%{b:02X}")
             }
         })
-        .collect()
-}
-
-fn row(pairs: &[(&str, &str)]) -> TextRow {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -131,171 +113,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let secret = Secret::new(pw.clone());
     let case = conninfo.as_str();
-
-    // The conninfo itself: its masked text and its error.
-    let masked = text::MaskedConninfo::new(&conninfo);
-    check("the masked conninfo", case, masked.as_str());
-    check("its Debug", case, &format!("{masked:?}"));
-    if let Err(e) = masked.read() {
-        check("its error", case, &e.to_string());
-    }
-
-    // A server that quotes the password, as the probes keep its message.
+    // A server that quotes the password, as the sessions keep its message.
     let quoted = ProbeError::failed("db2", 5432, "connect", format!("{server}{pw}{junk}"))
         .redacted(Some(&secret));
-    check("a server's error", case, &quoted.to_string());
-
-    // poolstatus's report with repmgr metadata holding the conninfo.
-    let Ok(nodes) = text::repmgr_nodes(&[
-        row(&[
-            ("node_id", "1"),
-            ("node_name", "db1"),
-            ("type", "primary"),
-            ("conninfo", "host=db1"),
-        ]),
-        row(&[
-            ("node_id", "2"),
-            ("node_name", "db2"),
-            ("type", "standby"),
-            ("upstream_node_id", "1"),
-            ("conninfo", &conninfo),
-        ]),
-    ]) else {
-        return;
-    };
-    let node = nodes[1].clone();
-    let err = ReportError::from(quoted.clone());
-    let report = Report {
-        generated_at: SystemTime::UNIX_EPOCH,
-        pgpool: "pgp1:5432".into(),
-        pool_nodes: Err(err.clone()),
-        nodes: vec![NodeReport {
-            host: "db2".into(),
-            port: 5432,
-            name: Some("db2".into()),
-            role: None,
-            inactive: false,
-            state: Err(err.clone()),
-            disk: Err(err),
-        }],
-        repmgr: Ok(RepmgrMeta {
-            source: "db1:5432".into(),
-            schema: text::RepmgrSchema::V4,
-            nodes,
-            events: Ok((1, 1)),
-            last_event: None,
-        }),
-        disk_path: "/".into(),
-    };
-    let text = report.render_text();
-    check("the text report", case, &text);
-    check("the JSON report", case, &report.render_json());
-    check(
-        "the Nagios line",
-        case,
-        &report.render_nagios(LagThresholds::default()).1,
-    );
-    check("the report's Debug", case, &format!("{report:?}"));
-
-    // pgpwatch: its reason and mails, the report appended.
-    let rules = PgpRules {
-        rise: 1,
-        fall: 1,
-        success_period: 1,
-        mail_on_success: true,
-        sendmail: true,
-        hostname: "pgp1".into(),
-        open_port: 5559,
-        dry_run: false,
-    };
-    let obs = PgpObservation::Unhealthy(PgpoolError::Probe(quoted.clone()));
-    let state = PgpState {
-        checks: 1,
-        port_open: true,
-        ..PgpState::default()
-    };
-    let (_, d) = pgpoolwatch::watch::pgp::decide(&state, &obs, &rules);
-    check("pgpwatch's reason", case, &d.reason);
-    for m in &d.mails {
-        let mut m = m.clone();
-        if m.with_report {
-            m.body = pgpoolwatch::watch::mailside::append_report(&m.body, &text);
-        }
-        let msg = pgpoolwatch::watch::mail_message(&m);
-        check(
-            "a pgpwatch mail",
-            case,
-            &pgpoolwatch::mail::compose_body(&msg, "now"),
-        );
-    }
-
-    // repmgrwatch: the node's endpoint or its error, the API, the mails.
-    let settings = Settings::defaults(Program::Repmgrwatch);
-    let answer = match node_endpoint(&node, &settings.repmgr, "nobody") {
-        Ok(ep) => {
-            check("an endpoint's Debug", case, &format!("{ep:?}"));
-            Err(NodeError::Probe(quoted.clone()))
-        }
-        Err(e) => Err(NodeError::Endpoint(e)),
-    };
-    let answers = vec![NodeAnswer {
-        name: "db2".into(),
-        host: None,
-        port: None,
-        active: true,
-        answer,
-    }];
-    let mut snap = Snapshot::starting("repmgrwatch", Instant::now(), Duration::from_secs(30));
-    snap.last = Some(LastCheck {
-        n: 1,
-        finished: Instant::now(),
-        finished_unix: 1.0,
-        seconds: 0.1,
-    });
-    snap.node = NodeView::Repmgr(RepmgrView::new("db2", &Ok(answers), Vec::new()));
-    let robs = RepmgrObservation {
-        masters: Err(MastersError::Read(quoted)),
-        pgpools_up: (false, false),
-        pgpools_unknown: (None, None),
-        startup_grace_left: Duration::ZERO,
-        stale_primaries: Vec::new(),
-    };
-    let rrules = RepmgrRules {
-        node_name: "db2".into(),
-        force_open: false,
-        single_pgpool: false,
-        rise: 1,
-        fall: 1,
-        sendmail: true,
-        hostname: "db2".into(),
-        open_port: 5559,
-        dry_run: false,
-    };
-    let open = RepmgrState {
-        port_open: true,
-        ..RepmgrState::default()
-    };
-    let (_, d) = pgpoolwatch::watch::repmgr::decide(&open, &robs, &rrules);
-    snap.reason = d.reason.clone();
-    for m in &d.mails {
-        let msg = pgpoolwatch::watch::mail_message(m);
-        check(
-            "a repmgrwatch mail",
-            case,
-            &pgpoolwatch::mail::compose_body(&msg, "now"),
-        );
-    }
-    let now = Instant::now();
-    for path in ["/status", "/", "/health", "/replica"] {
-        let http = pgpoolwatch::serve::routes::answer(&snap, path, now).to_http(true);
-        check(path, case, &String::from_utf8_lossy(&http));
-    }
-    check("/metrics", case, &pgpoolwatch::serve::metrics::render(&snap));
-    check(
-        "the agent",
-        case,
-        &pgpoolwatch::serve::agent::agent_reply(&snap, "\n"),
-    );
 
     // Arguments that carry the password where no option takes it, and
     // `--password` then a value that starts with '@' (which names a file).
@@ -311,34 +131,7 @@ fuzz_target!(|data: &[u8]| {
     if !word_pw.starts_with('@') {
         strays.push(vec![word_pw.clone()]);
     }
-    for stray in strays {
-        let shown = stray.join(" ");
-        let mut args = vec![
-            "--user=u".to_string(),
-            "--server=s".to_string(),
-            "--sender=a@b.c".to_string(),
-            "--receivers=a@b.c".to_string(),
-        ];
-        args.extend(stray.iter().cloned());
-        let os: Vec<OsString> = args.iter().map(OsString::from).collect();
-        match pgpoolwatch::flags::argv::expand(os) {
-            Err(e) => check("an @file error", &shown, &e.to_string()),
-            Ok(args) => {
-                if let Err(e) = pgpoolwatch::mail::options::options_from_args(&args) {
-                    check("sendmail's usage error", &shown, &e.to_string());
-                }
-            }
-        }
-        let os: Vec<OsString> = stray.iter().map(OsString::from).collect();
-        for e in [
-            pgpoolwatch::cli::parse_pgpwatch(os.clone()).err(),
-            pgpoolwatch::cli::parse_repmgrwatch(os.clone()).err(),
-            pgpoolwatch::cli::parse_poolstatus(os).err(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            check("a watcher's usage error", &shown, &e.to_string());
-        }
+    for o in render_all(&conninfo, &quoted, &strays) {
+        check(&o.what, case, &o.text);
     }
 });

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::session::MAX_PENDING_PER_SERVER;
-pub use crate::plumbing::net::{host_port, human_duration};
+use crate::plumbing::net::{host_port, human_duration};
 use crate::secret::{redact, Secret};
 
 /// Why a probe failed. `Display` is `step host:port: detail`.

@@ -63,7 +63,7 @@ impl Held {
         let ep = ep.clone();
         let secret = ep.password.clone();
         let (host, port) = (ep.host.clone(), ep.port);
-        let name = format!("held {}", super::host_port(&host, port));
+        let name = format!("held {}", crate::plumbing::net::host_port(&host, port));
         let result = run_within(&name, timeout, move || {
             let mut client = connect_now(&ep, timeout)?;
             let (keepalive, in_recovery) = first_look(&mut client, kind)

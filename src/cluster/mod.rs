@@ -33,10 +33,10 @@ pub mod tcp;
 pub mod text;
 pub mod tls;
 
-pub use error::{host_port, human_duration, pg_detail, ProbeError};
+pub use error::{pg_detail, ProbeError};
 pub use session::{
     connect, query_within, simple_rows, with_session, Endpoint, Session, TextRow,
     MAX_PENDING_PER_SERVER, MAX_ROWS,
 };
-pub use tcp::{tcp_connect, tcp_port_answers};
+pub use tcp::tcp_connect;
 pub use tls::{SslMode, TlsSettings};

@@ -10,10 +10,11 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::error::{host_port, ProbeError};
-use super::session::{with_session, Endpoint, TextRow};
+use super::error::ProbeError;
+use super::session::{with_session, Endpoint};
 use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
+use crate::plumbing::net::host_port;
 
 /// Why pgpool is not healthy.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +105,25 @@ impl fmt::Display for PgpoolSplitBrain {
             self.others.join(", "),
             if self.others.len() == 1 { "s" } else { "" }
         )
+    }
+}
+
+/// Why pgpwatch does not count pgpool healthy: its error, or a split brain
+/// seen through it. `Display` is the inner one's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgpoolFault {
+    /// pgpool did not answer, or has no primary up.
+    Unhealthy(PgpoolError),
+    /// A backend besides pgpool's primary runs as primary.
+    SplitBrain(PgpoolSplitBrain),
+}
+
+impl fmt::Display for PgpoolFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgpoolFault::Unhealthy(e) => write!(f, "{e}"),
+            PgpoolFault::SplitBrain(sb) => write!(f, "{sb}"),
+        }
     }
 }
 
@@ -303,18 +323,6 @@ fn back_off_detail(at: &str) {
     list.push((at.to_string(), Instant::now()));
 }
 
-fn read_rows(rows: &[TextRow], at: &str) -> Result<Vec<Backend>, PgpoolError> {
-    pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
-        at: at.to_string(),
-        detail,
-    })
-}
-
-/// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
-pub fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
-    backends_health(&read_rows(rows, at)?, at)
-}
-
 /// Judges the backends pgpool at `at` listed: healthy with a primary up
 /// or waiting (an `up` one is named first).
 pub fn backends_health(backends: &[Backend], at: &str) -> Result<PgpoolHealth, PgpoolError> {
@@ -365,6 +373,16 @@ pub fn split_brain(backends: &[Backend], at: &str) -> Option<PgpoolSplitBrain> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::TextRow;
+
+    /// Judges `SHOW pool_nodes` rows read at `at` (`host:port`).
+    fn pool_nodes_health(rows: &[TextRow], at: &str) -> Result<PgpoolHealth, PgpoolError> {
+        let backends = pool_nodes(rows).map_err(|detail| PgpoolError::Unreadable {
+            at: at.to_string(),
+            detail,
+        })?;
+        backends_health(&backends, at)
+    }
 
     fn row(pairs: &[(&str, &str)]) -> TextRow {
         pairs

@@ -61,7 +61,9 @@ pub fn tcp_port_state(host: &str, port: u16, timeout: Duration) -> Result<bool, 
 }
 
 /// True when something accepts TCP connections on `host:port` within
-/// `timeout` (how repmgrwatch tests a pgpool's gate port).
-pub fn tcp_port_answers(host: &str, port: u16, timeout: Duration) -> bool {
+/// `timeout` (the session tests' listener check; repmgrwatch asks
+/// [`tcp_port_state`], which tells an unresolvable name apart).
+#[cfg(test)]
+pub(crate) fn tcp_port_answers(host: &str, port: u16, timeout: Duration) -> bool {
     tcp_connect(host, port, timeout).is_ok()
 }

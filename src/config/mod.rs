@@ -30,8 +30,6 @@ pub use read::Override;
 pub use types::{Field, Type};
 pub use value::{Cap, Value, DAY, HOUR};
 
-// The look-ups moved to `crate::account`; these keep the old paths working.
-pub use crate::account::{credentials_user, home_of, this_hostname};
 pub(crate) use value::{parse_at_least_one, parse_secs, COUNT, SECS};
 
 use crate::ini::Ini;

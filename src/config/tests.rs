@@ -3,6 +3,7 @@
 //! startup_grace, flags, and the table's own consistency.
 
 use super::*;
+use crate::account::this_hostname;
 use crate::cluster::{SslMode, TlsSettings};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

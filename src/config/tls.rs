@@ -80,10 +80,10 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// These settings with the default files of OS user `os_user` (see
-    /// [`crate::config::credentials_user`]).
+    /// [`crate::account::credentials_user`]).
     pub fn for_user(&self, os_user: &str) -> TlsSettings {
         TlsSettings {
-            home: crate::config::home_of(os_user),
+            home: crate::account::home_of(os_user),
             ..self.clone()
         }
     }

@@ -2,7 +2,7 @@
 //! reboot) loses no alert: each mail is a file, written and fsync'd (file
 //! and directory) before it counts as queued, and removed only after the
 //! SMTP server accepted it; at start the files left over are sent in order.
-//! Beside them, the watcher's last gate state ([`Spool::save_state`]), so a
+//! Beside them, the watcher's last gate state ([`Spool::add_batch`]), so a
 //! restart mails the transition it missed and only that.
 //!
 //! One directory per program (`[general] state_dir`/pgpwatch, .../repmgrwatch)
@@ -245,8 +245,10 @@ impl Spool {
         }
     }
 
-    /// Writes the watcher's gate state durably.
-    pub fn save_state(&self, record: &str) -> bool {
+    /// Writes the watcher's gate state durably (the watchers write it with
+    /// their mails, through [`Spool::add_batch`]).
+    #[cfg(test)]
+    fn save_state(&self, record: &str) -> bool {
         let written = self
             .write_file(STATE_FILE, &self.state_bytes(record))
             .and_then(|()| self.sync_dir());

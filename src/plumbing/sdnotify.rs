@@ -80,12 +80,14 @@ impl Notifier {
     }
 
     /// Whether systemd listens.
-    pub fn enabled(&self) -> bool {
+    #[cfg(test)]
+    fn enabled(&self) -> bool {
         self.target.is_some()
     }
 
     /// The watchdog timeout systemd set, if any.
-    pub fn watchdog_timeout(&self) -> Option<Duration> {
+    #[cfg(test)]
+    fn watchdog_timeout(&self) -> Option<Duration> {
         self.watchdog
     }
 

@@ -34,7 +34,8 @@ pub fn install() -> io::Result<()> {
 }
 
 /// Whether SIGTERM or SIGINT arrived.
-pub fn stop_requested() -> bool {
+#[cfg(test)]
+fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 

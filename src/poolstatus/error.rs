@@ -10,7 +10,8 @@ use super::ssh::SshError;
 use crate::cluster::pgpool::ReadError;
 use crate::cluster::repmgr::MetaError;
 use crate::cluster::text::ParseError;
-use crate::cluster::{host_port, human_duration, ProbeError};
+use crate::cluster::ProbeError;
+use crate::plumbing::net::{host_port, human_duration};
 
 /// Why a section of the report is missing. `Display` is short and
 /// lowercase, `context: detail`, naming host:port where there is one.

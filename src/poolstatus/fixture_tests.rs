@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::ssh::{SshError, SshFailure, SshStep};
 use super::*;
+use crate::cluster::repmgr::NodeState;
 use crate::cluster::text::{self, DiskUse, Role};
 use crate::cluster::{ProbeError, TextRow};
 

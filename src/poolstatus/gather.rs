@@ -10,12 +10,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{ssh, NodeReport, NodeState, RepmgrMeta, Report, ReportError, Target};
+use super::{ssh, NodeReport, RepmgrMeta, Report, ReportError, Target};
 use crate::cluster::pgpool::Pgpool;
 use crate::cluster::repmgr;
+use crate::cluster::repmgr::NodeState;
 use crate::cluster::text::{Backend, Role};
-use crate::cluster::{host_port, Endpoint};
+use crate::cluster::Endpoint;
 use crate::plumbing::deadline::{run_within, WithinError};
+use crate::plumbing::net::host_port;
 
 /// Waits for `work` on its own thread until `deadline`; no answer by then
 /// (or no thread) is a [`ReportError`] of `step` on `host:port`.

@@ -23,11 +23,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::cluster::{self, host_port, Endpoint};
+use crate::cluster::{self, Endpoint};
+use crate::plumbing::net::host_port;
 pub use error::ReportError;
 pub use gather::run;
 pub use render::{LagThresholds, PluginState};
-pub use report::{Health, NodeReport, NodeState, RepmgrMeta, Report};
+pub use report::{Health, NodeReport, RepmgrMeta, Report};
 
 /// Finds the password for (host, port, database, user), e.g. from .pgpass;
 /// `None` connects without one.
@@ -141,11 +142,11 @@ impl Target {
 impl Target {
     /// The target described by `[poolstatus]` settings, with the
     /// credentials of OS account `os_user` (see
-    /// [`crate::config::credentials_user`]): passwords from its `.pgpass`
+    /// [`crate::account::credentials_user`]): passwords from its `.pgpass`
     /// (`$PGPASSFILE` first), ssh keys and known_hosts from its `~/.ssh`
     /// unless `ssh_key` / `ssh_known_hosts` say otherwise.
     pub fn from_settings(s: &crate::config::PoolstatusSettings, os_user: &str) -> Target {
-        let home = crate::config::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
+        let home = crate::account::home_of(os_user).unwrap_or_else(|| PathBuf::from("/"));
         let tls = s.tls.for_user(os_user);
         let credentials_user = os_user.to_string();
         let os_user = os_user.to_string();
@@ -193,7 +194,7 @@ impl Target {
 /// JSON) to stdout and returns the Nagios exit code (0, 1, 2). This is the
 /// whole of `poolstatus`'s main once its command line and settings are read.
 pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
-    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
+    let os_user = crate::account::credentials_user(&settings.general.poolstatus_user);
     run_and_print(&Target::for_config(settings, &os_user), json)
 }
 
@@ -201,7 +202,7 @@ pub fn main_with(settings: &crate::config::Settings, json: bool) -> u8 {
 /// of a Monitoring Plugins check, then the settings' warnings, and returns
 /// its exit code (0, 1, 2). The caller prints nothing to stderr.
 pub fn main_nagios(settings: &crate::config::Settings, limits: LagThresholds) -> u8 {
-    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
+    let os_user = crate::account::credentials_user(&settings.general.poolstatus_user);
     let report = run(&Target::for_config(settings, &os_user), SystemTime::now());
     let (state, line) = report.render_nagios(limits);
     print_out(&nagios_output(&line, &settings.warnings));

@@ -5,9 +5,9 @@
 use std::time::SystemTime;
 
 use super::{render, ReportError};
-use crate::cluster::host_port;
 use crate::cluster::repmgr::Metadata;
 use crate::cluster::text::{Backend, DiskUse, RepmgrNode, RepmgrSchema, Role};
+use crate::plumbing::net::host_port;
 
 /// Nagios-style verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,7 +65,7 @@ impl RepmgrMeta {
     }
 }
 
-pub use crate::cluster::repmgr::NodeState;
+use crate::cluster::repmgr::NodeState;
 
 impl From<Metadata> for RepmgrMeta {
     fn from(m: Metadata) -> RepmgrMeta {

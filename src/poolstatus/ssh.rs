@@ -14,7 +14,7 @@ use ssh2::{CheckResult, KnownHostFileKind, Session};
 
 use crate::account::{read_credentials_file, CredentialsFileError, CredentialsFileProblem};
 use crate::cluster::text::{self, DiskUse, ParseError};
-use crate::cluster::{host_port, human_duration};
+use crate::plumbing::net::{host_port, human_duration};
 
 /// Where and how to log in.
 #[derive(Debug, Clone, PartialEq)]

@@ -289,7 +289,7 @@ pub fn primary_verdict(snap: &Snapshot) -> Result<(), NotReady> {
         return Ok(());
     }
     Err(match r.state() {
-        "unknown" => NotReady::MastersUnknown(r.masters_error.clone()),
+        "unknown" => NotReady::MastersUnknown(r.masters_error.as_ref().map(ToString::to_string)),
         "down" => NotReady::LocalDown,
         "split_brain" => NotReady::SplitBrain(r.masters.clone()),
         "no_master" => NotReady::NoMaster,
@@ -305,7 +305,7 @@ pub fn health_verdict(snap: &Snapshot) -> Result<(), NotReady> {
         NodeView::Repmgr(_) => Err(NotReady::LocalDown),
         NodeView::Pgpool(p) => match &p.error {
             None => Ok(()),
-            Some(e) => Err(NotReady::Pgpool(e.clone())),
+            Some(e) => Err(NotReady::Pgpool(e.to_string())),
         },
     }
 }

@@ -3,6 +3,7 @@
 //! computed here, once, so the gate, the paths, the agent and the metrics
 //! agree.
 
+use crate::cluster::pgpool::PgpoolFault;
 use crate::cluster::repmgr::{MastersError, NodeAnswer, WalReceiver};
 use crate::cluster::text::Backend;
 use crate::plumbing::json::{number_or_text, Json};
@@ -26,7 +27,7 @@ pub struct RepmgrView {
     /// The masters seen (empty when they could not be read).
     pub masters: Vec<String>,
     /// Why the masters could not be read.
-    pub masters_error: Option<String>,
+    pub masters_error: Option<MastersError>,
     /// My own answer (`None`: I am not an active node of the metadata).
     pub me: Option<NodeAnswer>,
     /// Nodes the metadata marks inactive that answer as primary (stale
@@ -60,7 +61,7 @@ impl RepmgrView {
                 let stale = crate::cluster::repmgr::stale_primaries_of(nodes);
                 (names, None, me, lone, stale)
             }
-            Err(e) => (Vec::new(), Some(e.to_string()), None, None, Vec::new()),
+            Err(e) => (Vec::new(), Some(e.clone()), None, None, Vec::new()),
         };
         let master_lsn = master
             .as_ref()
@@ -225,7 +226,9 @@ impl RepmgrView {
             )
             .with(
                 "masters_error",
-                self.masters_error.clone().map_or(Json::Null, Json::from),
+                self.masters_error
+                    .as_ref()
+                    .map_or(Json::Null, |e| Json::from(e.to_string())),
             )
             .with(
                 "stale_primaries",
@@ -264,7 +267,7 @@ impl RepmgrView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgpoolView {
     /// Why pgpool is unhealthy (`None`: a primary is up).
-    pub error: Option<String>,
+    pub error: Option<PgpoolFault>,
     /// The backends of `SHOW pool_nodes` (empty when it did not answer).
     pub backends: Vec<Backend>,
 }
@@ -299,7 +302,12 @@ impl PgpoolView {
             })
             .collect();
         j.with("health", self.error.is_none())
-            .with("error", self.error.clone().map_or(Json::Null, Json::from))
+            .with(
+                "error",
+                self.error
+                    .as_ref()
+                    .map_or(Json::Null, |e| Json::from(e.to_string())),
+            )
             .with("split_brain", self.split_brain())
             .with("backends", Json::Array(backends))
     }

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use super::decision::Decision;
 use super::fast::{targets, Aim};
 use super::{pgp, repmgr};
-use crate::cluster::host_port;
-use crate::cluster::pgpool::{backends_health, read_backends, split_brain};
+use crate::account::{credentials_user, this_hostname};
+use crate::cluster::pgpool::{backends_health, read_backends, split_brain, PgpoolFault};
 use crate::cluster::repmgr::{masters_of, probe_nodes_at, stale_primaries_of};
 use crate::cluster::repmgr::{MastersError, NodeAnswer};
-use crate::cluster::tcp::tcp_port_state;
-use crate::cluster::text::Backend;
-use crate::cluster::Endpoint;
-use crate::config::{credentials_user, this_hostname, Override, Program, Settings};
+use crate::cluster::{tcp::tcp_port_state, text::Backend, Endpoint};
+use crate::config::{Override, Program, Settings};
+use crate::plumbing::net::host_port;
 use crate::poolstatus::Target;
 use crate::serve::board::{NodeView, PgpoolView, RepmgrView};
 
@@ -264,8 +263,8 @@ impl Watcher for PgpoolWatcher {
         Some(NodeView::Pgpool(PgpoolView {
             error: match obs {
                 pgp::PgpObservation::Healthy | pgp::PgpObservation::PrimaryWaiting { .. } => None,
-                pgp::PgpObservation::SplitBrain(sb) => Some(sb.to_string()),
-                pgp::PgpObservation::Unhealthy(e) => Some(e.to_string()),
+                pgp::PgpObservation::SplitBrain(sb) => Some(PgpoolFault::SplitBrain(sb.clone())),
+                pgp::PgpObservation::Unhealthy(e) => Some(PgpoolFault::Unhealthy(e.clone())),
             },
             backends: self.backends.clone(),
         }))

@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::Cluster;
-use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
+use crate::support::gslb::{watcher_log_dir, Gslb, DB_PORT, PGP_PORT};
 
 const PGP1: &str = "127.3.10.1";
 const PGP2: &str = "127.3.10.2";
@@ -564,10 +564,7 @@ fn dns_follows_the_original_topology_as_pgpools_and_primary_fail() {
     );
     let (pgp_name, db_name) = (gslb.pgp_name(), gslb.db_name());
 
-    let logdir =
-        std::env::temp_dir().join(format!("pgpoolwatch-it-gslb-watchers-net{TOPOLOGY_NET}"));
-    let _ = std::fs::remove_dir_all(&logdir);
-    std::fs::create_dir_all(&logdir).expect("create watcher log dir");
+    let logdir = watcher_log_dir(&format!("gslb-watchers-net{TOPOLOGY_NET}"));
     eprintln!(
         "gslb topology: cluster net {TOPOLOGY_NET}, zone {} at {}, watcher logs in {}",
         gslb.zone(),

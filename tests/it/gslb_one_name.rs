@@ -23,7 +23,7 @@ use crate::gslb::{
     Topology,
 };
 use crate::support::cluster::Cluster;
-use crate::support::gslb::{Gslb, DB_PORT, PGP_PORT};
+use crate::support::gslb::{watcher_log_dir, Gslb, DB_PORT, PGP_PORT};
 
 /// The addresses of one stand-in scenario (each test its own, so they may
 /// run at once).
@@ -57,6 +57,26 @@ const ON_47: StandIns = StandIns {
     db2: "127.24.21.2",
     none_up: "127.24.0.252",
 };
+impl StandIns {
+    fn pgpools(&self) -> [&'static str; 2] {
+        [self.pgp1, self.pgp2]
+    }
+
+    fn dbs(&self) -> [&'static str; 2] {
+        [self.db1, self.db2]
+    }
+}
+
+/// Which record of the zone a scenario asks.
+enum Record {
+    /// `pgp.<zone>`: the snippet over two `ifportup` results (pgpools on
+    /// 5559, databases on 5560); all down answers every pgpool.
+    Snippet,
+    /// `sets.<zone>`: one `ifportup` over two sets, both gates on 5559;
+    /// all down answers every address of every set.
+    Sets,
+}
+
 /// Generous bound for one reaction (pdns checks every second).
 const REACTION: Duration = Duration::from_secs(15);
 /// Queries that must all give the same answer once it has settled.
@@ -86,21 +106,12 @@ fn settles(gslb: &Gslb, name: &str, expected: &[&str], what: &str) -> Duration {
 #[ignore = "needs root and the trixie root of bin/roots (PowerDNS 4.9): bin/test runs it, or cargo test -- --include-ignored"]
 fn pdns_49_one_name_answers_pgpools_then_the_master_gate_then_every_pgpool() {
     let s = &ON_49;
-    let gslb = Gslb::start_49(
-        "pgpoolwatch49.test",
-        &[s.pgp1, s.pgp2],
-        &[s.db1, s.db2],
-        s.none_up,
-    );
-    let all_down = [s.pgp1, s.pgp2];
-    let pgp = gslb.pgp_name();
+    let gslb = Gslb::start_49("pgpoolwatch49.test", &s.pgpools(), &s.dbs(), s.none_up);
     one_name_scenario(
         &gslb,
         s,
         "PowerDNS Authoritative Server 4.9.",
-        &pgp,
-        DB_PORT,
-        &all_down,
+        Record::Snippet,
     );
 }
 
@@ -112,17 +123,8 @@ fn pdns_49_one_name_answers_pgpools_then_the_master_gate_then_every_pgpool() {
 #[ignore = "needs root and the trixie root of bin/roots (PowerDNS 4.9): bin/test runs it, or cargo test -- --include-ignored"]
 fn pdns_49_ifportup_over_sets_answers_the_same_when_both_gates_use_5559() {
     let s = &SETS_49;
-    let gslb = Gslb::start_49("sets49.test", &[s.pgp1, s.pgp2], &[s.db1, s.db2], s.none_up);
-    let all_down = [s.pgp1, s.pgp2, s.db1, s.db2];
-    let sets = gslb.sets_name();
-    one_name_scenario(
-        &gslb,
-        s,
-        "PowerDNS Authoritative Server 4.9.",
-        &sets,
-        PGP_PORT,
-        &all_down,
-    );
+    let gslb = Gslb::start_49("sets49.test", &s.pgpools(), &s.dbs(), s.none_up);
+    one_name_scenario(&gslb, s, "PowerDNS Authoritative Server 4.9.", Record::Sets);
 }
 
 /// The host's 4.7 (bookworm) runs the same record: its `ifportup` takes one
@@ -131,34 +133,23 @@ fn pdns_49_ifportup_over_sets_answers_the_same_when_both_gates_use_5559() {
 #[ignore = "needs PowerDNS 4.7 (pdns-server, pdns-backend-bind): bin/test runs it, or cargo test -- --include-ignored"]
 fn pdns_47_serves_the_same_one_name_record() {
     let s = &ON_47;
-    let gslb = Gslb::start_combined_47(
-        "pgpoolwatch47.test",
-        &[s.pgp1, s.pgp2],
-        &[s.db1, s.db2],
-        s.none_up,
-    );
-    let all_down = [s.pgp1, s.pgp2];
-    let pgp = gslb.pgp_name();
+    let gslb = Gslb::start_combined_47("pgpoolwatch47.test", &s.pgpools(), &s.dbs(), s.none_up);
     one_name_scenario(
         &gslb,
         s,
         "PowerDNS Authoritative Server 4.7.",
-        &pgp,
-        DB_PORT,
-        &all_down,
+        Record::Snippet,
     );
 }
 
-/// The stand-in gates (pgpools on 5559, databases on `db_port`) open and
-/// close; `name` must follow each step, answering `all_down` with nothing up.
-fn one_name_scenario(
-    gslb: &Gslb,
-    s: &StandIns,
-    version_prefix: &str,
-    name: &str,
-    db_port: u16,
-    all_down: &[&str],
-) {
+/// The stand-in gates (pgpools on 5559, databases on the record's port)
+/// open and close; the record's name must follow each step.
+fn one_name_scenario(gslb: &Gslb, s: &StandIns, version_prefix: &str, record: Record) {
+    let (name, db_port, all_down) = match record {
+        Record::Snippet => (gslb.pgp_name(), DB_PORT, s.pgpools().to_vec()),
+        Record::Sets => (gslb.sets_name(), PGP_PORT, [s.pgpools(), s.dbs()].concat()),
+    };
+    let (name, all_down) = (name.as_str(), all_down.as_slice());
     let version = gslb.version();
     assert!(
         version.starts_with(version_prefix),
@@ -170,7 +161,7 @@ fn one_name_scenario(
         gslb.server(),
         gslb.zone_file()
     );
-    let (pgps, dbs) = ([s.pgp1, s.pgp2], [s.db1, s.db2]);
+    let (pgps, dbs) = (s.pgpools(), s.dbs());
 
     // Nothing up: every pgpool, the same answer on every query (ifportup
     // alone with the default backupSelector answers one random address).
@@ -250,11 +241,7 @@ fn pdns_49_one_name_follows_the_real_topology_as_pgpools_and_primary_fail() {
         TOPOLOGY_NONE_UP,
     );
     let pgp = gslb.pgp_name();
-    let logdir = std::env::temp_dir().join(format!(
-        "pgpoolwatch-it-gslb-one-name-watchers-net{TOPOLOGY_NET}"
-    ));
-    let _ = std::fs::remove_dir_all(&logdir);
-    std::fs::create_dir_all(&logdir).expect("create watcher log dir");
+    let logdir = watcher_log_dir(&format!("gslb-one-name-watchers-net{TOPOLOGY_NET}"));
     eprintln!(
         "gslb 4.9 topology: cluster net {TOPOLOGY_NET}, {} at {}, watcher logs in {}",
         gslb.version(),

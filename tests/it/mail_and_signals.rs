@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::cluster::Cluster;
 use crate::support::mailbox::{Mailbox, MailboxOptions};
-use crate::support::watchers::{mails_to, subjects_to, wait_mail, Tuning, Watcher, SLACK};
-
-const PGP_UP: &str = "PGPWATCH - Status Change - PGP Up";
-const PGP_DOWN: &str = "PGPWATCH - Status Change - PGP Down";
-const PGP_ERROR: &str = "PGPWATCH - Error";
-const START: Duration = Duration::from_secs(20);
+use crate::support::scenes::{
+    mail_body, pgpwatch_open, stop_pgpool_with_mail_server_frozen, PGP_DOWN, PGP_ERROR, PGP_UP,
+    START,
+};
+use crate::support::watchers::{subjects_to, wait_mail, Tuning, Watcher, SLACK};
 
 /// Thaws db `n`'s sshd when dropped, so a failing test leaves the shared
 /// cluster whole for the next one.
@@ -39,20 +38,11 @@ fn a_hanging_report_never_holds_the_loop() {
     let mailbox = Mailbox::start(MailboxOptions::default());
     // The report asks the other pgpool (which answers) for the backends,
     // then each database host's sshd for its disk use, with a 4 s timeout.
-    let tuning = Tuning {
-        extra: vec![
-            (
-                "poolstatus".into(),
-                "pgpool_host".into(),
-                cluster.pgpool_addr(2),
-            ),
-            ("poolstatus".into(), "connect_timeout".into(), "4".into()),
-        ],
-        ..Tuning::default()
-    };
+    let tuning = Tuning::default()
+        .with("poolstatus", "pgpool_host", cluster.pgpool_addr(2))
+        .with("poolstatus", "connect_timeout", 4);
     let bound = tuning.reaction_bound() + SLACK;
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
     // db3's sshd frozen: the Error mail's report hangs on its disk section
     // for those 4 s, longer than the time pgpool 1 is away.
     cluster.freeze_ssh(3);
@@ -78,11 +68,7 @@ fn a_hanging_report_never_holds_the_loop() {
         w.log_tail(20)
     );
     wait_mail(&mailbox, &w.receiver(), PGP_UP, START);
-    let error = mails_to(&mailbox, &w.receiver())
-        .into_iter()
-        .find(|m| m.subject == PGP_ERROR)
-        .expect("an Error mail");
-    let body = error.html_body();
+    let body = mail_body(&mailbox, &w.receiver(), PGP_ERROR).expect("an Error mail");
     assert!(
         body.contains("Output of: show pool_nodes<br>") && body.contains("127.1.20.3"),
         "the report is in the Error mail: {body}"
@@ -109,8 +95,7 @@ fn sighup_switches_mail_on_for_the_next_transition_within_a_long_period() {
         check_period: 4.0,
         ..Tuning::default()
     };
-    let mut w = Watcher::pgpwatch(&cluster, "pgp2", None, &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp2", None, &tuning);
     w.wait_log("opening the port", START);
     w.enable_mail(&mailbox);
     let t = Instant::now();
@@ -142,15 +127,10 @@ fn sighup_switches_mail_on_for_the_next_transition_within_a_long_period() {
 fn sigterm_with_a_frozen_mail_server_exits_0_within_the_bound() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
-    let tuning = Tuning::default();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
-    mailbox.freeze();
-    cluster.stop_pgpool(1);
-    w.wait_port(false, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &Tuning::default());
     // The PGP Down mail's send now waits for a greeting that never comes
     // (sendmail's --timeout is 30 s by default, 4 x that for the delivery).
-    std::thread::sleep(Duration::from_millis(500));
+    stop_pgpool_with_mail_server_frozen(&cluster, &mailbox, &w);
     let took = w.stop();
     println!(
         "SIGTERM with the mail server frozen -> exit 0 after {:.3}s (bound {:?})",

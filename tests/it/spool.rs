@@ -15,19 +15,16 @@
 //! left by the kill, and the watcher's own "spooled ... in N ms" lines.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::cluster::Cluster;
 use crate::support::mailbox::{Mailbox, MailboxOptions};
+use crate::support::scenes::{
+    pgpwatch_open, stop_all, stop_pgpool_with_mail_server_down,
+    stop_pgpool_with_mail_server_frozen, PGP_DOWN, PGP_ERROR, PGP_UP, REPMGR_DOWN_GOOD,
+    REPMGR_UP_BAD, START,
+};
 use crate::support::watchers::{subjects_to, wait_mail, Program, Tuning, Watcher, SLACK};
-
-const PGP_UP: &str = "PGPWATCH - Status Change - PGP Up";
-const PGP_DOWN: &str = "PGPWATCH - Status Change - PGP Down";
-const PGP_ERROR: &str = "PGPWATCH - Error";
-const REPMGR_UP_BAD: &str = "PGPWATCH - Repmgr - UP (This is bad)";
-const REPMGR_DOWN_GOOD: &str = "PGPWATCH - Repmgr - Down (This is good)";
-
-const START: Duration = Duration::from_secs(20);
 
 /// Mail files in a watcher's spool.
 fn spooled(w: &Watcher) -> usize {
@@ -49,20 +46,6 @@ fn spool_times(w: &Watcher) -> Vec<String> {
         .collect()
 }
 
-/// Whether a TCP connection to 127.0.0.1:`port` is established (any
-/// process of this network namespace).
-fn connection_to(port: u16) -> bool {
-    let want = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
-        .map(|t| {
-            t.lines().skip(1).any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 3 && f[2] == want && f[3] == "01"
-            })
-        })
-        .unwrap_or(false)
-}
-
 /// Waits `n` checks, then asserts `w`'s mails are `want`, in order.
 fn assert_mails_settle(w: &Watcher, mailbox: &Mailbox, want: &[&str], what: &str) {
     w.wait_checks(4, Duration::from_secs(30));
@@ -80,17 +63,9 @@ fn assert_mails_settle(w: &Watcher, mailbox: &Mailbox, want: &[&str], what: &str
 fn pgpwatch_sigkilled_with_mail_queued_sends_each_mail_once_after_restart() {
     let cluster = Cluster::shared();
     let mut mailbox = Mailbox::start(MailboxOptions::default());
-    let tuning = Tuning::default();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &Tuning::default());
 
-    mailbox.stop();
-    cluster.stop_pgpool(1);
-    w.wait_port(false, START);
-    w.wait_log(
-        &format!("mail \"{PGP_DOWN}\": try 1 of"),
-        Duration::from_secs(30),
-    );
+    stop_pgpool_with_mail_server_down(&cluster, &mut mailbox, &w);
     w.kill9();
     let left = spooled(&w);
     assert!(left >= 1, "the queued mails are on disk after SIGKILL");
@@ -129,23 +104,9 @@ fn pgpwatch_sigkilled_with_mail_queued_sends_each_mail_once_after_restart() {
 fn pgpwatch_sigterm_during_a_send_keeps_the_mail_for_the_next_start() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
-    let tuning = Tuning::default();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &Tuning::default());
 
-    // A frozen server: the kernel accepts the connection, no greeting comes.
-    mailbox.freeze();
-    cluster.stop_pgpool(1);
-    w.wait_port(false, START);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !connection_to(mailbox.port) {
-        assert!(
-            Instant::now() < deadline,
-            "no send in flight; log:\n{}",
-            w.log_tail(20)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stop_pgpool_with_mail_server_frozen(&cluster, &mailbox, &w);
     let took = w.stop();
     assert!(
         took < pgpoolwatch::watch::SHUTDOWN_FLUSH + SLACK,
@@ -185,10 +146,8 @@ fn repmgrwatch_restarted_after_a_crash_mails_the_close_it_missed_and_only_that()
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
-    let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
-    let mut pgp2 = Watcher::pgpwatch(&cluster, "pgp2", None, &tuning);
-    pgp1.wait_port(true, START);
-    pgp2.wait_port(true, START);
+    let mut pgp1 = pgpwatch_open(&cluster, "pgp1", None, &tuning);
+    let mut pgp2 = pgpwatch_open(&cluster, "pgp2", None, &tuning);
     let mut db1 = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &tuning);
     db1.wait_checks(2, START);
     cluster.stop_pgpool(1);
@@ -243,9 +202,7 @@ fn repmgrwatch_restarted_after_a_crash_mails_the_close_it_missed_and_only_that()
          [UP (This is bad), Down (This is good)], received {:?}",
         subjects_to(&mailbox, &db1.receiver())
     );
-    for w in [&mut db1, &mut pgp1, &mut pgp2] {
-        w.stop();
-    }
+    stop_all([&mut db1, &mut pgp1, &mut pgp2]);
 }
 
 #[test]
@@ -255,14 +212,7 @@ fn pgpwatch_and_repmgrwatch_share_a_state_dir_without_sharing_files() {
     let mailbox = Mailbox::start(MailboxOptions::default());
     let shared = std::env::temp_dir().join(format!("pgpw-shared-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&shared);
-    let tuning = Tuning {
-        extra: vec![(
-            "general".into(),
-            "state_dir".into(),
-            shared.display().to_string(),
-        )],
-        ..Tuning::default()
-    };
+    let tuning = Tuning::default().with("general", "state_dir", shared.display());
     let mut pgp = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
     let mut db = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &tuning);
     pgp.wait_checks(2, START);
@@ -288,9 +238,7 @@ fn pgpwatch_and_repmgrwatch_share_a_state_dir_without_sharing_files() {
     );
     second.wait_log("used by another process", START);
     second.wait_checks(2, START);
-    for w in [&mut pgp, &mut db, &mut second] {
-        w.stop();
-    }
+    stop_all([&mut pgp, &mut db, &mut second]);
     let _ = std::fs::remove_dir_all(&shared);
 }
 
@@ -301,16 +249,8 @@ fn an_unwritable_state_dir_is_one_error_line_and_mail_still_goes() {
     let mailbox = Mailbox::start(MailboxOptions::default());
     let file = std::env::temp_dir().join(format!("pgpw-state-is-a-file-{}", std::process::id()));
     std::fs::write(&file, "not a directory").expect("write");
-    let tuning = Tuning {
-        extra: vec![(
-            "general".into(),
-            "state_dir".into(),
-            file.display().to_string(),
-        )],
-        ..Tuning::default()
-    };
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let tuning = Tuning::default().with("general", "state_dir", file.display());
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
     cluster.stop_pgpool(1);
     wait_mail(&mailbox, &w.receiver(), PGP_DOWN, Duration::from_secs(30));
     cluster.start_pgpool(1);

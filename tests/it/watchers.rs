@@ -17,18 +17,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::cluster::Cluster;
 use crate::support::mailbox::{Mailbox, MailboxOptions};
+use crate::support::scenes::{
+    mail_body, pgpwatch_open, repmgrwatches, stop_all, stop_pgpool_with_mail_server_down,
+    wait_first_try_failed, PGP_DOWN, PGP_ERROR, PGP_UP, REPMGR_DOWN_GOOD, REPMGR_MULTI,
+    REPMGR_UP_BAD, REPMGR_UP_FORCE, START,
+};
 use crate::support::watchers::{mails_to, subjects_to, wait_mail, Tuning, Watcher, SLACK};
-
-const PGP_UP: &str = "PGPWATCH - Status Change - PGP Up";
-const PGP_DOWN: &str = "PGPWATCH - Status Change - PGP Down";
-const PGP_ERROR: &str = "PGPWATCH - Error";
-const REPMGR_UP_BAD: &str = "PGPWATCH - Repmgr - UP (This is bad)";
-const REPMGR_UP_FORCE: &str = "PGPWATCH - Repmgr - Up (Forceopen)";
-const REPMGR_DOWN_GOOD: &str = "PGPWATCH - Repmgr - Down (This is good)";
-const REPMGR_MULTI: &str = "PGPWATCH - Repmgr - Multiple Masters";
-
-/// Long enough for a watcher's first check and a cluster verb on a busy machine.
-const START: Duration = Duration::from_secs(20);
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -99,8 +93,7 @@ fn pgpool_stopped_and_started_moves_port_and_mails_once() {
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
     let bound = tuning.reaction_bound();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
 
     let down = react(&w, false, START, || cluster.stop_pgpool(1));
     assert_within("pgpool stopped -> pgp1 port closed", &down, bound);
@@ -119,13 +112,7 @@ fn pgpool_stopped_and_started_moves_port_and_mails_once() {
     );
     let host = hostname();
     let mails = mails_to(&mailbox, &to);
-    let body = |subject: &str| {
-        mails
-            .iter()
-            .find(|m| m.subject == subject)
-            .map(|m| m.html_body().to_string())
-            .unwrap_or_default()
-    };
+    let body = |subject: &str| mail_body(&mailbox, &to, subject).unwrap_or_default();
     let want_down = format!(
         "This is the {host}.<br>The PGPServer was up, now it <b>failed</b>. <br>Closing port 5559 for GSLB."
     );
@@ -167,8 +154,7 @@ fn pgpool_frozen_closes_port_within_timeout() {
     // Mail on, as in production: the Error mail's report (poolstatus
     // against the frozen pgpool) must not hold up the next checks.
     let mailbox = Mailbox::start(MailboxOptions::default());
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
 
     let frozen = react(&w, false, START, || cluster.freeze_pgpool(1));
     assert_within(
@@ -190,14 +176,9 @@ fn both_pgpools_down_opens_only_the_masters_port_until_one_returns() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
-    let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
-    let mut pgp2 = Watcher::pgpwatch(&cluster, "pgp2", None, &tuning);
-    pgp1.wait_port(true, START);
-    pgp2.wait_port(true, START);
-    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
-        .iter()
-        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
-        .collect();
+    let mut pgp1 = pgpwatch_open(&cluster, "pgp1", None, &tuning);
+    let mut pgp2 = pgpwatch_open(&cluster, "pgp2", None, &tuning);
+    let mut dbs = repmgrwatches(&cluster, Some(&mailbox), &tuning);
     for w in &dbs {
         w.wait_checks(2, START);
         assert!(!w.is_open(), "{}: closed while the pgpools answer", w.host);
@@ -262,9 +243,7 @@ fn both_pgpools_down_opens_only_the_masters_port_until_one_returns() {
             w.host
         );
     }
-    for w in dbs.iter_mut().chain([&mut pgp1, &mut pgp2]) {
-        w.stop();
-    }
+    stop_all(dbs.iter_mut().chain([&mut pgp1, &mut pgp2]));
 }
 
 #[test]
@@ -273,16 +252,12 @@ fn force_open_opens_the_master_while_pgpools_answer() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
-    let mut pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &tuning);
-    pgp1.wait_port(true, START);
+    let mut pgp1 = pgpwatch_open(&cluster, "pgp1", None, &tuning);
     let forced = Tuning {
         force_open: true,
         ..Tuning::default()
     };
-    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
-        .iter()
-        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &forced))
-        .collect();
+    let mut dbs = repmgrwatches(&cluster, Some(&mailbox), &forced);
     let t = dbs[0].wait_port(true, START);
     println!("force_open: db1 open {:.3}s after start", t.as_secs_f64());
     for w in &dbs[1..] {
@@ -309,9 +284,7 @@ fn force_open_opens_the_master_while_pgpools_answer() {
             w.host
         );
     }
-    for w in dbs.iter_mut().chain([&mut pgp1]) {
-        w.stop();
-    }
+    stop_all(dbs.iter_mut().chain([&mut pgp1]));
 }
 
 #[test]
@@ -321,10 +294,7 @@ fn db_port_moves_to_the_promoted_standby_when_the_primary_is_lost() {
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
     // No pgpwatch runs: no check_port answers, the master's port is open.
-    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
-        .iter()
-        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
-        .collect();
+    let mut dbs = repmgrwatches(&cluster, Some(&mailbox), &tuning);
     dbs[0].wait_port(true, START);
     for w in &dbs[1..] {
         w.wait_checks(2, START);
@@ -350,9 +320,7 @@ fn db_port_moves_to_the_promoted_standby_when_the_primary_is_lost() {
     assert_eq!(count(&db2, REPMGR_UP_BAD), 1, "db2: {db2:?}");
     let db1 = subjects_to(&mailbox, &dbs[0].receiver());
     assert_eq!(count(&db1, REPMGR_UP_BAD), 1, "db1: {db1:?}");
-    for w in dbs.iter_mut() {
-        w.stop();
-    }
+    stop_all(&mut dbs);
 }
 
 #[test]
@@ -361,10 +329,7 @@ fn every_db_port_closes_on_split_brain_with_one_multiple_masters_mail_each() {
     let cluster = Cluster::up(6);
     let mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
-    let mut dbs: Vec<Watcher> = ["db1", "db2", "db3"]
-        .iter()
-        .map(|h| Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning))
-        .collect();
+    let mut dbs = repmgrwatches(&cluster, Some(&mailbox), &tuning);
     dbs[0].wait_port(true, START);
 
     let split = react(&dbs[0], false, START, || cluster.split_brain());
@@ -389,20 +354,14 @@ fn every_db_port_closes_on_split_brain_with_one_multiple_masters_mail_each() {
     for w in &dbs {
         let got = subjects_to(&mailbox, &w.receiver());
         assert_eq!(count(&got, REPMGR_MULTI), 1, "{}: {got:?}", w.host);
-        let body = mails_to(&mailbox, &w.receiver())
-            .into_iter()
-            .find(|m| m.subject == REPMGR_MULTI)
-            .map(|m| m.html_body().to_string())
-            .unwrap_or_default();
+        let body = mail_body(&mailbox, &w.receiver(), REPMGR_MULTI).unwrap_or_default();
         assert!(
             body.contains("db1") && body.contains("db2"),
             "{}: the mail names both masters: {body}",
             w.host
         );
     }
-    for w in dbs.iter_mut() {
-        w.stop();
-    }
+    stop_all(&mut dbs);
 }
 
 #[test]
@@ -412,8 +371,7 @@ fn mail_server_down_port_still_moves_and_mail_arrives_when_it_returns() {
     let mut mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
     let bound = tuning.reaction_bound();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
 
     mailbox.stop();
     let down = react(&w, false, START, || cluster.stop_pgpool(1));
@@ -423,10 +381,7 @@ fn mail_server_down_port_still_moves_and_mail_arrives_when_it_returns() {
         bound,
     );
     // The first try must have failed before the server comes back.
-    w.wait_log(
-        &format!("mail \"{PGP_DOWN}\": try 1 of"),
-        Duration::from_secs(30),
-    );
+    wait_first_try_failed(&w, PGP_DOWN);
     let back = Instant::now();
     mailbox.restart();
     wait_mail(&mailbox, &w.receiver(), PGP_DOWN, Duration::from_secs(40));
@@ -454,15 +409,8 @@ fn sigterm_with_undeliverable_mail_exits_0_after_a_bounded_flush() {
     let cluster = Cluster::shared();
     let mut mailbox = Mailbox::start(MailboxOptions::default());
     let tuning = Tuning::default();
-    let mut w = Watcher::pgpwatch(&cluster, "pgp1", Some(&mailbox), &tuning);
-    w.wait_port(true, START);
-    mailbox.stop();
-    cluster.stop_pgpool(1);
-    w.wait_port(false, START);
-    w.wait_log(
-        &format!("mail \"{PGP_DOWN}\": try 1 of"),
-        Duration::from_secs(30),
-    );
+    let mut w = pgpwatch_open(&cluster, "pgp1", Some(&mailbox), &tuning);
+    stop_pgpool_with_mail_server_down(&cluster, &mut mailbox, &w);
     // Exit 0, port closed (asserted by stop), and no longer than the flush.
     let took = w.stop();
     println!(
@@ -497,9 +445,7 @@ fn simultaneous_start_of_all_watchers_never_opens_the_master() {
     for h in ["pgp1", "pgp2"] {
         ws.push(Watcher::pgpwatch(&cluster, h, Some(&mailbox), &tuning));
     }
-    for h in ["db1", "db2", "db3"] {
-        ws.push(Watcher::repmgrwatch(&cluster, h, Some(&mailbox), &tuning));
-    }
+    ws.extend(repmgrwatches(&cluster, Some(&mailbox), &tuning));
     // Sample db1's gate from right after the start until well past the
     // grace (check_period + connect_timeout = 1.5 s here).
     let (addr, port) = (ws[2].addr().to_string(), ws[2].port());
@@ -532,9 +478,7 @@ fn simultaneous_start_of_all_watchers_never_opens_the_master() {
         "db1's gate must never open on a simultaneous start\n{}",
         ws[2].log_tail(20)
     );
-    for w in ws.iter_mut() {
-        w.stop();
-    }
+    stop_all(&mut ws);
     // Stopping flushed every queued mail: none from a repmgrwatch.
     for w in &ws[2..] {
         assert_eq!(
@@ -556,17 +500,11 @@ fn missing_args_txt_is_logged_once_and_not_retried() {
     let cluster = Cluster::shared();
     let missing =
         std::env::temp_dir().join(format!("pgpw-no-such-args-{}.txt", std::process::id()));
-    let tuning = Tuning {
-        extra: vec![
-            ("general".into(), "sendmail".into(), "yes".into()),
-            (
-                "general".into(),
-                "sendmail_settings_path".into(),
-                missing.display().to_string(),
-            ),
-        ],
-        ..Tuning::default()
-    };
+    let tuning = Tuning::default().with("general", "sendmail", "yes").with(
+        "general",
+        "sendmail_settings_path",
+        missing.display(),
+    );
     // No pgpwatch runs: the master opens after its grace and mails UP.
     let mut db1 = Watcher::repmgrwatch(&cluster, "db1", None, &tuning);
     db1.wait_port(true, START);
@@ -594,14 +532,7 @@ fn missing_args_txt_is_logged_once_and_not_retried() {
 fn an_unresolvable_pgpool_name_keeps_the_masters_port_closed() {
     let cluster = Cluster::shared();
     let mailbox = Mailbox::start(MailboxOptions::default());
-    let tuning = Tuning {
-        extra: vec![(
-            "repmgr".into(),
-            "pgp_server_2".into(),
-            "pgp2.pgpoolwatch.invalid".into(),
-        )],
-        ..Tuning::default()
-    };
+    let tuning = Tuning::default().with("repmgr", "pgp_server_2", "pgp2.pgpoolwatch.invalid");
     // No pgpwatch runs: pgp1's gate does not answer.
     let mut db1 = Watcher::repmgrwatch(&cluster, "db1", Some(&mailbox), &tuning);
     wait_mail(

@@ -8,9 +8,10 @@
 
 use std::fmt;
 
-use crate::cluster::error::{host_port, ProbeError};
+use crate::cluster::error::ProbeError;
 use crate::cluster::session::Session;
 use crate::cluster::text::{self, ParseError, RepmgrNode, RepmgrSchema};
+use crate::plumbing::net::host_port;
 
 /// Why repmgr's metadata (or a part of it) could not be read.
 #[derive(Debug, Clone, PartialEq)]

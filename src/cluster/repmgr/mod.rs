@@ -28,10 +28,11 @@ use std::fmt;
 use std::sync::Mutex;
 
 pub use super::endpoint::node_endpoint;
-use super::error::{host_port, ProbeError};
+use super::error::ProbeError;
 use super::session::{with_session, Endpoint};
 use crate::cluster::text;
 use crate::config::Settings;
+use crate::plumbing::net::host_port;
 pub use metadata::{read_metadata, read_nodes, MetaError, Metadata};
 pub use status::{node_state, node_status, NodeError, NodeState, NodeStatus, WalReceiver};
 
@@ -135,7 +136,7 @@ pub fn probe_nodes_at(
     settings: &Settings,
 ) -> Result<Vec<(NodeAnswer, Option<Endpoint>)>, MastersError> {
     let r = &settings.repmgr;
-    let os_user = crate::config::credentials_user(&settings.general.poolstatus_user);
+    let os_user = crate::account::credentials_user(&settings.general.poolstatus_user);
     let at = host_port(&r.repmgr_host, r.repmgr_port);
     let ep = Endpoint::for_os_user(
         &os_user,

@@ -1,6 +1,6 @@
 //! Unit tests of the parent module.
 use super::*;
-use crate::cluster::tcp_port_answers;
+use crate::cluster::tcp::tcp_port_answers;
 use std::net::TcpListener;
 use std::thread;
 use std::time::Instant;

@@ -2,9 +2,10 @@
 
 use super::{lag, master_of, ordered_columns};
 use crate::cluster::text::{POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS};
-use crate::cluster::{host_port, TextRow};
+use crate::cluster::TextRow;
 use crate::plumbing::json::{number_or_text, Json, SCHEMA};
 use crate::plumbing::localtime::iso8601_utc;
+use crate::plumbing::net::host_port;
 use crate::poolstatus::{Report, ReportError};
 
 /// Columns of pgpool's and PostgreSQL's rows whose values are numbers

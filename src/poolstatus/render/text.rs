@@ -10,7 +10,8 @@ use super::{
 use crate::cluster::text::{
     self, RepmgrNode, RepmgrSchema, Role, POOL_NODES_COLUMNS, STAT_REPLICATION_COLUMNS,
 };
-use crate::cluster::{host_port, TextRow};
+use crate::cluster::TextRow;
+use crate::plumbing::net::host_port;
 use crate::poolstatus::{NodeReport, RepmgrMeta, Report};
 
 pub fn text(r: &Report) -> String {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster::pgpool::{PgpoolError, PgpoolFault, PgpoolSplitBrain};
 use crate::cluster::repmgr::{MastersError, NodeAnswer, NodeError, NodeStatus, WalReceiver};
 use crate::cluster::text::{pool_nodes, Backend};
 use crate::cluster::ProbeError;
@@ -490,7 +491,10 @@ fn pgpwatch_paths_and_metrics() {
     let sick = snap(
         "pgpwatch",
         NodeView::Pgpool(PgpoolView {
-            error: Some("127.0.10.1:5432: no backend up as primary among 2 backend(s)".into()),
+            error: Some(PgpoolFault::Unhealthy(PgpoolError::NoPrimaryUp {
+                at: "127.0.10.1:5432".into(),
+                backends: 2,
+            })),
             backends: backends(),
         }),
         false,
@@ -663,7 +667,11 @@ fn split_brain_shows_on_metrics_and_status_of_both_watchers() {
     let split = snap(
         "pgpwatch",
         NodeView::Pgpool(PgpoolView {
-            error: Some("split brain seen through pgpool".into()),
+            error: Some(PgpoolFault::SplitBrain(PgpoolSplitBrain {
+                at: "127.0.10.1:5432".into(),
+                primary: "127.0.20.1:5432".into(),
+                others: vec!["127.0.20.2:5432".into()],
+            })),
             backends: b,
         }),
         false,

@@ -51,7 +51,7 @@ impl<W: Watcher> Watch<W> {
     pub(super) fn conflict_mail(&self, want_open: bool, holder: &str) -> Mail {
         let name = self.name();
         let bind = self.gate.bind_addr();
-        let host = crate::config::this_hostname().unwrap_or_else(|| "localhost".into());
+        let host = crate::account::this_hostname().unwrap_or_else(|| "localhost".into());
         let what = if want_open {
             format!("{name} cannot open it: the port is {holder}")
         } else {

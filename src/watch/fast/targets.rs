@@ -3,8 +3,9 @@
 
 use super::{Aim, Target};
 use crate::cluster::held::HeldKind;
-use crate::cluster::{host_port, Endpoint};
+use crate::cluster::Endpoint;
 use crate::config::Settings;
+use crate::plumbing::net::host_port;
 
 /// pgpwatch: its pgpool, the session held while the last check was
 /// answered by pgpool (`answered`).

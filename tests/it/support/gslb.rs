@@ -386,6 +386,16 @@ impl Drop for Gslb {
     }
 }
 
+/// An empty directory for the watchers' logs of one topology scenario,
+/// `$TMPDIR/pgpoolwatch-it-<name>` (emptied first: the last run's logs go).
+pub fn watcher_log_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgpoolwatch-it-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("create watcher log dir {}: {e}", dir.display()));
+    dir
+}
+
 /// `addr` parsed, after checking that nothing accepts on 5559 or 5560 there.
 fn never_listening(addr: &str) -> Ipv4Addr {
     let none_up = parse_addresses("none_up", &[addr])[0];

@@ -6,4 +6,5 @@ pub mod gslb;
 pub mod mailbox;
 pub mod original_report;
 pub mod pdns;
+pub mod scenes;
 pub mod watchers;
