@@ -59,6 +59,8 @@ pub struct Watch<W: Watcher> {
     api_failing: bool,
     /// The fast path (`None`: `[general] fast_path = no`).
     fast: Option<FastPath>,
+    /// The loop's stop, which the fast path's wake-ups nudge.
+    nudge: Option<Stop>,
 }
 
 impl<W: Watcher> Watch<W> {
@@ -119,6 +121,7 @@ impl<W: Watcher> Watch<W> {
             conflict: Episode::default(),
             api_failing: false,
             fast: None,
+            nudge: None,
         };
         w.fast = fast_path_of(&w.watcher);
         w.bind_api();
@@ -367,7 +370,12 @@ impl<W: Watcher> Watch<W> {
         match (&mut self.fast, self.watcher.settings().general.fast_path) {
             (Some(f), true) => f.retime(timeout_of(&self.watcher), self.watcher.period()),
             (Some(_), false) => self.fast = None,
-            (None, true) => self.fast = fast_path_of(&self.watcher),
+            (None, true) => {
+                self.fast = fast_path_of(&self.watcher);
+                if let (Some(f), Some(stop)) = (&self.fast, &self.nudge) {
+                    f.wake().attach(stop);
+                }
+            }
             (None, false) => {}
         }
         log::info!("{name}: configuration reloaded");
@@ -427,6 +435,7 @@ pub fn run_watch<W: Watcher>(mut watch: Watch<W>, stop: &Stop) -> RunStats {
     if let Some(f) = &watch.fast {
         f.wake().attach(stop);
     }
+    watch.nudge = Some(stop.clone());
     let stats = runner::run(&SystemClock, period, stop, &mut watch);
     watch.finish(Instant::now() + SHUTDOWN_FLUSH);
     stats

@@ -7,7 +7,7 @@
 //! session must keep itself alive; neither pgpool nor PostgreSQL may log an
 //! ERROR or FATAL line the fast path caused.
 //!
-//! Own clusters on nets 32 (pgpool), 33 (repmgr: both pgpools stopped,
+//! Own clusters on nets 32 (pgpool), 35 (repmgr: both pgpools stopped,
 //! kill, promote) and 34 (fast path off).
 
 use std::path::Path;
@@ -140,7 +140,7 @@ fn pgpool_stopped_or_started_moves_its_gate_within_a_second_not_a_period() {
 #[test]
 #[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
 fn masters_gate_follows_both_pgpools_a_killed_primary_and_a_promotion_at_once() {
-    let cluster = Cluster::up(33);
+    let cluster = Cluster::up(35);
     let t = tuning(true);
     let pgp1 = Watcher::pgpwatch(&cluster, "pgp1", None, &t);
     let pgp2 = Watcher::pgpwatch(&cluster, "pgp2", None, &t);

@@ -28,7 +28,7 @@
 mod probe;
 pub mod targets;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,6 +48,11 @@ pub struct Target {
     pub port: u16,
     /// Hold a session there (and of what kind); `None`: TCP probes only.
     pub session: Option<(Endpoint, HeldKind)>,
+    /// Wake when its port accepts connections again. Off for a database
+    /// node: PostgreSQL opens its port before it takes sessions, and a
+    /// check then would meet "the database system is starting up" (its
+    /// return is seen by the next check).
+    pub wake_on_accept: bool,
 }
 
 /// A target and what its probe does now (changed at every check without
@@ -69,6 +74,7 @@ pub struct Aim {
 struct Running {
     target: Target,
     arm: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
     poll: Arc<AtomicBool>,
     stop: Stop,
     join: JoinHandle<()>,
@@ -151,14 +157,17 @@ impl FastPath {
             if let Some(r) = self.running.iter().find(|r| r.target == target) {
                 r.arm.store(aim.hold, Ordering::SeqCst);
                 r.poll.store(aim.poll_promotion, Ordering::SeqCst);
+                r.generation.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
             let arm = Arc::new(AtomicBool::new(aim.hold));
             let poll = Arc::new(AtomicBool::new(aim.poll_promotion));
+            let generation = Arc::new(AtomicU64::new(0));
             let stop = Stop::new();
             let probe = probe::Probe {
                 target: target.clone(),
                 arm: arm.clone(),
+                generation: generation.clone(),
                 poll: poll.clone(),
                 stop: stop.clone(),
                 wake: self.wake.clone(),
@@ -172,6 +181,7 @@ impl FastPath {
                 Ok(join) => self.running.push(Running {
                     target,
                     arm,
+                    generation,
                     poll,
                     stop,
                     join,

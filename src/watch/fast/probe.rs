@@ -2,7 +2,7 @@
 //! [`super`]) and wakes the driver when it goes away or comes back.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,13 @@ const LISTEN_SLICE: Duration = Duration::from_secs(1);
 /// A TCP probe's own bound (a gate or a server on the LAN answers in
 /// microseconds; connect_timeout, when shorter, wins).
 const TCP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// After a held session broke, how long the port is watched for the
+/// server going away before the driver is woken anyway (a server that
+/// shuts down closes its sessions a moment before its port: a check in
+/// between would meet "the database system is shutting down").
+const AFTER_BREAK: Duration = Duration::from_secs(1);
+/// The TCP probes' interval in that time.
+const AFTER_BREAK_POLL: Duration = Duration::from_millis(20);
 /// How long a name's addresses are reused before it is looked up again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 /// After a server comes back while the last check could not use it, the
@@ -36,6 +43,9 @@ pub(super) struct Probe {
     pub target: Target,
     /// Whether the session may be held (the last check was answered).
     pub arm: Arc<AtomicBool>,
+    /// Counts the checks' updates of `arm` (a re-arm after a break waits
+    /// for a check made after it).
+    pub generation: Arc<AtomicU64>,
     /// Whether a held standby session polls for a promotion.
     pub poll: Arc<AtomicBool>,
     pub stop: Stop,
@@ -68,6 +78,9 @@ impl Probe {
         let mut held: Option<Held> = None;
         let mut refusals = 0u32;
         let mut next_try = Instant::now();
+        // After a break: no new session before a check made after it said
+        // the server answers.
+        let mut broke_at_generation: Option<u64> = None;
         // Extra wake-ups after the server came back (see RETRY_AFTER).
         let mut retries: Vec<Instant> = Vec::new();
         loop {
@@ -96,9 +109,16 @@ impl Probe {
                     h.listen(LISTEN_SLICE)
                 };
                 if let Heard::Broken(why) = heard {
-                    self.notify(&format!("ended the session held to it ({why})"));
                     held = None;
-                    reachable = Some(true);
+                    broke_at_generation = Some(self.generation.load(Ordering::SeqCst));
+                    let up = self.after_break(&mut tcp);
+                    let gone = if up {
+                        ""
+                    } else {
+                        ", and refuses connections now"
+                    };
+                    self.notify(&format!("ended the session held to it ({why}){gone}"));
+                    reachable = Some(up);
                     next_try = Instant::now();
                 }
                 continue;
@@ -107,7 +127,7 @@ impl Probe {
             let up = tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT));
             let arm = self.arm.load(Ordering::SeqCst);
             match reachable {
-                Some(false) if up => {
+                Some(false) if up && self.target.wake_on_accept => {
                     self.notify("accepts connections again");
                     retries = RETRY_AFTER.iter().map(|d| now + *d).collect();
                 }
@@ -124,8 +144,11 @@ impl Probe {
                 retries.remove(0);
                 self.notify("accepts connections, but the last check could not use it");
             }
+            let checked_since_break =
+                broke_at_generation.is_none_or(|g| self.generation.load(Ordering::SeqCst) > g);
             if let (true, true, Some((ep, kind))) = (up, arm, &self.target.session) {
-                if now >= next_try {
+                if now >= next_try && checked_since_break {
+                    broke_at_generation = None;
                     match Held::open(ep, self.timeout, *kind) {
                         Ok(h) => {
                             refusals = 0;
@@ -146,6 +169,22 @@ impl Probe {
             }
             if self.stop.wait_timeout(TCP_POLL) {
                 return;
+            }
+        }
+    }
+}
+
+impl Probe {
+    /// Right after the held session broke: watches the port for up to
+    /// [`AFTER_BREAK`]; returns whether it still accepts.
+    fn after_break(&self, tcp: &mut Tcp) -> bool {
+        let broke = Instant::now();
+        loop {
+            if !tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT)) {
+                return false;
+            }
+            if broke.elapsed() >= AFTER_BREAK || self.stop.wait_timeout(AFTER_BREAK_POLL) {
+                return true;
             }
         }
     }
@@ -188,8 +227,10 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port: 1,
                 session: None,
+                wake_on_accept: true,
             },
             arm: Arc::new(AtomicBool::new(true)),
+            generation: Arc::new(AtomicU64::new(0)),
             poll: Arc::new(AtomicBool::new(false)),
             stop: Stop::new(),
             wake: Wake::new(),
@@ -214,8 +255,10 @@ mod tests {
                 host: "127.0.0.1".into(),
                 port,
                 session: None,
+                wake_on_accept: true,
             },
             arm: Arc::new(AtomicBool::new(true)),
+            generation: Arc::new(AtomicU64::new(0)),
             poll: Arc::new(AtomicBool::new(false)),
             stop: stop.clone(),
             wake: wake.clone(),

@@ -260,3 +260,54 @@ fn reschedule_between_never_delays_the_next_check() {
     );
     assert_eq!(s.period(), Duration::from_millis(500));
 }
+
+/// Wakes the loop (Flow::CheckNow) at the idle calls listed.
+struct Woken<'a> {
+    clock: &'a FakeClock,
+    starts: Vec<Instant>,
+    idles: u64,
+    wake_at_idle: Vec<u64>,
+    stop_after: u64,
+}
+
+impl Cycle for Woken<'_> {
+    fn run_cycle(&mut self, n: u64) -> Flow {
+        self.starts.push(self.clock.now());
+        self.clock.advance(Duration::from_millis(30));
+        if n >= self.stop_after {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+    fn idle(&mut self) -> Flow {
+        self.idles += 1;
+        if self.wake_at_idle.contains(&self.idles) {
+            Flow::CheckNow
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[test]
+fn a_woken_check_runs_at_once_and_leaves_the_schedule_where_it_was() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    // Period 1 s, slices of 0.1 s: the 3rd idle call is ~0.33 s in.
+    let mut w = Woken {
+        clock: &clock,
+        starts: Vec::new(),
+        idles: 0,
+        wake_at_idle: vec![3],
+        stop_after: 3,
+    };
+    let stats = run(&clock, Duration::from_secs(1), &Stop::new(), &mut w);
+    assert_eq!(stats.cycles, 3);
+    assert_eq!(stats.woken, 1);
+    let at: Vec<u128> = w.starts.iter().map(|s| (*s - t0).as_millis()).collect();
+    // 0: first check (30 ms); idles at 130, 230, 330 ms: woken check at
+    // 330; the scheduled one still at 1000.
+    assert_eq!(at, [0, 330, 1000], "check starts (ms)");
+    assert_eq!(stats.skipped, 0);
+}
