@@ -5,13 +5,13 @@ measure). A fake pgpool on 127.0.0.1 answers the TLS request with N (as a
 pgpool without ssl does), accepts any user without a password, and answers
 every query with an error; so every pgpwatch check is one full plain session
 that fails at its query (pgpwatch's gate stays closed). For each BIN_DIR and
-sslmode: pgpwatch at check_period 0.1 s for SECONDS (env, default 30) after a
-5 s warm-up, CPU per session and RSS; then poolstatus RUNS times (env, default
+sslmode: pgpwatch at check_period 0.1 s for SECONDS_PER_RUN (env, default 30) under
+`perf stat -e task-clock` (CPU of all threads, start included), CPU per
+session, and RSS near the end; then poolstatus RUNS times (env, default
 10; its ssh goes to a closed port), CPU and max RSS. Only processes started
 here are stopped, by pid. Python 3 standard library only.
 """
 import os
-import signal
 import socket
 import socketserver
 import struct
@@ -21,9 +21,8 @@ import tempfile
 import threading
 import time
 
-SECONDS = float(os.environ.get("SECONDS_PER_RUN", "30"))
+SECONDS = int(os.environ.get("SECONDS_PER_RUN", "30"))
 RUNS = int(os.environ.get("RUNS", "10"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SSL_REQUEST, GSS_REQUEST = 80877103, 80877104
 
 
@@ -83,12 +82,6 @@ def free_port():
     return p
 
 
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def mem_kb(pid):
     out = {}
     with open("/proc/%d/status" % pid) as f:
@@ -97,6 +90,15 @@ def mem_kb(pid):
             if k in ("VmRSS", "RssAnon", "RssFile"):
                 out[k] = int(line.split()[1])
     return out
+
+
+def children(pid):
+    """Pids of the direct children of pid, from /proc."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
 
 
 def config(work, port, mode):
@@ -135,20 +137,22 @@ def run(bin_dir, mode, work):
     with open(cfg, "w") as f:
         f.write(config(work, srv.server_address[1], mode))
     log = open(os.path.join(work, "pgpwatch-%s.log" % mode), "ab")
-    p = subprocess.Popen([os.path.join(bin_dir, "pgpwatch"), "--config", cfg], stdin=subprocess.DEVNULL,
+    # perf stat's task-clock: the CPU of every thread, in nanoseconds (the
+    # /proc ticks are 10 ms); the run includes the start, the same for all
+    perf = os.path.join(work, "perf-%s" % mode)
+    p = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-o", perf, "timeout", str(SECONDS),
+                          os.path.join(bin_dir, "pgpwatch"), "--config", cfg], stdin=subprocess.DEVNULL,
                          stdout=log, stderr=log, env=dict(os.environ, PGPOOLWATCH_LOG="error"))
-    try:
-        time.sleep(5)
-        s0, c0 = srv.sessions, cpu_s(p.pid)
-        time.sleep(SECONDS)
-        s1, c1 = srv.sessions, cpu_s(p.pid)
-        out = {"sessions": s1 - s0, "cpu_ms_per_session": 1000 * (c1 - c0) / max(1, s1 - s0)}
-        if p.poll() is not None:
-            raise RuntimeError("pgpwatch (%s, %s) exited: see %s" % (bin_dir, mode, log.name))
-        out.update(mem_kb(p.pid))
-    finally:
-        os.kill(p.pid, signal.SIGTERM)
-        p.wait(timeout=15)
+    time.sleep(SECONDS - 2)
+    out = {}
+    for kid in children(children(p.pid)[0])[:1]:  # perf -> timeout -> pgpwatch
+        out.update(mem_kb(kid))
+    if p.wait(timeout=30) not in (0, 124) or not out:  # 124: timeout ended it
+        raise RuntimeError("pgpwatch (%s, %s) failed: see %s" % (bin_dir, mode, log.name))
+    with open(perf) as f:
+        ms = [float(line.split(",")[0]) for line in f if "task-clock" in line][0]
+    out["sessions"] = srv.sessions
+    out["cpu_ms_per_session"] = ms / max(1, srv.sessions)
     cpus, rss = [], []
     for _ in range(RUNS):
         q = subprocess.Popen([os.path.join(bin_dir, "poolstatus"), "--config", cfg],
