@@ -13,7 +13,7 @@
 
 use crate::config::{ConfigError, ErrorKind, Program, Settings};
 use crate::flags::ArgsError;
-pub use crate::VERSION;
+use crate::VERSION;
 use std::{ffi::OsString, fmt, io::Write};
 
 pub mod check;
@@ -200,8 +200,6 @@ pub fn print_warnings(program: Program, settings: &Settings) {
         eprintln!("{}: warning: {w}", program.name());
     }
 }
-
-pub use crate::plumbing::logging::init_logging;
 
 #[cfg(test)]
 mod tests;

@@ -13,9 +13,10 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cluster::repmgr::{node_endpoint, MastersError, NodeAnswer, NodeError};
-use crate::cluster::text::{self, Backend, MaskedConninfo};
+use crate::cluster::text::{self, Backend};
 use crate::cluster::{pgpool::PgpoolError, ProbeError, TextRow};
 use crate::config::{Program, Settings};
+use crate::conninfo::MaskedConninfo;
 use crate::poolstatus::{LagThresholds, NodeReport, RepmgrMeta, Report, ReportError};
 use crate::serve::board::{LastCheck, NodeView, RepmgrView, Snapshot};
 use crate::watch::pgp::{PgpObservation, PgpRules, PgpState};

@@ -225,6 +225,11 @@ fn top_level_modules_import_each_other_without_a_cycle() {
         path.pop();
         None
     }
+    // The graph itself, for `cargo test --lib layers -- --nocapture`.
+    for (m, deps) in &graph {
+        let names: Vec<&str> = deps.keys().map(String::as_str).collect();
+        eprintln!("import graph: {m} -> {}", names.join(", "));
+    }
     let mut done = BTreeSet::new();
     for m in graph.keys() {
         let cycle = visit(m, &graph, &mut Vec::new(), &mut done);

@@ -18,7 +18,7 @@ fn run() -> Result<u8, CliError> {
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Pgpwatch, &settings);
-    cli::init_logging();
+    pgpoolwatch::plumbing::logging::init_logging();
     pgpoolwatch::serve::raise_fd_limit();
     Ok(pgpoolwatch::watch::run_pgpwatch(
         settings,

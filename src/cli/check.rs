@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{CliError, EXIT_USAGE};
-use crate::cluster::tls::TlsSettings;
+use crate::config::tls::TlsSettings;
 use crate::config::{Program, Settings};
 
 /// How bad a finding is.

@@ -5,10 +5,10 @@
 //! of all four.
 
 use super::watchers::{PGPWATCH, POOLSTATUS, REPMGRWATCH};
-use super::VERSION;
 use crate::config::{self, Program};
 use crate::flags::{Required, Table, Takes};
 use crate::mail::options::SENDMAIL;
+use crate::VERSION;
 
 /// `@FILE`, which is not a flag, in every program's option list.
 const AT_FILE: (&str, &str) = ("@FILE", "read further arguments from FILE, one per line");

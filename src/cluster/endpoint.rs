@@ -5,7 +5,7 @@
 use std::fmt;
 
 use super::text::RepmgrNode;
-use super::tls::TlsSettings;
+use crate::config::tls::TlsSettings;
 use crate::config::RepmgrSettings;
 use crate::conninfo::ConninfoError;
 use crate::pgpass::password_for;

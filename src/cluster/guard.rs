@@ -30,6 +30,7 @@
 //! under OpenSSL (the budget counts the encrypted bytes; nothing is
 //! scanned there). A Unix socket is this machine: it gets none of them.
 
+use crate::plumbing::net::is_loopback_host;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,8 +39,7 @@ use postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::Endpoint;
-use super::tls::SslMode;
-pub use crate::plumbing::net::{is_loopback_host, is_unix_socket};
+use crate::config::tls::SslMode;
 
 /// The error detail when the guard refused (the caller adds the host and
 /// port, and the sslmode in force).

@@ -39,4 +39,3 @@ pub use session::{
     MAX_PENDING_PER_SERVER, MAX_ROWS,
 };
 pub use tcp::tcp_connect;
-pub use tls::{SslMode, TlsSettings};

@@ -18,12 +18,14 @@ use postgres::{Client, NoTls, SimpleQueryMessage};
 pub use super::endpoint::Endpoint;
 use super::error::{pg_detail, ProbeError};
 use super::guard::{
-    is_unix_socket, over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard,
-    TlsGuard, CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT, MAX_SESSION_BYTES,
+    over_budget_detail, refuses_cleartext, Guard, PlainGuard, PreferGuard, TlsGuard,
+    CLEARTEXT_REFUSED, CLEARTEXT_WAYS_OUT, MAX_SESSION_BYTES,
 };
-use super::tls::{handshake_error, tls_detail, LazyTls, SslMode, TlsSettings, VerifySlot};
+use super::tls::{handshake_error, tls_detail, LazyTls, VerifySlot};
+use crate::config::tls::{SslMode, TlsSettings};
 use crate::plumbing::deadline::{run_within, WithinError};
 use crate::plumbing::net::host_port;
+use crate::plumbing::net::is_unix_socket;
 use crate::secret::Secret;
 
 /// One result row of a simple (text protocol) query: column name -> text

@@ -5,6 +5,7 @@
 //! One file per topic; this one holds what they share ([`Role`],
 //! [`ParseError`]) and names everything at `cluster::text::*`.
 
+use crate::conninfo::ConninfoError;
 use std::fmt;
 
 mod df;
@@ -12,7 +13,6 @@ mod pool_nodes;
 mod replication;
 mod repmgr;
 
-pub use crate::conninfo::{ConninfoError, MaskedConninfo};
 pub use df::{df, DiskUse};
 pub use pool_nodes::{pool_nodes, Backend, POOL_NODES_COLUMNS};
 pub use replication::{

@@ -9,6 +9,7 @@
 //! `~/.postgresql/root.crt` of the credentials user). One TLS stack: the
 //! OpenSSL that ssh2 and lettre already use.
 
+use crate::config::tls::{TlsError, TlsSettings};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -18,7 +19,6 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
 use super::error::pg_detail;
-pub use crate::config::tls::{SslMode, TlsError, TlsSettings};
 pub(crate) use lazy::LazyTls;
 
 mod lazy;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::account::this_hostname;
-use crate::cluster::{SslMode, TlsSettings};
+use crate::config::tls::{SslMode, TlsSettings};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::cluster::{self, Endpoint};
+use crate::cluster::Endpoint;
 use crate::plumbing::net::host_port;
 pub use error::ReportError;
 pub use gather::run;
@@ -61,7 +61,7 @@ pub struct Target {
     pub disk_path: String,
     pub password: PasswordLookup,
     /// TLS of every database connection (pgpool and the nodes).
-    pub tls: cluster::TlsSettings,
+    pub tls: crate::config::tls::TlsSettings,
     /// Database hosts to ask when no pgpool answers (a repmgr host's own
     /// `repmgr_host`); repmgr's metadata there names the others.
     pub fallback_hosts: Vec<(String, u16)>,
@@ -111,9 +111,9 @@ impl Default for Target {
             ssh_port: 22,
             ssh_key: None,
             ssh_known_hosts: home.join(".ssh").join("known_hosts"),
-            tls: cluster::TlsSettings {
+            tls: crate::config::tls::TlsSettings {
                 home: Some(home.clone()),
-                ..cluster::TlsSettings::default()
+                ..crate::config::tls::TlsSettings::default()
             },
             ssh_home: Some(home),
             connect_timeout: Duration::from_secs(5),

@@ -3,6 +3,8 @@
 //! same (docs/api.md); what Patroni cannot see, we add: several masters make
 //! `/primary` 503.
 
+use crate::cluster::pgpool::PgpoolFault;
+use crate::cluster::repmgr::MastersError;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -216,7 +218,7 @@ pub enum NotReady {
     /// The program (pgpwatch) watches no database node.
     NotDatabaseNode { program: &'static str },
     /// repmgr's metadata could not be read: why, or `None`.
-    MastersUnknown(Option<String>),
+    MastersUnknown(Option<MastersError>),
     /// The local PostgreSQL does not answer.
     LocalDown,
     /// Several nodes answer as master.
@@ -226,7 +228,7 @@ pub enum NotReady {
     /// This node is a standby of these masters.
     Standby(Vec<String>),
     /// pgpwatch's pgpool is unhealthy: the view's reason.
-    Pgpool(String),
+    Pgpool(PgpoolFault),
     /// The gate is closed: the watcher's reason sentence.
     GateClosed(String),
     /// No check finished for `since`; `bound` is the liveness bound.
@@ -246,11 +248,8 @@ impl fmt::Display for NotReady {
             NotReady::NotDatabaseNode { program } => {
                 write!(f, "{program}: not a database node")
             }
-            NotReady::MastersUnknown(e) => write!(
-                f,
-                "the masters could not be read: {}",
-                e.as_deref().unwrap_or("?")
-            ),
+            NotReady::MastersUnknown(Some(e)) => write!(f, "the masters could not be read: {e}"),
+            NotReady::MastersUnknown(None) => write!(f, "the masters could not be read: ?"),
             NotReady::LocalDown => write!(f, "the local PostgreSQL does not answer"),
             NotReady::SplitBrain(m) => write!(f, "split brain: {} answer as master", m.join(", ")),
             NotReady::NoMaster => write!(f, "no node answers as master"),
@@ -289,7 +288,7 @@ pub fn primary_verdict(snap: &Snapshot) -> Result<(), NotReady> {
         return Ok(());
     }
     Err(match r.state() {
-        "unknown" => NotReady::MastersUnknown(r.masters_error.as_ref().map(ToString::to_string)),
+        "unknown" => NotReady::MastersUnknown(r.masters_error.clone()),
         "down" => NotReady::LocalDown,
         "split_brain" => NotReady::SplitBrain(r.masters.clone()),
         "no_master" => NotReady::NoMaster,
@@ -305,7 +304,7 @@ pub fn health_verdict(snap: &Snapshot) -> Result<(), NotReady> {
         NodeView::Repmgr(_) => Err(NotReady::LocalDown),
         NodeView::Pgpool(p) => match &p.error {
             None => Ok(()),
-            Some(e) => Err(NotReady::Pgpool(e.to_string())),
+            Some(e) => Err(NotReady::Pgpool(e.clone())),
         },
     }
 }

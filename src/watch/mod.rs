@@ -31,8 +31,6 @@ pub use mailside::{mail_message, MailSide};
 pub use watcher::{PgpoolWatcher, RepmgrWatcher, Watcher};
 
 /// Why a watcher's mail was not sent (it lives with the mail code).
-pub use crate::mail::WatcherMailError;
-
 use crate::config::{Override, Settings};
 
 /// pgpwatch: checks pgpool every check_period and moves the gate; with

@@ -12,7 +12,7 @@
 //! another host — the path a remote host takes, with traffic on loopback.
 
 use super::*;
-use crate::cluster::guard::is_loopback_host;
+use crate::plumbing::net::is_loopback_host;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cluster::TextRow;
+use crate::conninfo::MaskedConninfo;
 
 fn row(pairs: &[(&str, &str)]) -> TextRow {
     pairs

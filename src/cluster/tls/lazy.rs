@@ -17,7 +17,8 @@ use postgres::tls::{MakeTlsConnect, TlsConnect};
 use postgres_openssl::{TlsConnector, TlsStream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{ssl_reason, SslMode, TlsError, TlsSettings, VerifySlot};
+use super::{ssl_reason, VerifySlot};
+use crate::config::tls::{SslMode, TlsError, TlsSettings};
 
 /// A boxed error, as rust-postgres takes a connector's.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

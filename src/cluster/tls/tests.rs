@@ -1,6 +1,7 @@
 //! Unit tests of the parent module.
 
 use super::*;
+use crate::config::tls::SslMode;
 use std::path::PathBuf;
 use std::time::Duration;
 #[test]
