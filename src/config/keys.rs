@@ -245,7 +245,7 @@ pub static KEYS: &[Key] = &[
     key("general", "allow_cleartext_password", Type::Bool(f!(general.allow_cleartext_password)), Is("no"), NONE, ALL,
         "send a database password that a server asks for in cleartext over a connection without TLS to a host other than this one (libpq does; off, the connection fails and nothing is sent)"),
     key("general", "fast_path", Type::Bool(f!(general.fast_path)), Is("yes"), NONE, WATCHERS,
-        "wake for an immediate check when a watched server goes away or comes back (pgpwatch holds one idle session to its pgpool; repmgrwatch one per database node and a TCP probe of the pgpools' gates every 250 ms); no = check only every check_period"),
+        "wake for an immediate check when a watched server goes away or comes back (pgpwatch holds one idle session to its pgpool; repmgrwatch one per database node and a TCP probe of the pgpools' gates every 500 ms); no = check only every check_period"),
 
     key("poolstatus", "pgpool_host", Type::Host(f!(poolstatus.pgpool_host)), Follows("pgp", "pgpool_host"), NONE, POOLSTATUS,
         "pgpool to query"),

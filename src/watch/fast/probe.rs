@@ -12,7 +12,7 @@ use crate::watch::runner::Stop;
 use crate::watch::wake::Wake;
 
 /// Time between TCP probes while no session is held.
-pub const TCP_POLL: Duration = Duration::from_millis(250);
+pub const TCP_POLL: Duration = Duration::from_millis(500);
 /// Time between `pg_is_in_recovery()` polls on a held standby session.
 pub const PROMOTION_POLL: Duration = Duration::from_millis(500);
 /// Longest wait on a held session before the stop flag is looked at.
