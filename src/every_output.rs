@@ -165,12 +165,7 @@ fn repmgr_rows(conninfo: &str) -> Vec<TextRow> {
     ]
 }
 
-fn row(pairs: &[(&str, &str)]) -> TextRow {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use crate::cluster::text::row_of as row;
 
 /// pgpwatch's reasons and mails, starting healthy and failing on an open
 /// port, with `report` appended as the act side does.

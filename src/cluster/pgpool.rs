@@ -384,12 +384,7 @@ mod tests {
         backends_health(&backends, at)
     }
 
-    fn row(pairs: &[(&str, &str)]) -> TextRow {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::cluster::text::row_of as row;
 
     #[test]
     fn pool_nodes_health_needs_a_primary_that_is_up() {

@@ -113,3 +113,12 @@ pub fn conninfo_pairs(s: &str) -> Result<Vec<(String, String)>, ConninfoError> {
 
 #[cfg(test)]
 mod tests;
+
+/// A row as the sessions return it, from (column, value) pairs: for the
+/// fixtures, the fuzz targets and tests.
+pub fn row_of(pairs: &[(&str, &str)]) -> crate::cluster::TextRow {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -214,12 +214,7 @@ fn read_state(s: &mut Session) -> Result<NodeState, ProbeError> {
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&str, &str)]) -> TextRow {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::cluster::text::row_of as row;
 
     #[test]
     fn status_row_reads_recovery_lsn_and_receiver() {

@@ -1,15 +1,9 @@
 //! The readers of every topic, one behaviour per test.
 
 use super::*;
-use crate::cluster::TextRow;
 use crate::conninfo::MaskedConninfo;
 
-fn row(pairs: &[(&str, &str)]) -> TextRow {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+use crate::cluster::text::row_of as row;
 
 #[test]
 fn lsn_parse_and_lag() {
