@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::error::ProbeError;
-use super::session::{with_session, Endpoint};
+use super::session::{with_session, with_session_kept, Endpoint, Session, TextRow};
 use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
 use crate::plumbing::net::host_port;
@@ -203,11 +203,37 @@ impl<'a> Pgpool<'a> {
     }
 
     /// pgpool's backends: its own view with `SHOW pool_nodes`' details when
-    /// they come (see [`Pgpool`]).
+    /// they come (see [`Pgpool`]). One session asks both: `pool_nodes` runs
+    /// on the session the stats answered on, with a deadline of its own,
+    /// so a `pool_nodes` that hangs never costs the stats' answer (what
+    /// two sessions gave) and a check costs one session, not two.
     pub fn backends(&self) -> Result<Vec<Backend>, ReadError> {
-        match self.own_view()? {
-            Some(view) => Ok(self.detail(view)),
-            None => self.pool_nodes(),
+        if !stats_due(&self.at) {
+            return self.pool_nodes();
+        }
+        let (stats, session) = with_session_kept(self.ep, self.timeout, |s| {
+            Ok(s.rows("SHOW pool_health_check_stats"))
+        })
+        .map_err(ReadError::Probe)?;
+        let view = match stats {
+            Ok(rows) => pool_nodes(&rows).ok().filter(|v| !v.is_empty()),
+            Err(e) => {
+                if e.is_query_refused() {
+                    no_stats(&self.at);
+                }
+                // A session that broke on the question is not asked again.
+                if !session.is_open() {
+                    return self.pool_nodes();
+                }
+                None
+            }
+        };
+        match view {
+            Some(view) if detail_due(&self.at) => {
+                Ok(self.detail_from(view, || self.pool_nodes_on(session)))
+            }
+            Some(view) => Ok(view),
+            None => self.pool_nodes_on(session),
         }
     }
 
@@ -241,7 +267,19 @@ impl<'a> Pgpool<'a> {
     pub fn pool_nodes(&self) -> Result<Vec<Backend>, ReadError> {
         let rows = with_session(self.ep, self.timeout, |s| s.rows("SHOW pool_nodes"))
             .map_err(ReadError::Probe)?;
-        pool_nodes(&rows).map_err(|error| ReadError::Unreadable {
+        self.read_pool_nodes(&rows)
+    }
+
+    /// [`Self::pool_nodes`] on an open session, within a timeout of its own.
+    fn pool_nodes_on(&self, session: Session) -> Result<Vec<Backend>, ReadError> {
+        let rows = session
+            .within(self.timeout, |s| s.rows("SHOW pool_nodes"))
+            .map_err(ReadError::Probe)?;
+        self.read_pool_nodes(&rows)
+    }
+
+    fn read_pool_nodes(&self, rows: &[TextRow]) -> Result<Vec<Backend>, ReadError> {
+        pool_nodes(rows).map_err(|error| ReadError::Unreadable {
             at: self.at.clone(),
             error,
         })
@@ -251,11 +289,20 @@ impl<'a> Pgpool<'a> {
     /// backends, else `view` as it is. After a time-out the details are not
     /// asked for [`DETAIL_BACKOFF`].
     pub fn detail(&self, view: Vec<Backend>) -> Vec<Backend> {
-        let at = &self.at;
-        if !detail_due(at) {
+        if !detail_due(&self.at) {
             return view;
         }
-        match self.pool_nodes() {
+        self.detail_from(view, || self.pool_nodes())
+    }
+
+    /// [`Self::detail`] with the details read by `read`.
+    fn detail_from(
+        &self,
+        view: Vec<Backend>,
+        read: impl FnOnce() -> Result<Vec<Backend>, ReadError>,
+    ) -> Vec<Backend> {
+        let at = &self.at;
+        match read() {
             Ok(detailed) if detailed.len() == view.len() => detailed,
             Ok(_) => view,
             Err(ReadError::Probe(e)) if e.is_timeout() => {
@@ -440,3 +487,6 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod session_tests;

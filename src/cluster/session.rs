@@ -301,25 +301,6 @@ pub fn connect(
     .map_err(|e| e.redacted(secret.as_ref()))
 }
 
-/// Runs one simple-protocol query on `client` within `timeout` and hands the
-/// client back with the rows. On time-out the client is lost (it stays with
-/// the stuck worker until the server answers or the socket fails).
-pub fn query_within(
-    mut client: Client,
-    host: &str,
-    port: u16,
-    sql: &str,
-    timeout: Duration,
-) -> Result<(Client, Vec<TextRow>), ProbeError> {
-    let sql = sql.to_string();
-    let (h, step) = (host.to_string(), query_step(&sql));
-    within(host, port, &query_step(&sql), timeout, move || {
-        let rows =
-            simple_rows(&mut client, &sql).map_err(|e| ProbeError::from_pg(&h, port, &step, &e))?;
-        Ok((client, capped(rows, &h, port, &step)?))
-    })
-}
-
 /// Connects to `ep` and runs `work` on the session, all within one
 /// `timeout`. `work` receives a [`Session`] whose errors already name the
 /// host, port and step.
@@ -328,22 +309,60 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
 {
+    session_within(ep, timeout, move |mut s| work(&mut s))
+}
+
+/// [`with_session`] that hands the session back with `work`'s result, so
+/// that a later step runs on it with a deadline of its own
+/// ([`Session::within`]) instead of costing a new session.
+pub fn with_session_kept<T, F>(
+    ep: &Endpoint,
+    timeout: Duration,
+    work: F,
+) -> Result<(T, Session), ProbeError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
+{
+    session_within(ep, timeout, move |mut s| {
+        let t = work(&mut s)?;
+        Ok((t, s))
+    })
+}
+
+/// Connects to `ep` and hands the session to `work`, within `timeout`.
+fn session_within<T, F>(ep: &Endpoint, timeout: Duration, work: F) -> Result<T, ProbeError>
+where
+    T: Send + 'static,
+    F: FnOnce(Session) -> Result<T, ProbeError> + Send + 'static,
+{
     let ep = ep.clone();
     let secret = ep.password.clone();
     let (host, port) = (ep.host.clone(), ep.port);
     // The step named on time-out is the last one the worker started.
     let step = std::sync::Arc::new(Mutex::new(String::from("connect")));
     let step_w = step.clone();
+    let secret_w = secret.clone();
     let result = within(&host, port, "connect", timeout, move || {
         let client = connect_now(&ep, timeout)?;
-        let mut session = Session {
+        work(Session {
             client,
             host: ep.host.clone(),
             port: ep.port,
             step: step_w,
-        };
-        work(&mut session)
+            secret: secret_w,
+        })
     });
+    named_and_redacted(result, &step, secret.as_ref())
+}
+
+/// `result` with a time-out naming the last step the worker started, and
+/// no error holding `secret`.
+fn named_and_redacted<T>(
+    result: Result<T, ProbeError>,
+    step: &Mutex<String>,
+    secret: Option<&Secret>,
+) -> Result<T, ProbeError> {
     match result {
         Err(ProbeError::Timeout {
             host, port, after, ..
@@ -356,7 +375,7 @@ where
                 after,
             })
         }
-        other => other.map_err(|e| e.redacted(secret.as_ref())),
+        other => other.map_err(|e| e.redacted(secret)),
     }
 }
 
@@ -366,9 +385,25 @@ pub struct Session {
     host: String,
     port: u16,
     step: std::sync::Arc<Mutex<String>>,
+    /// The endpoint's password, kept out of every error.
+    secret: Option<Secret>,
 }
 
 impl Session {
+    /// Runs `work` on this session on a worker thread, within a `timeout`
+    /// of its own. On time-out the session is lost: it stays with the
+    /// worker until the server answers or the socket fails.
+    pub fn within<T, F>(mut self, timeout: Duration, work: F) -> Result<T, ProbeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
+    {
+        let (host, port) = (self.host.clone(), self.port);
+        let (step, secret) = (self.step.clone(), self.secret.clone());
+        let result = within(&host, port, "query", timeout, move || work(&mut self));
+        named_and_redacted(result, &step, secret.as_ref())
+    }
+
     /// Runs `sql` with the simple query protocol (every value is text);
     /// errors are `query host:port (first words of sql): detail`.
     pub fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, ProbeError> {
@@ -388,6 +423,11 @@ impl Session {
             .into_iter()
             .next()
             .ok_or_else(|| ProbeError::failed(&self.host, self.port, &step, "no rows"))
+    }
+
+    /// Whether the connection is still open (a refused query leaves it so).
+    pub fn is_open(&self) -> bool {
+        !self.client.is_closed()
     }
 
     /// Host this session is connected to.

@@ -309,7 +309,10 @@ mod tests {
         release.send(()).expect("the hung call still runs");
         let deadline = Instant::now() + Duration::from_secs(10);
         while w.idle().len() < 2 {
-            assert!(Instant::now() < deadline, "the released worker never came back");
+            assert!(
+                Instant::now() < deadline,
+                "the released worker never came back"
+            );
             thread::yield_now();
         }
     }
