@@ -19,10 +19,38 @@ pub fn this_hostname() -> Option<String> {
         .find(|s| !s.is_empty())
 }
 
+/// The text of /etc/passwd. Every check asks it for a home (`.pgpass`,
+/// `~/.postgresql`) and an owner, several times: it is read again only
+/// when the file changed (inode, size or modification time, to the
+/// nanosecond; `useradd` and `vipw` replace the file), so a check costs
+/// one `stat` of it instead of reading and parsing it each time.
+fn passwd_text() -> Option<std::sync::Arc<str>> {
+    passwd_text_of(Path::new("/etc/passwd"))
+}
+
+/// [`passwd_text`] of the file at `path` (tests use their own).
+fn passwd_text_of(path: &Path) -> Option<std::sync::Arc<str>> {
+    use std::os::unix::fs::MetadataExt;
+    type Stamp = (u64, u64, i64, i64);
+    type Cache = Vec<(PathBuf, Stamp, std::sync::Arc<str>)>;
+    static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
+    let meta = std::fs::metadata(path).ok()?;
+    let stamp: Stamp = (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, _, text)) = cache.iter().find(|(p, s, _)| p == path && *s == stamp) {
+        return Some(text.clone());
+    }
+    let text: std::sync::Arc<str> = std::fs::read_to_string(path).ok()?.into();
+    // One entry per path (the process reads one; tests their own).
+    cache.retain(|(p, _, _)| p != path);
+    cache.push((path.to_path_buf(), stamp, text.clone()));
+    Some(text)
+}
+
 /// The home directory of OS user `user`, from /etc/passwd; for the current
 /// user (`$USER`/`$LOGNAME`) `$HOME` is the fallback.
 pub fn home_of(user: &str) -> Option<PathBuf> {
-    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+    if let Some(passwd) = passwd_text() {
         if let Some(home) = home_in_passwd(&passwd, user) {
             return Some(home);
         }
@@ -52,8 +80,7 @@ pub fn credentials_user(poolstatus_user: &str) -> String {
         if uid == 0 {
             return None;
         }
-        std::fs::read_to_string("/etc/passwd")
-            .ok()
+        passwd_text()
             .and_then(|p| user_of_uid(&p, uid))
             .or_else(|| std::env::var("USER").ok())
     });
@@ -64,7 +91,7 @@ pub fn credentials_user(poolstatus_user: &str) -> String {
 
 /// The uid of account `user` in /etc/passwd.
 pub fn uid_of(user: &str) -> Option<u32> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let passwd = passwd_text()?;
     uid_in_passwd(&passwd, user)
 }
 
@@ -232,6 +259,31 @@ pub(crate) fn home_in_passwd(passwd: &str, user: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwd_is_read_again_only_when_it_changed() {
+        let dir = std::env::temp_dir().join(format!("pgpw-passwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("passwd");
+        std::fs::write(&path, "a:x:1:1::/home/a:/bin/sh\n").expect("write");
+        let first = passwd_text_of(&path).expect("read");
+        let again = passwd_text_of(&path).expect("read");
+        assert!(
+            std::sync::Arc::ptr_eq(&first, &again),
+            "an unchanged file was read again"
+        );
+        // The same size, another text: a new file in its place (as vipw does).
+        let new = dir.join("passwd.new");
+        std::fs::write(&new, "b:x:1:1::/home/b:/bin/sh\n").expect("write");
+        std::fs::rename(&new, &path).expect("rename");
+        let changed = passwd_text_of(&path).expect("read");
+        assert_eq!(
+            home_in_passwd(&changed, "b"),
+            Some(PathBuf::from("/home/b"))
+        );
+        assert_eq!(home_in_passwd(&changed, "a"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn credentials_user_reads_effective_uid_and_passwd() {
