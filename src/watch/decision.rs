@@ -3,8 +3,6 @@
 //! pure `decide` functions of [`super::pgp`] and [`super::repmgr`] return a
 //! [`Decision`]; the act side ([`super::act`]) carries it out.
 
-use crate::plumbing::json::Json;
-
 /// Which of the original's mails this is; the subject is fixed per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {
@@ -127,16 +125,6 @@ pub struct Decision {
     pub warn: bool,
 }
 
-impl Decision {
-    /// The decision as JSON for the gate's HTTP answer.
-    pub fn to_json(&self, watcher: &str) -> Json {
-        Json::object()
-            .with("watcher", watcher)
-            .with("port_open", self.port_open)
-            .with("reason", self.reason.as_str())
-    }
-}
-
 /// The value of `key` in a state record line (`gate=open failing=no`),
 /// the form the decisions persist across restarts.
 pub fn record_field<'a>(record: &'a str, key: &str) -> Option<&'a str> {
@@ -174,20 +162,6 @@ mod tests {
         assert_eq!(
             html_lines("node <img src=x> & co\nok"),
             "node &lt;img src=x&gt; &amp; co<br>ok"
-        );
-    }
-
-    #[test]
-    fn decision_json_names_watcher_port_and_reason() {
-        let d = Decision {
-            port_open: true,
-            mails: vec![],
-            reason: "pgpool is healthy.".into(),
-            warn: false,
-        };
-        assert_eq!(
-            d.to_json("pgpwatch").render(),
-            r#"{"watcher":"pgpwatch","port_open":true,"reason":"pgpool is healthy."}"#
         );
     }
 }
