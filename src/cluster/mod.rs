@@ -35,7 +35,7 @@ pub mod tls;
 
 pub use error::{pg_detail, ProbeError};
 pub use session::{
-    connect, simple_rows, with_session, with_session_kept, Endpoint, Session, TextRow,
+    connect, simple_rows, with_session, with_session_then, Endpoint, Session, TextRow,
     MAX_PENDING_PER_SERVER, MAX_ROWS,
 };
 pub use tcp::tcp_connect;

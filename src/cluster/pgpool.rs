@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::error::ProbeError;
-use super::session::{with_session, with_session_kept, Endpoint, Session, TextRow};
+use super::session::{with_session, with_session_then, Endpoint, FollowUp, TextRow};
 use super::text::{pool_nodes, Backend, ParseError, Role};
 use crate::config::PgpSettings;
 use crate::plumbing::net::host_port;
@@ -203,37 +203,41 @@ impl<'a> Pgpool<'a> {
     }
 
     /// pgpool's backends: its own view with `SHOW pool_nodes`' details when
-    /// they come (see [`Pgpool`]). One session asks both: `pool_nodes` runs
-    /// on the session the stats answered on, with a deadline of its own,
-    /// so a `pool_nodes` that hangs never costs the stats' answer (what
-    /// two sessions gave) and a check costs one session, not two.
+    /// they come (see [`Pgpool`]). One session asks both: `pool_nodes` is
+    /// the stats' follow-up on the same session, with a deadline of its
+    /// own ([`with_session_then`]), so a `pool_nodes` that hangs never costs
+    /// the stats' answer (what two sessions gave) and a check costs one
+    /// session, not two.
     pub fn backends(&self) -> Result<Vec<Backend>, ReadError> {
         if !stats_due(&self.at) {
             return self.pool_nodes();
         }
-        let (stats, session) = with_session_kept(self.ep, self.timeout, |s| {
-            Ok(s.rows("SHOW pool_health_check_stats"))
+        let want_detail = detail_due(&self.at);
+        let (stats, follow) = with_session_then(self.ep, self.timeout, move |s| {
+            let stats = s
+                .rows("SHOW pool_health_check_stats")
+                .map(|rows| pool_nodes(&rows).ok().filter(|v| !v.is_empty()));
+            // pool_nodes adds the view's details, or is the only view; a
+            // session that broke on the question is not asked again.
+            let ask = match &stats {
+                Ok(Some(_)) => want_detail,
+                _ => s.is_open(),
+            };
+            Ok((stats, ask.then_some("SHOW pool_nodes")))
         })
         .map_err(ReadError::Probe)?;
-        let view = match stats {
-            Ok(rows) => pool_nodes(&rows).ok().filter(|v| !v.is_empty()),
-            Err(e) => {
-                if e.is_query_refused() {
-                    no_stats(&self.at);
-                }
-                // A session that broke on the question is not asked again.
-                if !session.is_open() {
-                    return self.pool_nodes();
-                }
-                None
+        let view = stats.unwrap_or_else(|e| {
+            if e.is_query_refused() {
+                no_stats(&self.at);
             }
-        };
-        match view {
-            Some(view) if detail_due(&self.at) => {
-                Ok(self.detail_from(view, || self.pool_nodes_on(session)))
-            }
-            Some(view) => Ok(view),
-            None => self.pool_nodes_on(session),
+            None
+        });
+        let read = |rows: FollowUp| self.read_pool_nodes(&rows.map_err(ReadError::Probe)?);
+        match (view, follow) {
+            (Some(view), Some(rows)) => Ok(self.detail_from(view, || read(rows))),
+            (Some(view), None) => Ok(view),
+            (None, Some(rows)) => read(rows),
+            (None, None) => self.pool_nodes(),
         }
     }
 
@@ -266,14 +270,6 @@ impl<'a> Pgpool<'a> {
     /// `SHOW pool_nodes`, read as backends.
     pub fn pool_nodes(&self) -> Result<Vec<Backend>, ReadError> {
         let rows = with_session(self.ep, self.timeout, |s| s.rows("SHOW pool_nodes"))
-            .map_err(ReadError::Probe)?;
-        self.read_pool_nodes(&rows)
-    }
-
-    /// [`Self::pool_nodes`] on an open session, within a timeout of its own.
-    fn pool_nodes_on(&self, session: Session) -> Result<Vec<Backend>, ReadError> {
-        let rows = session
-            .within(self.timeout, |s| s.rows("SHOW pool_nodes"))
             .map_err(ReadError::Probe)?;
         self.read_pool_nodes(&rows)
     }

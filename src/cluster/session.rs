@@ -312,24 +312,6 @@ where
     session_within(ep, timeout, move |mut s| work(&mut s))
 }
 
-/// [`with_session`] that hands the session back with `work`'s result, so
-/// that a later step runs on it with a deadline of its own
-/// ([`Session::within`]) instead of costing a new session.
-pub fn with_session_kept<T, F>(
-    ep: &Endpoint,
-    timeout: Duration,
-    work: F,
-) -> Result<(T, Session), ProbeError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
-{
-    session_within(ep, timeout, move |mut s| {
-        let t = work(&mut s)?;
-        Ok((t, s))
-    })
-}
-
 /// Connects to `ep` and hands the session to `work`, within `timeout`.
 fn session_within<T, F>(ep: &Endpoint, timeout: Duration, work: F) -> Result<T, ProbeError>
 where
@@ -342,7 +324,6 @@ where
     // The step named on time-out is the last one the worker started.
     let step = std::sync::Arc::new(Mutex::new(String::from("connect")));
     let step_w = step.clone();
-    let secret_w = secret.clone();
     let result = within(&host, port, "connect", timeout, move || {
         let client = connect_now(&ep, timeout)?;
         work(Session {
@@ -350,7 +331,6 @@ where
             host: ep.host.clone(),
             port: ep.port,
             step: step_w,
-            secret: secret_w,
         })
     });
     named_and_redacted(result, &step, secret.as_ref())
@@ -385,25 +365,9 @@ pub struct Session {
     host: String,
     port: u16,
     step: std::sync::Arc<Mutex<String>>,
-    /// The endpoint's password, kept out of every error.
-    secret: Option<Secret>,
 }
 
 impl Session {
-    /// Runs `work` on this session on a worker thread, within a `timeout`
-    /// of its own. On time-out the session is lost: it stays with the
-    /// worker until the server answers or the socket fails.
-    pub fn within<T, F>(mut self, timeout: Duration, work: F) -> Result<T, ProbeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Session) -> Result<T, ProbeError> + Send + 'static,
-    {
-        let (host, port) = (self.host.clone(), self.port);
-        let (step, secret) = (self.step.clone(), self.secret.clone());
-        let result = within(&host, port, "query", timeout, move || work(&mut self));
-        named_and_redacted(result, &step, secret.as_ref())
-    }
-
     /// Runs `sql` with the simple query protocol (every value is text);
     /// errors are `query host:port (first words of sql): detail`.
     pub fn rows(&mut self, sql: &str) -> Result<Vec<TextRow>, ProbeError> {
@@ -498,6 +462,10 @@ pub fn simple_rows(client: &mut Client, sql: &str) -> Result<Vec<TextRow>, postg
     }
     Ok(rows)
 }
+
+mod then;
+pub use then::{with_session_then, FollowUp};
+
 #[cfg(test)]
 mod tests;
 

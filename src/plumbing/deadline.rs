@@ -167,6 +167,25 @@ impl Workers {
     }
 }
 
+/// Hands `work` to a worker thread (reused, or started and named `name`)
+/// without waiting for it: `work` reports through channels of its own,
+/// which its caller waits on with deadlines (a call that answers in
+/// stages, `cluster::session::with_session_then`).
+pub fn run_detached<F>(name: &str, work: F) -> Result<(), WithinError>
+where
+    F: FnOnce() + Send + 'static,
+{
+    WORKERS
+        .submit(
+            name,
+            Box::new(move || {
+                work();
+                Box::new(|| ()) as Delivery
+            }),
+        )
+        .map_err(WithinError::Spawn)
+}
+
 /// Runs `work` on a worker thread (reused, or started and named `name`)
 /// and waits at most `timeout` for it.
 pub fn run_within<T, F>(name: &str, timeout: Duration, work: F) -> Result<T, WithinError>

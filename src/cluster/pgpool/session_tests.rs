@@ -21,6 +21,8 @@ enum Answer {
     NoStats,
     /// `SHOW pool_nodes` never answers (a backend behind a partition).
     NodesHang,
+    /// Nothing answers after the log-in (a frozen pgpool child).
+    StatsHang,
 }
 
 struct FakePgpool {
@@ -132,6 +134,10 @@ fn serve(mut s: TcpStream, answer: Answer) {
             return; // Terminate, or anything else: the session ends.
         }
         let sql = String::from_utf8_lossy(&body).to_lowercase();
+        if let Answer::StatsHang = answer {
+            let _ = read_n(&mut s, 1);
+            return;
+        }
         let reply = if sql.contains("pool_health_check_stats") {
             match answer {
                 Answer::NoStats => {
@@ -212,5 +218,23 @@ fn a_hanging_pool_nodes_still_gives_the_stats_view_within_its_own_deadline() {
         took < Duration::from_secs(4),
         "bounded by its deadline: {took:?}"
     );
+    assert_eq!(fake.sessions(), 1);
+}
+
+#[test]
+fn a_hanging_stats_question_is_an_error_naming_it_within_the_timeout() {
+    let fake = FakePgpool::start(Answer::StatsHang);
+    let ep = fake.endpoint();
+    let timeout = Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let e = Pgpool::new(&ep, timeout).backends().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        e.to_string()
+            .contains("query (SHOW pool_health_check_stats)"),
+        "{e}"
+    );
+    assert!(took >= timeout, "returned before its deadline: {took:?}");
+    assert!(took < Duration::from_secs(3), "not bounded: {took:?}");
     assert_eq!(fake.sessions(), 1);
 }
