@@ -208,8 +208,12 @@ fn trust_child() {
     );
     std::env::remove_var(ENV_DIR);
 
+    let started = std::time::Instant::now();
     let choice = choose();
-    println!("trust: system CAs: {choice}");
+    println!(
+        "trust: system CAs ({:.1} ms to decide): {choice}",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     let SystemCas::HashedDirs { bundle, .. } = &choice else {
         println!("trust: no hashed directory holding the bundle here: nothing to measure");
         println!("trust: done");
