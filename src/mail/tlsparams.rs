@@ -37,6 +37,9 @@ pub(super) fn tls_parameters(opts: &MailSettings) -> Result<TlsParameters, MailE
             builder = builder.add_root_certificate(cert);
         }
     }
+    for cert in super::trust::bundle_roots_for_mail() {
+        builder = builder.add_root_certificate(cert);
+    }
     if opts.tls.insecure {
         builder = builder
             .dangerous_accept_invalid_certs(true)

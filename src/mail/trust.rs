@@ -31,9 +31,10 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
-use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use openssl::x509::X509;
 
 const ENV_FILE: &str = "SSL_CERT_FILE";
@@ -175,6 +176,7 @@ fn choose() -> SystemCas {
     let Some(bundle) = probe.cert_file else {
         return SystemCas::NoBundle;
     };
+    let checked = stamp(&bundle);
     let certs = match covered(&bundle, &probe.cert_dir) {
         Ok(n) => n,
         Err(why) => return SystemCas::Bundle { path: bundle, why },
@@ -190,17 +192,103 @@ fn choose() -> SystemCas {
     let built = TlsParameters::new_native("localhost".to_string());
     std::env::remove_var(ENV_FILE);
     match built {
-        Ok(_) => SystemCas::HashedDirs {
-            bundle,
-            dirs: probe.cert_dir,
-            certs,
-        },
+        Ok(_) => {
+            *lock(&HELD) = Some(Held {
+                bundle: bundle.clone(),
+                dirs: probe.cert_dir.clone(),
+                checked,
+                covered: true,
+            });
+            SystemCas::HashedDirs {
+                bundle,
+                dirs: probe.cert_dir,
+                certs,
+            }
+        }
         // native-tls fails before it probes: the next context probes again
         // (the bundle included) and says what is wrong.
         Err(e) => SystemCas::Bundle {
             path: bundle,
             why: KeptBecause::OpenSsl(e.to_string()),
         },
+    }
+}
+
+/// The bundle native-tls no longer reads, and whether the directories
+/// held all of it when it last changed.
+struct Held {
+    bundle: PathBuf,
+    dirs: Vec<PathBuf>,
+    checked: Option<Stamp>,
+    covered: bool,
+}
+
+/// A file's size and modification time.
+type Stamp = (u64, Option<SystemTime>);
+
+static HELD: Mutex<Option<Held>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+/// What a mail's TLS context must add so that it trusts what it did
+/// before [`settle_at_start`]: nothing while the bundle is as it was when
+/// the directories held all of it; the bundle's certificates when it has
+/// changed since (an edit without `update-ca-certificates`) and they are
+/// no longer all in the directories. One `stat` per mail; the check again
+/// only after a change.
+pub(crate) fn bundle_roots_for_mail() -> Vec<Certificate> {
+    match lock(&HELD).as_mut() {
+        Some(held) => held.roots_for_mail(),
+        None => Vec::new(),
+    }
+}
+
+impl Held {
+    fn roots_for_mail(&mut self) -> Vec<Certificate> {
+        let now = stamp(&self.bundle);
+        if now != self.checked {
+            self.checked = now;
+            self.covered = match covered(&self.bundle, &self.dirs) {
+                Ok(_) => true,
+                Err(why) => {
+                    log::info!(
+                        "smtp: {} changed since the start and {why}: every mail reads it again",
+                        self.bundle.display()
+                    );
+                    false
+                }
+            };
+        }
+        if self.covered {
+            return Vec::new();
+        }
+        let Ok(text) = std::fs::read_to_string(&self.bundle) else {
+            return Vec::new();
+        };
+        const END: &str = "-----END CERTIFICATE-----";
+        let mut certs = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+            let Some(len) = rest[start..].find(END) else {
+                break;
+            };
+            let end = start + len + END.len();
+            if let Ok(c) = Certificate::from_pem(&rest.as_bytes()[start..end]) {
+                certs.push(c);
+            }
+            rest = &rest[end..];
+        }
+        certs
     }
 }
 

@@ -139,6 +139,29 @@ fn blocks_the_directory_lookup_would_not_give_keep_the_bundle() {
     assert!(matches!(why, KeptBecause::Unreadable(_)), "{why}");
 }
 
+#[test]
+fn a_bundle_changed_after_the_start_is_read_again_while_the_dir_lacks_some_of_it() {
+    let dir = tmp("changed");
+    let (a, b) = (cert("trust test A"), cert("trust test added later"));
+    let (bundle, hashed) = bundle_of(&dir, &[&a]);
+    link(&hashed, &a, 0);
+    let mut held = Held {
+        bundle: bundle.clone(),
+        dirs: vec![hashed.clone()],
+        checked: stamp(&bundle),
+        covered: true,
+    };
+    assert_eq!(held.roots_for_mail().len(), 0, "unchanged: nothing to add");
+    // An edit without update-ca-certificates: the bundle is read per mail.
+    std::fs::write(&bundle, format!("{}{}", pem(&a), pem(&b))).expect("write");
+    assert_eq!(held.roots_for_mail().len(), 2);
+    assert_eq!(held.roots_for_mail().len(), 2, "and for every later mail");
+    // Once the directory holds it too (and the bundle is rewritten), no more.
+    link(&hashed, &b, 0);
+    std::fs::write(&bundle, format!("{}\n{}", pem(&a), pem(&b))).expect("write");
+    assert_eq!(held.roots_for_mail().len(), 0);
+}
+
 const CHILD_ENV: &str = "PGPOOLWATCH_TRUST_CHILD";
 
 /// Issue 20 item 3: a mail's TLS context must not parse the whole system
