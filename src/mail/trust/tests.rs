@@ -15,6 +15,10 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A self-signed EC certificate named `cn`.
 fn cert(cn: &str) -> X509 {
+    cert_and_key(cn).0
+}
+
+fn cert_and_key(cn: &str) -> (X509, openssl::pkey::PKey<openssl::pkey::Private>) {
     let group =
         openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
     let key = openssl::ec::EcKey::generate(&group)
@@ -33,7 +37,7 @@ fn cert(cn: &str) -> X509 {
     b.set_not_after(&not_after).expect("na");
     b.sign(&key, openssl::hash::MessageDigest::sha256())
         .expect("sign");
-    b.build()
+    (b.build(), key)
 }
 
 fn pem(c: &X509) -> String {
@@ -273,5 +277,66 @@ fn trust_child() {
             bundle.display()
         );
     }
+    handshakes_trust_what_they_did(&settings);
     println!("trust: done");
+}
+
+/// With the directories alone, a certificate the system does not trust is
+/// still refused, and `--cacert` still trusted: an implicit-TLS SMTP
+/// greeting from a local server whose certificate is self-signed.
+fn handshakes_trust_what_they_did(settings: &MailSettings) {
+    use lettre::transport::smtp::client::SmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tmp("handshake");
+    let (server_cert, key) = cert_and_key("localhost");
+    let ca = dir.join("server.pem");
+    std::fs::write(&ca, pem(&server_cert)).expect("write");
+    let mut acceptor =
+        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls())
+            .expect("acceptor");
+    acceptor.set_private_key(&key).expect("key");
+    acceptor.set_certificate(&server_cert).expect("cert");
+    let acceptor = acceptor.build();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(stream) = stream else { continue };
+            let Ok(mut tls) = acceptor.accept(stream) else {
+                continue;
+            };
+            let _ = tls.write_all(b"220 localhost ESMTP\r\n");
+            let mut line = String::new();
+            let mut reader = BufReader::new(&mut tls);
+            let _ = reader.read_line(&mut line);
+            let _ = tls.write_all(b"250 localhost\r\n");
+            let _ = tls.flush();
+        }
+    });
+    let hello = ClientId::Domain("client.test".into());
+    let connect = |s: &MailSettings| {
+        let params = tls_parameters(s).expect("TLS parameters");
+        SmtpConnection::connect(
+            ("127.0.0.1", port),
+            Some(Duration::from_secs(5)),
+            &hello,
+            Some(&params),
+            None,
+        )
+    };
+    let localhost = MailSettings {
+        server: "localhost".into(),
+        ..settings.clone()
+    };
+    let refused = connect(&localhost).map(|_| ()).unwrap_err();
+    let why = format!("{refused:?}");
+    println!("trust: a self-signed server without --cacert: {why}");
+    assert!(why.contains("certificate verify failed"), "{why}");
+    let mut with_ca = localhost.clone();
+    with_ca.tls.cacert = Some(ca);
+    connect(&with_ca).expect("--cacert's certificate is trusted");
+    println!("trust: the same server with --cacert: greeted");
+    let _ = server.join();
 }
