@@ -19,6 +19,10 @@ fn run() -> Result<u8, CliError> {
         Start::Run { args, settings } => (args, settings),
     };
     cli::print_warnings(Program::Repmgrwatch, &settings);
+    if settings.general.sendmail {
+        // Before any thread: it may set and restore SSL_CERT_FILE.
+        pgpoolwatch::mail::trust::settle_at_start();
+    }
     pgpoolwatch::plumbing::logging::init_logging();
     pgpoolwatch::serve::raise_fd_limit();
     Ok(pgpoolwatch::watch::run_repmgrwatch(settings, args.run_once))

@@ -26,6 +26,7 @@ pub mod error;
 pub mod options;
 mod tlsparams;
 pub mod transport;
+pub mod trust;
 pub mod worker;
 
 pub use body::{compose_body, html_escape};

@@ -19,12 +19,26 @@ pub(super) fn warn_insecure_once(server: &str, port: u16) {
     });
 }
 
+/// Says once per process where the system's CA certificates come from
+/// ([`super::trust`]).
+fn log_system_cas_once() {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| match super::trust::decided() {
+        Some(cas) => log::debug!("smtp: system CA certificates: {cas}"),
+        None => log::debug!("smtp: system CA certificates: the bundle and the CA directories"),
+    });
+}
+
 pub(super) fn tls_parameters(opts: &MailSettings) -> Result<TlsParameters, MailError> {
+    log_system_cas_once();
     let mut builder = TlsParameters::builder(opts.server.clone());
     if let Some(path) = &opts.tls.cacert {
         for cert in read_cacert(path)? {
             builder = builder.add_root_certificate(cert);
         }
+    }
+    for cert in super::trust::bundle_roots_for_mail() {
+        builder = builder.add_root_certificate(cert);
     }
     if opts.tls.insecure {
         builder = builder
