@@ -1,13 +1,15 @@
 //! One fast-path thread: watches one server (see the module docs of
 //! [`super`]) and wakes the driver when it goes away or comes back.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Target;
-use crate::cluster::held::{Heard, Held};
+use crate::cluster::held::{Heard, Held, HeldKind};
+use crate::cluster::tcp::{knock, Knock};
+use crate::config::tls::SslMode;
 use crate::watch::runner::Stop;
 use crate::watch::wake::Wake;
 
@@ -190,16 +192,20 @@ impl Probe {
     }
 }
 
-/// TCP probes with the target's addresses looked up once a minute.
+/// TCP probes with the target's addresses looked up once a minute, each
+/// closed the way the target's server logs nothing for
+/// ([`crate::cluster::tcp::Knock`]).
 #[derive(Default)]
 struct Tcp {
     addrs: Vec<SocketAddr>,
     looked_up: Option<Instant>,
+    /// `None` until the first probe chose it from the target.
+    how: Option<Knock>,
 }
 
 impl Tcp {
     /// Whether `target` accepts a TCP connection within `timeout` (closed
-    /// at once: pgpool and PostgreSQL log nothing for it).
+    /// at once, so that neither pgpool nor PostgreSQL logs it).
     fn accepts(&mut self, target: &Target, timeout: Duration) -> bool {
         let stale = self
             .looked_up
@@ -209,9 +215,39 @@ impl Tcp {
             self.addrs = crate::plumbing::deadline::resolve(&target.host, target.port, timeout)
                 .unwrap_or_default();
         }
-        self.addrs
-            .iter()
-            .any(|a| TcpStream::connect_timeout(a, timeout).is_ok())
+        let how = *self.how.get_or_insert_with(|| quiet_knock(target));
+        for a in &self.addrs {
+            match knock(a, timeout, how) {
+                Ok(Some(b'S')) if how == Knock::TlsRequest => {
+                    // A server with TLS on: a bare close is the quiet way
+                    // from PostgreSQL 12 on (before 12 no way is).
+                    log::debug!(
+                        "fast path: {} offers TLS; its probes close without a byte from now on",
+                        target.name
+                    );
+                    self.how = Some(Knock::Bare);
+                    return true;
+                }
+                Ok(_) => return true,
+                Err(_) => {}
+            }
+        }
+        false
+    }
+}
+
+/// How `target`'s probes close ([`Knock`]): a PostgreSQL node's after a TLS
+/// request (PostgreSQL before 12 logs a bare close) unless its settings say
+/// it speaks TLS (`sslmode` require or stricter: a bare close, which 12+
+/// does not log); a pgpool or a gate's without a byte (pgpool logs nothing
+/// for it, the gate is ours).
+fn quiet_knock(target: &Target) -> Knock {
+    match &target.session {
+        Some((ep, HeldKind::Postgres)) => match ep.tls.mode {
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Knock::Bare,
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer => Knock::TlsRequest,
+        },
+        _ => Knock::Bare,
     }
 }
 
