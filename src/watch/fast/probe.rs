@@ -85,6 +85,13 @@ impl Probe {
         let mut broke_at_generation: Option<u64> = None;
         // Extra wake-ups after the server came back (see RETRY_AFTER).
         let mut retries: Vec<Instant> = Vec::new();
+        // A pgpool with no backend left accepts connections and logs a
+        // FATAL line (`pgpool is not accepting any new connections`) for
+        // each, a bare probe's too: while the last check could not use it,
+        // its probe knocks no more once the port is seen open; it wakes
+        // the driver at RETRY_AFTER and waits for a check to use it.
+        let knocks_while_unused = !matches!(self.target.session, Some((_, HeldKind::Pgpool)));
+        let mut waiting = false;
         loop {
             if self.stop.is_requested() {
                 return;
@@ -126,8 +133,13 @@ impl Probe {
                 continue;
             }
             let now = Instant::now();
-            let up = tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT));
             let arm = self.arm.load(Ordering::SeqCst);
+            let up = if waiting && !arm {
+                true
+            } else {
+                tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT))
+            };
+            waiting = false;
             match reachable {
                 Some(false) if up && self.target.wake_on_accept => {
                     self.notify("accepts connections again");
@@ -168,6 +180,16 @@ impl Probe {
                         }
                     }
                 }
+            }
+            if up && !arm && !knocks_while_unused {
+                waiting = true;
+                let until = retries.first().copied();
+                while !self.arm.load(Ordering::SeqCst) && until.is_none_or(|t| Instant::now() < t) {
+                    if self.stop.wait_timeout(TCP_POLL) {
+                        return;
+                    }
+                }
+                continue;
             }
             if self.stop.wait_timeout(TCP_POLL) {
                 return;
@@ -323,5 +345,82 @@ mod tests {
         stop.request();
         t.join().expect("probe thread");
         assert_eq!(wake.notified(), 2, "one wake-up each way");
+    }
+
+    /// Connections a listener on 127.0.0.1 accepted (and closed), counted.
+    fn counting_listener() -> (u16, Arc<AtomicU64>, Stop) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Stop::new();
+        let (c, s) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.wait_timeout(Duration::from_millis(5)) {
+                while listener.accept().is_ok() {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        (port, count, stop)
+    }
+
+    #[test]
+    fn an_unused_pgpool_that_accepts_is_knocked_once_a_node_on_every_poll() {
+        let probe_of = |port: u16, kind: HeldKind, stop: &Stop| Probe {
+            target: Target {
+                name: format!("x 127.0.0.1:{port}"),
+                host: "127.0.0.1".into(),
+                port,
+                session: Some((
+                    crate::cluster::Endpoint::new(
+                        "127.0.0.1",
+                        port,
+                        "u",
+                        "d",
+                        None,
+                        Default::default(),
+                    ),
+                    kind,
+                )),
+                wake_on_accept: kind == HeldKind::Pgpool,
+            },
+            arm: Arc::new(AtomicBool::new(false)),
+            generation: Arc::new(AtomicU64::new(0)),
+            poll: Arc::new(AtomicBool::new(false)),
+            stop: stop.clone(),
+            wake: Wake::new(),
+            timeout: Duration::from_secs(1),
+            period: Duration::from_secs(10),
+        };
+        let (pool_port, pool_count, pool_srv) = counting_listener();
+        let (node_port, node_count, node_srv) = counting_listener();
+        let stop = Stop::new();
+        let threads = [
+            std::thread::spawn({
+                let p = probe_of(pool_port, HeldKind::Pgpool, &stop);
+                move || p.run()
+            }),
+            std::thread::spawn({
+                let p = probe_of(node_port, HeldKind::Postgres, &stop);
+                move || p.run()
+            }),
+        ];
+        let end = Instant::now() + Duration::from_secs(10);
+        while node_count.load(Ordering::SeqCst) < 4 {
+            assert!(Instant::now() < end, "the node is polled every TCP_POLL");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.request();
+        for t in threads {
+            t.join().expect("probe thread");
+        }
+        pool_srv.request();
+        node_srv.request();
+        assert_eq!(
+            pool_count.load(Ordering::SeqCst),
+            1,
+            "a pgpool the checks cannot use is knocked once, then left to them"
+        );
     }
 }
