@@ -134,7 +134,11 @@ impl Probe {
             }
             let now = Instant::now();
             let arm = self.arm.load(Ordering::SeqCst);
-            let up = if waiting && !arm {
+            // A server whose session may be held was answering the check
+            // just made: its first probe is the session itself (a TCP probe
+            // of a node with TLS on would cost its log a line, see Knock).
+            let first_look = reachable.is_none() && arm && self.target.session.is_some();
+            let up = if (waiting && !arm) || first_look {
                 true
             } else {
                 tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT))
