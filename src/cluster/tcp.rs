@@ -64,12 +64,14 @@ pub enum Knock {
     Bare,
     /// Closed after a TLS request and the server's one-byte answer: a
     /// PostgreSQL server that answers `N` (no TLS) logs nothing for it, of
-    /// any version (9.6 included); one that answers `S` expects a TLS
-    /// handshake and logs `could not accept SSL connection: EOF detected`
-    /// (then [`Knock::Bare`] is the quiet way from 12 on). A PostgreSQL
-    /// CancelRequest is no quieter: a key matching no session is logged
-    /// (`PID 0 in cancel request did not match any process`) by every
-    /// version, and pgpool logs `invalid cancel key` for it.
+    /// any version (9.6 included). One that answers `S` logs `could not
+    /// accept SSL connection` for a connection closed then, or without a
+    /// byte before 12: it is given a TLS handshake (no certificate check:
+    /// nothing is sent over it) and a TLS close, after which no version
+    /// logs anything. A PostgreSQL CancelRequest is no quieter: a key
+    /// matching no session is logged (`PID 0 in cancel request did not
+    /// match any process`) by 9.6, 13 and 17, and pgpool logs `forwarding
+    /// cancel request to backend` for it.
     TlsRequest,
 }
 
@@ -96,9 +98,37 @@ pub fn knock(addr: &SocketAddr, timeout: Duration, how: Knock) -> std::io::Resul
         Ok::<u8, std::io::Error>(b[0])
     })()
     .ok();
+    if answer == Some(b'S') {
+        tls_hello_goodbye(&stream);
+    }
     // A FIN, not a reset: the server reads a clean end of stream.
     let _ = stream.shutdown(Shutdown::Both);
     Ok(answer)
+}
+
+/// A TLS handshake on `stream` and its TLS close (close_notify), within
+/// the stream's timeouts; failures are ignored (the server accepted the
+/// connection: that is all the probe asks). The context checks no
+/// certificate and is built once per process, at the first server that
+/// answers `S`.
+fn tls_hello_goodbye(stream: &TcpStream) {
+    use openssl::ssl::{Ssl, SslContext, SslMethod, SslVerifyMode};
+    use std::sync::OnceLock;
+    static CONTEXT: OnceLock<Option<SslContext>> = OnceLock::new();
+    let ctx = CONTEXT.get_or_init(|| {
+        let mut b = SslContext::builder(SslMethod::tls_client()).ok()?;
+        b.set_verify(SslVerifyMode::NONE);
+        Some(b.build())
+    });
+    let (Some(ctx), Ok(s)) = (ctx, stream.try_clone()) else {
+        return;
+    };
+    let Ok(ssl) = Ssl::new(ctx) else {
+        return;
+    };
+    if let Ok(mut tls) = ssl.connect(s) {
+        let _ = tls.shutdown();
+    }
 }
 
 /// Whether something accepts TCP connections on `host:port` within
@@ -149,6 +179,10 @@ mod tests {
                 got.extend_from_slice(&b[..n]);
                 if got.len() == 8 {
                     s.write_all(&[answer])?;
+                    if answer == b'S' {
+                        // no TLS here: the client's handshake fails at once
+                        return Ok(got);
+                    }
                 }
             }
         });

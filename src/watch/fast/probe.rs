@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use super::Target;
 use crate::cluster::held::{Heard, Held, HeldKind};
 use crate::cluster::tcp::{knock, Knock};
-use crate::config::tls::SslMode;
 use crate::watch::runner::Stop;
 use crate::watch::wake::Wake;
 
@@ -135,8 +134,8 @@ impl Probe {
             let now = Instant::now();
             let arm = self.arm.load(Ordering::SeqCst);
             // A server whose session may be held was answering the check
-            // just made: its first probe is the session itself (a TCP probe
-            // of a node with TLS on would cost its log a line, see Knock).
+            // just made: its first probe is the session itself (no TCP probe
+            // and, to a node with TLS on, no TLS handshake for nothing).
             let first_look = reachable.is_none() && arm && self.target.session.is_some();
             let up = if (waiting && !arm) || first_look {
                 true
@@ -225,8 +224,6 @@ impl Probe {
 struct Tcp {
     addrs: Vec<SocketAddr>,
     looked_up: Option<Instant>,
-    /// `None` until the first probe chose it from the target.
-    how: Option<Knock>,
 }
 
 impl Tcp {
@@ -241,38 +238,19 @@ impl Tcp {
             self.addrs = crate::plumbing::deadline::resolve(&target.host, target.port, timeout)
                 .unwrap_or_default();
         }
-        let how = *self.how.get_or_insert_with(|| quiet_knock(target));
-        for a in &self.addrs {
-            match knock(a, timeout, how) {
-                Ok(Some(b'S')) if how == Knock::TlsRequest => {
-                    // A server with TLS on: a bare close is the quiet way
-                    // from PostgreSQL 12 on (before 12 no way is).
-                    log::debug!(
-                        "fast path: {} offers TLS; its probes close without a byte from now on",
-                        target.name
-                    );
-                    self.how = Some(Knock::Bare);
-                    return true;
-                }
-                Ok(_) => return true,
-                Err(_) => {}
-            }
-        }
-        false
+        let how = quiet_knock(target);
+        self.addrs.iter().any(|a| knock(a, timeout, how).is_ok())
     }
 }
 
-/// How `target`'s probes close ([`Knock`]): a PostgreSQL node's after a TLS
-/// request (PostgreSQL before 12 logs a bare close) unless its settings say
-/// it speaks TLS (`sslmode` require or stricter: a bare close, which 12+
-/// does not log); a pgpool or a gate's without a byte (pgpool logs nothing
-/// for it, the gate is ours).
+/// How `target`'s probes close ([`Knock`]): a PostgreSQL node's after a
+/// TLS request (PostgreSQL before 12 logs a connection closed without a
+/// byte, and every version one closed after answering `S`: such a node gets
+/// a TLS handshake first); a pgpool's or a gate's without a byte (pgpool
+/// logs nothing for it, the gate is ours).
 fn quiet_knock(target: &Target) -> Knock {
     match &target.session {
-        Some((ep, HeldKind::Postgres)) => match ep.tls.mode {
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Knock::Bare,
-            SslMode::Disable | SslMode::Allow | SslMode::Prefer => Knock::TlsRequest,
-        },
+        Some((_, HeldKind::Postgres)) => Knock::TlsRequest,
         _ => Knock::Bare,
     }
 }
