@@ -21,8 +21,9 @@
 //!
 //! Each TCP probe is closed the way the server logs nothing for
 //! ([`crate::cluster::tcp::Knock`]): without a byte to a pgpool or gate, and
-//! after a TLS request and its answer to a database node (PostgreSQL before
-//! 12 logs a connection closed without a byte).
+//! after a TLS request and its answer (and a TLS handshake when the node
+//! offers TLS) to a database node: PostgreSQL before 12 logs a connection
+//! closed without a byte, every version one closed after answering `S`.
 //!
 //! Costs per watched server: at most one held session, re-armed with a
 //! backoff after it breaks (never a spin; re-arm failures are logged at
