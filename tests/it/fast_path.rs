@@ -8,7 +8,12 @@
 //! ERROR or FATAL line the fast path caused.
 //!
 //! Own clusters on nets 32 (pgpool), 35 (repmgr: both pgpools stopped,
-//! kill, promote) and 34 (fast path off).
+//! kill, promote) and 34 (fast path off). On the other stacks (legacy:
+//! PostgreSQL 9.6 and pgpool-II 3.6, net 38; bullseye: 13 and 4.1, net 39;
+//! trixie: 17 and 4.6, net 40) one compact test each drives the probes
+//! and proves with a sentinel line that no server logged them (PostgreSQL
+//! before 12 logs a connection closed without a byte: the probe of a
+//! node sends a TLS request first).
 
 use std::path::Path;
 use std::process::Command;
@@ -234,4 +239,156 @@ fn with_the_fast_path_off_a_stopped_pgpool_waits_for_the_next_tick() {
     }
     w.wait_port(false, Duration::from_secs(10));
     assert!(!w.log().contains("fast path"), "{}", w.log_tail(30));
+}
+
+/// Lines a server wrote for a connection that never said who it is:
+/// PostgreSQL prints `[unknown]@[unknown]` for them (log_line_prefix
+/// `%u@%d`, 9.6 to 17); pgpool names no client, so its lines about a
+/// client that closed early, sent no startup packet or a cancel request.
+fn probe_lines(text: &str) -> Vec<String> {
+    const PGPOOL: [&str; 5] = [
+        "from frontend",
+        "startup packet",
+        "cancel request",
+        "SSL",
+        "frontend error",
+    ];
+    text.lines()
+        .filter(|l| l.contains("[unknown]@[unknown]") || PGPOOL.iter().any(|p| l.contains(p)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `text` without the sentinel's lines: pgpool logs the unknown database
+/// `tag` from one child (`pid N:`) as a run of lines around the one naming it.
+fn without_sentinel(text: &str, tag: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(at) = lines.iter().position(|l| l.contains(tag)) else {
+        return text.to_string();
+    };
+    let pid = lines[at]
+        .split(": ")
+        .find(|w| w.contains("pid "))
+        .unwrap_or(tag)
+        .to_string();
+    let run = at.saturating_sub(1)..(at + 4).min(lines.len());
+    let sentinels = |i: usize, l: &str| l.contains(tag) || (run.contains(&i) && l.contains(&pid));
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !sentinels(*i, l))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs the fast path's probes against `distro`'s servers on `net` and
+/// asserts they left no line in pgpool's or PostgreSQL's log: pgpwatch's
+/// pgpool stopped and started (the probes after its session broke, while
+/// it refused, and while it accepted until the session was held again),
+/// repmgrwatch's first probe of each node, and a standby stopped and
+/// started (the probes while it shut down, while it refused, and while it
+/// accepted until the next check). Proven, not slept on: once the watchers
+/// have stopped, each server logs a sentinel line (a `RAISE LOG` on each
+/// node, an unknown database through pgpool) and the test reads the logs
+/// only after the sentinel is in them.
+fn probes_leave_no_line(distro: &str, net: u8) {
+    let t0 = Instant::now();
+    let cluster = Cluster::up_distro(net, distro);
+    print!("{}", cluster.up_report());
+    let logs: Vec<_> = ["pgp1/pgpool.log", "db1/postgresql.log"]
+        .iter()
+        .map(|p| p.to_string())
+        .chain((2..=3).map(|n| format!("db{n}/postgresql.log")))
+        .map(|p| cluster.dir().join(p))
+        .collect();
+    let from: Vec<usize> = logs.iter().map(|l| log_len(l)).collect();
+    let mut t = tuning(true);
+    t.check_period = 3.0;
+    let mut pgp = Watcher::pgpwatch(&cluster, "pgp1", None, &t);
+    let mut db1 = Watcher::repmgrwatch(&cluster, "db1", None, &t);
+    pgp.wait_port(true, Duration::from_secs(20));
+    db1.wait_checks(1, Duration::from_secs(20));
+
+    cluster.stop_pgpool(1);
+    pgp.wait_port(false, Duration::from_secs(15));
+    cluster.start_pgpool(1);
+    pgp.wait_port(true, Duration::from_secs(15));
+    cluster.stop_db(3);
+    cluster.start_db(3);
+    // two checks after db3 accepts again: the probes ran in between
+    db1.wait_checks(2, Duration::from_secs(20));
+    pgp.stop();
+    db1.stop();
+
+    let tag = format!(
+        "sentinel{}",
+        std::process::id() as u64 * 1000 + u64::from(net)
+    );
+    for n in 1..=3 {
+        let sql = format!("DO $$BEGIN RAISE LOG '{tag}'; END$$");
+        cluster
+            .psql(&cluster.db_addr(n), &sql)
+            .unwrap_or_else(|e| panic!("{distro}: sentinel on db{n}: {e}"));
+    }
+    let through_pgpool = Command::new("timeout")
+        .args(["10", "psql", "-X", "-qAt", "-h", &cluster.pgpool_addr(1)])
+        .args(["-p", "5432", "-U", "pgpool", "-d", &tag, "-c", "select 1"])
+        .env("PGCONNECT_TIMEOUT", "2")
+        .output();
+    assert!(through_pgpool.is_ok(), "{distro}: psql: {through_pgpool:?}");
+    let mut seen = Vec::new();
+    for (log, from) in logs.iter().zip(from) {
+        let end = Instant::now() + Duration::from_secs(15);
+        while !log_after(log, from).contains(&tag) {
+            assert!(
+                Instant::now() < end,
+                "{distro}: no sentinel line in {} within 15 s",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let text = without_sentinel(&log_after(log, from), &tag);
+        // kept for a reader: every line the servers wrote meanwhile
+        let name = log.strip_prefix(cluster.dir()).unwrap_or(log);
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fast-path-quiet-{distro}-{}",
+            name.display().to_string().replace('/', "-")
+        ));
+        let _ = std::fs::write(&kept, &text);
+        println!(
+            "{distro}: {}: {} lines since the watchers started (kept in {})",
+            name.display(),
+            text.lines().count(),
+            kept.display()
+        );
+        seen.extend(
+            probe_lines(&text)
+                .into_iter()
+                .map(|l| format!("{}: {l}", log.display())),
+        );
+    }
+    println!("{distro}: all in {:.1}s", since(t0));
+    assert!(
+        seen.is_empty(),
+        "{distro}: the fast path's probes were logged:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn legacy_postgresql_9_6_and_pgpool_3_6_log_nothing_for_the_fast_paths_probes() {
+    probes_leave_no_line("legacy", 38);
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn bullseye_postgresql_13_and_pgpool_4_1_log_nothing_for_the_fast_paths_probes() {
+    probes_leave_no_line("bullseye", 39);
+}
+
+#[test]
+#[ignore = "needs the sandbox cluster (root, bin/install-deps): bin/test runs it, or cargo test -- --include-ignored"]
+fn trixie_postgresql_17_and_pgpool_4_6_log_nothing_for_the_fast_paths_probes() {
+    probes_leave_no_line("trixie", 40);
 }

@@ -8,14 +8,22 @@
 //! What each watcher watches ([`targets`]):
 //! - pgpwatch: one idle session held to its pgpool while pgpool answers
 //!   ([`crate::cluster::held`]); it breaks when pgpool stops, crashes, or
-//!   restarts its children (a failover). While pgpool does not answer, a
-//!   bare TCP connect every [`probe::TCP_POLL`] (which pgpool and
-//!   PostgreSQL do not log) notices it accepting again.
+//!   restarts its children (a failover). While pgpool refuses
+//!   connections, a TCP connect every [`probe::TCP_POLL`] notices it
+//!   accepting again; one that accepts while the checks cannot use it (no
+//!   backend: pgpool logs a FATAL line for every connection) is left to
+//!   the checks after the retry wake-ups.
 //! - repmgrwatch: a TCP connect to each pgpool's gate every
 //!   [`probe::TCP_POLL`], waking when one opens or closes; and one session
 //!   held per active database node, breaking when the node stops or
 //!   crashes, and on a standby `SELECT pg_is_in_recovery()` every
 //!   [`probe::PROMOTION_POLL`] to hear of a promotion.
+//!
+//! Each TCP probe is closed the way the server logs nothing for
+//! ([`crate::cluster::tcp::Knock`]): without a byte to a pgpool or gate, and
+//! after a TLS request and its answer (and a TLS handshake when the node
+//! offers TLS) to a database node: PostgreSQL before 12 logs a connection
+//! closed without a byte, every version one closed after answering `S`.
 //!
 //! Costs per watched server: at most one held session, re-armed with a
 //! backoff after it breaks (never a spin; re-arm failures are logged at

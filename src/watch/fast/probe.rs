@@ -1,13 +1,14 @@
 //! One fast-path thread: watches one server (see the module docs of
 //! [`super`]) and wakes the driver when it goes away or comes back.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Target;
-use crate::cluster::held::{Heard, Held};
+use crate::cluster::held::{Heard, Held, HeldKind};
+use crate::cluster::tcp::{knock, Knock};
 use crate::watch::runner::Stop;
 use crate::watch::wake::Wake;
 
@@ -83,6 +84,13 @@ impl Probe {
         let mut broke_at_generation: Option<u64> = None;
         // Extra wake-ups after the server came back (see RETRY_AFTER).
         let mut retries: Vec<Instant> = Vec::new();
+        // A pgpool with no backend left accepts connections and logs a
+        // FATAL line (`pgpool is not accepting any new connections`) for
+        // each, a bare probe's too: while the last check could not use it,
+        // its probe knocks no more once the port is seen open; it wakes
+        // the driver at RETRY_AFTER and waits for a check to use it.
+        let knocks_while_unused = !matches!(self.target.session, Some((_, HeldKind::Pgpool)));
+        let mut waiting = false;
         loop {
             if self.stop.is_requested() {
                 return;
@@ -124,8 +132,17 @@ impl Probe {
                 continue;
             }
             let now = Instant::now();
-            let up = tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT));
             let arm = self.arm.load(Ordering::SeqCst);
+            // A server whose session may be held was answering the check
+            // just made: its first probe is the session itself (no TCP probe
+            // and, to a node with TLS on, no TLS handshake for nothing).
+            let first_look = reachable.is_none() && arm && self.target.session.is_some();
+            let up = if (waiting && !arm) || first_look {
+                true
+            } else {
+                tcp.accepts(&self.target, self.timeout.min(TCP_TIMEOUT))
+            };
+            waiting = false;
             match reachable {
                 Some(false) if up && self.target.wake_on_accept => {
                     self.notify("accepts connections again");
@@ -167,6 +184,16 @@ impl Probe {
                     }
                 }
             }
+            if up && !arm && !knocks_while_unused {
+                waiting = true;
+                let until = retries.first().copied();
+                while !self.arm.load(Ordering::SeqCst) && until.is_none_or(|t| Instant::now() < t) {
+                    if self.stop.wait_timeout(TCP_POLL) {
+                        return;
+                    }
+                }
+                continue;
+            }
             if self.stop.wait_timeout(TCP_POLL) {
                 return;
             }
@@ -190,7 +217,9 @@ impl Probe {
     }
 }
 
-/// TCP probes with the target's addresses looked up once a minute.
+/// TCP probes with the target's addresses looked up once a minute, each
+/// closed the way the target's server logs nothing for
+/// ([`crate::cluster::tcp::Knock`]).
 #[derive(Default)]
 struct Tcp {
     addrs: Vec<SocketAddr>,
@@ -199,7 +228,7 @@ struct Tcp {
 
 impl Tcp {
     /// Whether `target` accepts a TCP connection within `timeout` (closed
-    /// at once: pgpool and PostgreSQL log nothing for it).
+    /// at once, so that neither pgpool nor PostgreSQL logs it).
     fn accepts(&mut self, target: &Target, timeout: Duration) -> bool {
         let stale = self
             .looked_up
@@ -209,9 +238,20 @@ impl Tcp {
             self.addrs = crate::plumbing::deadline::resolve(&target.host, target.port, timeout)
                 .unwrap_or_default();
         }
-        self.addrs
-            .iter()
-            .any(|a| TcpStream::connect_timeout(a, timeout).is_ok())
+        let how = quiet_knock(target);
+        self.addrs.iter().any(|a| knock(a, timeout, how).is_ok())
+    }
+}
+
+/// How `target`'s probes close ([`Knock`]): a PostgreSQL node's after a
+/// TLS request (PostgreSQL before 12 logs a connection closed without a
+/// byte, and every version one closed after answering `S`: such a node gets
+/// a TLS handshake first); a pgpool's or a gate's without a byte (pgpool
+/// logs nothing for it, the gate is ours).
+fn quiet_knock(target: &Target) -> Knock {
+    match &target.session {
+        Some((_, HeldKind::Postgres)) => Knock::TlsRequest,
+        _ => Knock::Bare,
     }
 }
 
@@ -287,5 +327,82 @@ mod tests {
         stop.request();
         t.join().expect("probe thread");
         assert_eq!(wake.notified(), 2, "one wake-up each way");
+    }
+
+    /// Connections a listener on 127.0.0.1 accepted (and closed), counted.
+    fn counting_listener() -> (u16, Arc<AtomicU64>, Stop) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Stop::new();
+        let (c, s) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.wait_timeout(Duration::from_millis(5)) {
+                while listener.accept().is_ok() {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        (port, count, stop)
+    }
+
+    #[test]
+    fn an_unused_pgpool_that_accepts_is_knocked_once_a_node_on_every_poll() {
+        let probe_of = |port: u16, kind: HeldKind, stop: &Stop| Probe {
+            target: Target {
+                name: format!("x 127.0.0.1:{port}"),
+                host: "127.0.0.1".into(),
+                port,
+                session: Some((
+                    crate::cluster::Endpoint::new(
+                        "127.0.0.1",
+                        port,
+                        "u",
+                        "d",
+                        None,
+                        Default::default(),
+                    ),
+                    kind,
+                )),
+                wake_on_accept: kind == HeldKind::Pgpool,
+            },
+            arm: Arc::new(AtomicBool::new(false)),
+            generation: Arc::new(AtomicU64::new(0)),
+            poll: Arc::new(AtomicBool::new(false)),
+            stop: stop.clone(),
+            wake: Wake::new(),
+            timeout: Duration::from_secs(1),
+            period: Duration::from_secs(10),
+        };
+        let (pool_port, pool_count, pool_srv) = counting_listener();
+        let (node_port, node_count, node_srv) = counting_listener();
+        let stop = Stop::new();
+        let threads = [
+            std::thread::spawn({
+                let p = probe_of(pool_port, HeldKind::Pgpool, &stop);
+                move || p.run()
+            }),
+            std::thread::spawn({
+                let p = probe_of(node_port, HeldKind::Postgres, &stop);
+                move || p.run()
+            }),
+        ];
+        let end = Instant::now() + Duration::from_secs(10);
+        while node_count.load(Ordering::SeqCst) < 4 {
+            assert!(Instant::now() < end, "the node is polled every TCP_POLL");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.request();
+        for t in threads {
+            t.join().expect("probe thread");
+        }
+        pool_srv.request();
+        node_srv.request();
+        assert_eq!(
+            pool_count.load(Ordering::SeqCst),
+            1,
+            "a pgpool the checks cannot use is knocked once, then left to them"
+        );
     }
 }
