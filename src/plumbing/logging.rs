@@ -24,6 +24,11 @@ pub fn init_logging() {
         // Our records only: the postgres driver logs every query at debug.
         .add_filter_allow_str("pgpoolwatch")
         .build();
+    // Whole lines: simplelog writes a record in a dozen pieces, and stderr
+    // is unbuffered, so each piece was a write(2) of its own, between
+    // which another writer of stderr (a panic message) could cut in.
+    // LineWriter hands the journal each record in one write.
+    let out = std::io::LineWriter::new(std::io::stderr());
     // A second call (tests) keeps the first logger; nothing to report.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+    let _ = simplelog::WriteLogger::init(level, config, out);
 }
