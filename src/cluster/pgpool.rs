@@ -169,7 +169,7 @@ impl From<ReadError> for PgpoolError {
 /// `SHOW pool_nodes` runs) both follow.
 ///
 /// pgpool's own view comes first, from `SHOW pool_health_check_stats`
-/// (pgpool 4.1 and later): node, address, status and role, without talking
+/// (pgpool 4.2 and later): node, address, status and role, without talking
 /// to the backends. `SHOW pool_nodes` adds pg_status, pg_role and the
 /// replication delay, but asks every backend for them, and a backend behind
 /// a network partition makes it wait for pgpool's own connect_timeout (10 s
@@ -178,8 +178,8 @@ impl From<ReadError> for PgpoolError {
 /// standby closed the gates of both pgpools — an outage. So `pool_nodes` only
 /// adds detail: its failure never decides health, and after it timed out it
 /// is not asked again for [`DETAIL_BACKOFF`]. A pgpool without the stats
-/// command (3.6 to 4.0), or whose stats list no backend, is judged by
-/// `pool_nodes`, as before. pgpool 4.2+'s `pg_role` in the details is how a
+/// command (3.6 to 4.1: its version says so, see [`stats`]), or whose stats
+/// list no backend, is judged by `pool_nodes`, as before. pgpool 4.2+'s `pg_role` in the details is how a
 /// split brain shows (see [`split_brain`]).
 pub struct Pgpool<'a> {
     ep: &'a Endpoint,
@@ -209,14 +209,14 @@ impl<'a> Pgpool<'a> {
     /// the stats' answer (what two sessions gave) and a check costs one
     /// session, not two.
     pub fn backends(&self) -> Result<Vec<Backend>, ReadError> {
-        if !stats_due(&self.at) {
+        let plan = stats::plan(&self.at);
+        if plan == stats::Plan::Skip {
             return self.pool_nodes();
         }
         let want_detail = detail_due(&self.at);
+        let at = self.at.clone();
         let (stats, follow) = with_session_then(self.ep, self.timeout, move |s| {
-            let stats = s
-                .rows("SHOW pool_health_check_stats")
-                .map(|rows| pool_nodes(&rows).ok().filter(|v| !v.is_empty()));
+            let stats = stats::ask(s, &at, plan);
             // pool_nodes adds the view's details, or is the only view; a
             // session that broke on the question is not asked again.
             let ask = match &stats {
@@ -226,12 +226,7 @@ impl<'a> Pgpool<'a> {
             Ok((stats, ask.then_some("SHOW pool_nodes")))
         })
         .map_err(ReadError::Probe)?;
-        let view = stats.unwrap_or_else(|e| {
-            if e.is_query_refused() {
-                no_stats(&self.at);
-            }
-            None
-        });
+        let view = stats.unwrap_or(None);
         let read = |rows: FollowUp| self.read_pool_nodes(&rows.map_err(ReadError::Probe)?);
         match (view, follow) {
             (Some(view), Some(rows)) => Ok(self.detail_from(view, || read(rows))),
@@ -241,29 +236,23 @@ impl<'a> Pgpool<'a> {
         }
     }
 
-    /// pgpool's own view (`SHOW pool_health_check_stats`, pgpool 4.1+), or
-    /// `None` when it has none to give (pgpool before 4.1, a refusal, no
+    /// pgpool's own view (`SHOW pool_health_check_stats`, pgpool 4.2+), or
+    /// `None` when it has none to give (pgpool before 4.2, a refusal, no
     /// backend listed, an unreadable answer): then `SHOW pool_nodes` is the
     /// only view. A time-out is an error: a hung pgpool would not answer
-    /// `pool_nodes` either, and is not waited for twice.
-    /// A pgpool that refused the command (3.6 to 4.0) is not asked again
-    /// for [`NO_STATS_RECHECK`]: one session less per check, and no ERROR
-    /// line in its log at every check.
+    /// `pool_nodes` either, and is not waited for twice. A pgpool without
+    /// the stats is not asked them again for [`stats::RECHECK`] ([`stats`]:
+    /// its version is asked first, so that its PostgreSQL logs no ERROR).
     pub fn own_view(&self) -> Result<Option<Vec<Backend>>, ReadError> {
-        if !stats_due(&self.at) {
+        let plan = stats::plan(&self.at);
+        if plan == stats::Plan::Skip {
             return Ok(None);
         }
-        match with_session(self.ep, self.timeout, |s| {
-            s.rows("SHOW pool_health_check_stats")
-        }) {
-            Ok(rows) => Ok(pool_nodes(&rows).ok().filter(|v| !v.is_empty())),
+        let at = self.at.clone();
+        match with_session(self.ep, self.timeout, move |s| Ok(stats::ask(s, &at, plan))) {
+            Ok(view) => Ok(view.unwrap_or(None)),
             Err(e) if e.is_timeout() => Err(ReadError::Probe(e)),
-            Err(e) => {
-                if e.is_query_refused() {
-                    no_stats(&self.at);
-                }
-                Ok(None)
-            }
+            Err(_) => Ok(None),
         }
     }
 
@@ -334,25 +323,6 @@ pub fn read_backends(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, P
 
 /// `host:port` of pgpools whose `pool_nodes` timed out, and when.
 static DETAIL_TIMED_OUT: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
-
-/// How long a pgpool that refused `SHOW pool_health_check_stats` is not
-/// asked again (an upgraded pgpool is noticed within this).
-const NO_STATS_RECHECK: Duration = Duration::from_secs(600);
-
-/// `host:port` of pgpools that refused the stats command, and when.
-static NO_STATS: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());
-
-fn stats_due(at: &str) -> bool {
-    let mut list = NO_STATS.lock().unwrap_or_else(|e| e.into_inner());
-    list.retain(|(_, when)| when.elapsed() < NO_STATS_RECHECK);
-    !list.iter().any(|(a, _)| a == at)
-}
-
-fn no_stats(at: &str) {
-    let mut list = NO_STATS.lock().unwrap_or_else(|e| e.into_inner());
-    list.retain(|(a, _)| a != at);
-    list.push((at.to_string(), Instant::now()));
-}
 
 fn detail_due(at: &str) -> bool {
     let mut list = DETAIL_TIMED_OUT.lock().unwrap_or_else(|e| e.into_inner());
@@ -483,6 +453,8 @@ mod tests {
         ));
     }
 }
+
+mod stats;
 
 #[cfg(test)]
 mod session_tests;

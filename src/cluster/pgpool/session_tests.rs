@@ -9,7 +9,7 @@ use crate::config::tls::TlsSettings;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 /// How the fake answers.
@@ -17,17 +17,21 @@ use std::thread;
 enum Answer {
     /// Both commands answer (`pool_nodes` with an extra column).
     Both,
-    /// `SHOW pool_health_check_stats` is an unknown command (pgpool 3.6).
+    /// A pgpool 3.6: it has no stats command (and would pass it on to
+    /// PostgreSQL, which logs an ERROR for it).
     NoStats,
+    /// A pgpool that says it is 4.3 but refuses the stats all the same.
+    RefusesStats,
     /// `SHOW pool_nodes` never answers (a backend behind a partition).
     NodesHang,
-    /// Nothing answers after the log-in (a frozen pgpool child).
+    /// The stats never answer (a pgpool frozen after its version).
     StatsHang,
 }
 
 struct FakePgpool {
     port: u16,
     sessions: Arc<AtomicUsize>,
+    queries: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakePgpool {
@@ -35,15 +39,26 @@ impl FakePgpool {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let sessions = Arc::new(AtomicUsize::new(0));
-        let count = sessions.clone();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let (count, heard) = (sessions.clone(), queries.clone());
         // The listener lives with its thread, for the test process's life.
         thread::spawn(move || {
             for s in l.incoming().flatten() {
                 count.fetch_add(1, Ordering::SeqCst);
-                thread::spawn(move || serve(s, answer));
+                let heard = heard.clone();
+                thread::spawn(move || serve(s, answer, &heard));
             }
         });
-        FakePgpool { port, sessions }
+        FakePgpool {
+            port,
+            sessions,
+            queries,
+        }
+    }
+
+    /// The queries it was sent, in order.
+    fn queries(&self) -> Vec<String> {
+        self.queries.lock().map(|q| q.clone()).unwrap_or_default()
     }
 
     fn sessions(&self) -> usize {
@@ -103,7 +118,7 @@ fn rows(columns: &[&str], data: &[&[&str]]) -> Vec<u8> {
     out
 }
 
-fn serve(mut s: TcpStream, answer: Answer) {
+fn serve(mut s: TcpStream, answer: Answer, heard: &Mutex<Vec<String>>) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
     loop {
         let Some(len) = read_n(&mut s, 4) else { return };
@@ -133,14 +148,26 @@ fn serve(mut s: TcpStream, answer: Answer) {
         if head[0] != b'Q' {
             return; // Terminate, or anything else: the session ends.
         }
-        let sql = String::from_utf8_lossy(&body).to_lowercase();
-        if let Answer::StatsHang = answer {
+        let sql = String::from_utf8_lossy(&body)
+            .trim_end_matches('\0')
+            .to_string();
+        if let Ok(mut q) = heard.lock() {
+            q.push(sql.clone());
+        }
+        let sql = sql.to_lowercase();
+        if matches!(answer, Answer::StatsHang) && sql.contains("pool_health_check_stats") {
             let _ = read_n(&mut s, 1);
             return;
         }
-        let reply = if sql.contains("pool_health_check_stats") {
+        let reply = if sql.contains("pool_version") {
+            let version = match answer {
+                Answer::NoStats => "3.6.28 (subaruboshi)",
+                _ => "4.3.5 (tamahomeboshi)",
+            };
+            rows(&["pool_version"], &[&[version]])
+        } else if sql.contains("pool_health_check_stats") {
             match answer {
-                Answer::NoStats => {
+                Answer::NoStats | Answer::RefusesStats => {
                     let mut e = msg(b'E', b"SERROR\0C42601\0Munknown command\0\0");
                     e.extend(msg(b'Z', b"I"));
                     e
@@ -186,8 +213,31 @@ fn one_session_answers_the_stats_and_pool_nodes() {
 }
 
 #[test]
-fn a_pgpool_without_the_stats_command_is_asked_pool_nodes_on_the_same_session() {
+fn a_pgpool_3_6_is_never_asked_the_stats_it_would_pass_on_to_postgresql() {
     let fake = FakePgpool::start(Answer::NoStats);
+    let ep = fake.endpoint();
+    let pgpool = Pgpool::new(&ep, Duration::from_secs(5));
+    let got = pgpool.backends().expect("pool_nodes answers");
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        fake.sessions(),
+        1,
+        "its version and pool_nodes, one session"
+    );
+    // The next check is pool_nodes alone; poolstatus's read asks nothing.
+    pgpool.backends().expect("pool_nodes answers");
+    assert_eq!(pgpool.own_view().expect("no error"), None);
+    assert_eq!(fake.sessions(), 2);
+    assert_eq!(
+        fake.queries(),
+        ["SHOW pool_version", "SHOW pool_nodes", "SHOW pool_nodes"],
+        "never SHOW pool_health_check_stats"
+    );
+}
+
+#[test]
+fn a_pgpool_that_refuses_the_stats_is_asked_pool_nodes_on_the_same_session() {
+    let fake = FakePgpool::start(Answer::RefusesStats);
     let ep = fake.endpoint();
     let pgpool = Pgpool::new(&ep, Duration::from_secs(5));
     let got = pgpool.backends().expect("pool_nodes answers");
@@ -196,6 +246,34 @@ fn a_pgpool_without_the_stats_command_is_asked_pool_nodes_on_the_same_session() 
     // Not asked again: the next check is pool_nodes alone.
     pgpool.backends().expect("pool_nodes answers");
     assert_eq!(fake.sessions(), 2);
+    assert_eq!(
+        fake.queries(),
+        [
+            "SHOW pool_version",
+            "SHOW pool_health_check_stats",
+            "SHOW pool_nodes",
+            "SHOW pool_nodes"
+        ]
+    );
+}
+
+#[test]
+fn a_pgpool_with_the_stats_is_asked_its_version_once() {
+    let fake = FakePgpool::start(Answer::Both);
+    let ep = fake.endpoint();
+    let pgpool = Pgpool::new(&ep, Duration::from_secs(5));
+    pgpool.backends().expect("both answer");
+    pgpool.backends().expect("both answer");
+    let asked = fake.queries();
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|q| q.as_str() == "SHOW pool_version")
+            .count(),
+        1,
+        "{asked:?}"
+    );
+    assert_eq!(asked.len(), 5, "{asked:?}");
 }
 
 #[test]
