@@ -3,6 +3,8 @@
 //! logging, signals, systemd's notify socket, and the one module of raw
 //! libc calls (`os`).
 
+#[cfg(test)]
+pub(crate) mod child_test;
 pub mod deadline;
 pub mod json;
 pub mod localtime;

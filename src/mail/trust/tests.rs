@@ -173,36 +173,11 @@ const CHILD_ENV: &str = "PGPOOLWATCH_TRUST_CHILD";
 /// [`trust_child`]) owns its environment and native-tls's per-process probe.
 #[test]
 fn a_mail_tls_context_reads_no_system_bundle() {
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
-        .args([
-            "mail::trust::tests::trust_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .env_remove(ENV_FILE)
-        .env_remove(ENV_DIR)
-        .output()
-        .expect("run the child");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in text
-        .lines()
-        .filter_map(|l| l.find("trust:").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    assert!(out.status.success(), "child failed:\n{text}");
-    assert!(
-        text.contains("trust: done"),
-        "the child ran nothing:\n{text}"
-    );
+    crate::plumbing::child_test::run_child("mail::trust::tests::trust_child", "trust", |c| {
+        c.env(CHILD_ENV, "1")
+            .env_remove(ENV_FILE)
+            .env_remove(ENV_DIR);
+    });
 }
 
 /// Bytes this thread has read so far (`rchar`, counted by Linux).

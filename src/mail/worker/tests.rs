@@ -130,36 +130,11 @@ fn settings(port: u16) -> MailSettings {
 fn a_tarpit_leaves_thread_and_descriptor_counts_flat() {
     let stop = Arc::new(AtomicBool::new(false));
     let (addr, t) = tarpit(Arc::clone(&stop));
-    let exe = std::env::current_exe().expect("test binary");
-    let out = std::process::Command::new(exe)
-        .args([
-            "mail::worker::tests::tarpit_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, addr.port().to_string())
-        .output()
-        .expect("run the child");
+    crate::plumbing::child_test::run_child("mail::worker::tests::tarpit_child", "tarpit", |c| {
+        c.env(CHILD_ENV, addr.port().to_string());
+    });
     stop.store(true, Ordering::SeqCst);
     let _ = t.join();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in text
-        .lines()
-        .filter_map(|l| l.find("tarpit:").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    assert!(out.status.success(), "child failed:\n{text}");
-    assert!(
-        text.contains("tarpit: done"),
-        "the child ran nothing:\n{text}"
-    );
 }
 
 #[test]
