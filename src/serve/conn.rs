@@ -40,6 +40,38 @@ pub(super) struct Conn {
 
 /// What to do with a connection after a step.
 #[derive(Debug, PartialEq, Eq)]
+/// How [`read_into`] stopped.
+enum Drained {
+    /// The socket would block: all there is was read.
+    WouldBlock,
+    /// The reader said enough.
+    Enough,
+    /// End of stream, or an error.
+    Closed,
+}
+
+/// Reads `stream` until it would block, handing each chunk to `each`,
+/// which says whether to go on.
+fn read_into(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> bool,
+) -> Drained {
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Drained::Closed,
+            Ok(n) => {
+                if !each(&buf[..n]) {
+                    return Drained::Enough;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Drained::Closed,
+        }
+    }
+}
+
 pub(super) enum Next {
     Keep,
     Close,
@@ -92,25 +124,21 @@ impl Conn {
 
     fn linger(&mut self, now: Instant, buf: &mut [u8]) -> Next {
         let mut drained = 0usize;
-        loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::Close,
-                Ok(n) => {
-                    drained += n;
-                    if drained > MAX_REQUEST {
-                        return Next::Close;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return if now >= self.deadline() {
-                        Next::Close
-                    } else {
-                        Next::Keep
-                    };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
-            }
+        match read_into(&mut self.stream, buf, |chunk| {
+            drained += chunk.len();
+            drained <= MAX_REQUEST
+        }) {
+            Drained::WouldBlock => self.keep_until_deadline(now),
+            Drained::Closed | Drained::Enough => Next::Close,
+        }
+    }
+
+    /// Keep the connection until its deadline, then close it.
+    fn keep_until_deadline(&self, now: Instant) -> Next {
+        if now >= self.deadline() {
+            Next::Close
+        } else {
+            Next::Keep
         }
     }
 
@@ -121,22 +149,18 @@ impl Conn {
         service: &dyn Service,
         counters: &Counters,
     ) -> Next {
-        loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::Close, // connect-then-close check
-                Ok(n) => {
-                    self.head.extend_from_slice(&buf[..n]);
-                    if !service.plausible(&self.head) {
-                        return Next::Close;
-                    }
-                    if self.head.len() >= MAX_REQUEST {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
-            }
+        let mut implausible = false;
+        let head = &mut self.head;
+        let read = read_into(&mut self.stream, buf, |chunk| {
+            head.extend_from_slice(chunk);
+            implausible = !service.plausible(head);
+            !implausible && head.len() < MAX_REQUEST
+        });
+        match read {
+            // A connect-then-close check, an error, or not HTTP.
+            Drained::Closed => return Next::Close,
+            Drained::Enough if implausible => return Next::Close,
+            Drained::Enough | Drained::WouldBlock => {}
         }
         let response = if self.head.is_empty() {
             // Silent (connect-and-wait check): closed, or answered when the
@@ -150,11 +174,7 @@ impl Conn {
             }
         } else if !service.complete(&self.head) && self.head.len() < MAX_REQUEST {
             // Request incomplete.
-            return if now >= self.deadline() {
-                Next::Close
-            } else {
-                Next::Keep
-            };
+            return self.keep_until_deadline(now);
         } else {
             match service.respond(&self.head) {
                 Some(r) => r,
