@@ -464,4 +464,4 @@ pub fn http_answer_held(
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

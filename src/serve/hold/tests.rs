@@ -4,20 +4,11 @@
 use std::time::{Duration, Instant};
 
 use super::{Holds, MAX_HELD};
-use crate::cluster::repmgr::{NodeAnswer, NodeError, NodeStatus, WalReceiver};
+use crate::cluster::repmgr::{NodeStatus, WalReceiver};
 use crate::serve::agent::agent_reply_held;
 use crate::serve::board::{Board, LastCheck, NodeView, RepmgrView, Snapshot};
+use crate::serve::routes::tests::node;
 use crate::serve::routes::{answer_held, ReplicaQuery};
-
-fn node(name: &str, host: &str, status: Result<NodeStatus, NodeError>) -> NodeAnswer {
-    NodeAnswer {
-        name: name.into(),
-        active: true,
-        host: Some(host.into()),
-        port: Some(5432),
-        answer: status,
-    }
-}
 
 /// Check `n` of db2, a standby streaming from db1 whose replay is `age`
 /// old and behind what it received.

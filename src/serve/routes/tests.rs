@@ -13,7 +13,12 @@ use crate::serve::routes::{answer, http_answer, parse_lag, parse_lag_limit, Lag,
 
 const MB: u64 = 1 << 20;
 
-fn node(name: &str, host: &str, status: Result<NodeStatus, NodeError>) -> NodeAnswer {
+/// An active node `name` on `host`:5432 that answered `status`.
+pub(in crate::serve) fn node(
+    name: &str,
+    host: &str,
+    status: Result<NodeStatus, NodeError>,
+) -> NodeAnswer {
     NodeAnswer {
         name: name.into(),
         active: true,
