@@ -307,18 +307,23 @@ impl<'a> Pgpool<'a> {
     }
 }
 
-/// pgpool's backends as pgpwatch reads them: through the local pgpool of
-/// `[pgpwatch]`, with the credentials of OS account `os_user`.
-pub fn read_backends(pgp: &PgpSettings, os_user: &str) -> Result<Vec<Backend>, PgpoolError> {
-    let ep = Endpoint::for_os_user(
+/// pgpwatch's pgpool: the local pgpool of `[pgpwatch]`, with the
+/// credentials of OS account `os_user` (its `.pgpass` read now).
+pub fn pgpool_endpoint(pgp: &PgpSettings, os_user: &str) -> Endpoint {
+    Endpoint::for_os_user(
         os_user,
         &pgp.pgpool_host,
         pgp.pgpool_port,
         &pgp.pgpool_user,
         &pgp.pgpool_database,
         &pgp.tls,
-    );
-    Ok(Pgpool::new(&ep, pgp.connect_timeout).backends()?)
+    )
+}
+
+/// pgpool's backends as pgpwatch reads them, through `ep`
+/// ([`pgpool_endpoint`]), each session bounded by `timeout`.
+pub fn read_backends(ep: &Endpoint, timeout: Duration) -> Result<Vec<Backend>, PgpoolError> {
+    Ok(Pgpool::new(ep, timeout).backends()?)
 }
 
 /// `host:port` of pgpools whose `pool_nodes` timed out, and when.

@@ -11,7 +11,8 @@ use super::decision::Decision;
 use super::fast::{targets, Aim};
 use super::{pgp, repmgr};
 use crate::account::{credentials_user, this_hostname};
-use crate::cluster::pgpool::{backends_health, read_backends, split_brain, PgpoolFault};
+use crate::cluster::pgpool::PgpoolFault;
+use crate::cluster::pgpool::{backends_health, pgpool_endpoint, read_backends, split_brain};
 use crate::cluster::repmgr::{masters_of, probe_nodes_at, stale_primaries_of};
 use crate::cluster::repmgr::{MastersError, NodeAnswer};
 use crate::cluster::{tcp::tcp_port_state, text::Backend, Endpoint};
@@ -131,6 +132,8 @@ pub struct PgpoolWatcher {
     os_user: String,
     /// The backends the last check read (for the API).
     backends: Vec<Backend>,
+    /// The pgpool as the last check asked it (the fast path holds it too).
+    endpoint: Option<Endpoint>,
 }
 
 impl PgpoolWatcher {
@@ -144,6 +147,7 @@ impl PgpoolWatcher {
             overrides,
             hostname,
             backends: Vec::new(),
+            endpoint: None,
         }
     }
 
@@ -188,17 +192,13 @@ impl Watcher for PgpoolWatcher {
         let pgp = &self.settings.pgp;
         let at = host_port(&pgp.pgpool_host, pgp.pgpool_port);
         // With `SHOW pool_nodes`' details: 4.2+'s pg_role shows a split brain.
-        let health = match read_backends(pgp, &self.os_user) {
-            Ok(backends) => {
-                let h = backends_health(&backends, &at);
-                self.backends = backends;
-                h
-            }
-            Err(e) => {
-                self.backends.clear();
-                Err(e)
-            }
-        };
+        let ep = pgpool_endpoint(pgp, &self.os_user);
+        self.backends.clear();
+        let health = read_backends(&ep, pgp.connect_timeout).and_then(|backends| {
+            self.backends = backends;
+            backends_health(&self.backends, &at)
+        });
+        self.endpoint = Some(ep);
         match health {
             Ok(health) => {
                 log::debug!("pgpwatch: {health}");
@@ -241,7 +241,8 @@ impl Watcher for PgpoolWatcher {
     fn fast_targets(&self, obs: &pgp::PgpObservation) -> Vec<Aim> {
         use crate::cluster::pgpool::PgpoolError::Probe;
         let answered = !matches!(obs, pgp::PgpObservation::Unhealthy(Probe(_)));
-        targets::pgpool(&self.settings, &self.os_user, answered)
+        let ep = self.endpoint.as_ref();
+        ep.map_or_else(Vec::new, |ep| targets::pgpool(&self.settings, ep, answered))
     }
 
     fn period(&self) -> Duration {

@@ -9,22 +9,15 @@ use crate::plumbing::net::host_port;
 
 /// pgpwatch: its pgpool, the session held while the last check was
 /// answered by pgpool (`answered`).
-pub fn pgpool(settings: &Settings, os_user: &str, answered: bool) -> Vec<Aim> {
+/// `ep` is the endpoint the check asked (its `.pgpass` is not read again).
+pub fn pgpool(settings: &Settings, ep: &Endpoint, answered: bool) -> Vec<Aim> {
     let p = &settings.pgp;
-    let ep = Endpoint::for_os_user(
-        os_user,
-        &p.pgpool_host,
-        p.pgpool_port,
-        &p.pgpool_user,
-        &p.pgpool_database,
-        &p.tls,
-    );
     vec![Aim {
         target: Target {
             name: format!("pgpool {}", host_port(&p.pgpool_host, p.pgpool_port)),
             host: p.pgpool_host.clone(),
             port: p.pgpool_port,
-            session: Some((ep, HeldKind::Pgpool)),
+            session: Some((ep.clone(), HeldKind::Pgpool)),
             wake_on_accept: true,
         },
         hold: answered,
@@ -91,7 +84,8 @@ mod tests {
     fn pgpwatch_watches_its_pgpool_and_repmgrwatch_both_gates_and_each_node() {
         let mut s = Settings::defaults(Program::Pgpwatch);
         s.pgp.pgpool_host = "10.0.0.11".into();
-        let aims = pgpool(&s, "nobody", false);
+        let ep = crate::cluster::pgpool::pgpool_endpoint(&s.pgp, "nobody");
+        let aims = pgpool(&s, &ep, false);
         assert_eq!(aims.len(), 1);
         assert_eq!(aims[0].target.name, "pgpool 10.0.0.11:5432");
         assert!(!aims[0].hold, "no session while pgpool did not answer");
