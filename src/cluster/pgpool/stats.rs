@@ -46,9 +46,14 @@ fn known() -> std::sync::MutexGuard<'static, Vec<(String, Known)>> {
 
 /// The plan for the pgpool at `at`.
 pub(super) fn plan(at: &str) -> Plan {
+    plan_at(at, Instant::now())
+}
+
+/// [`plan`] at `now` (tests pass a later one).
+fn plan_at(at: &str, now: Instant) -> Plan {
     match known().iter().find(|(a, _)| a == at).map(|(_, k)| *k) {
         Some(Known::Has) => Plan::Ask,
-        Some(Known::Lacks(when)) if when.elapsed() < RECHECK => Plan::Skip,
+        Some(Known::Lacks(when)) if now.saturating_duration_since(when) < RECHECK => Plan::Skip,
         _ => Plan::VersionFirst,
     }
 }
@@ -125,10 +130,8 @@ mod tests {
         assert_eq!(plan(at), Plan::VersionFirst);
         found(at, Known::Lacks(Instant::now()));
         assert_eq!(plan(at), Plan::Skip);
-        if let Some(long_ago) = Instant::now().checked_sub(RECHECK + Duration::from_secs(1)) {
-            found(at, Known::Lacks(long_ago));
-            assert_eq!(plan(at), Plan::VersionFirst);
-        }
+        let later = Instant::now() + RECHECK + Duration::from_secs(1);
+        assert_eq!(plan_at(at, later), Plan::VersionFirst);
         found(at, Known::Has);
         assert_eq!(plan(at), Plan::Ask);
     }
