@@ -470,7 +470,7 @@ pub use then::{with_session_then, FollowUp};
 mod tests;
 
 #[cfg(test)]
-mod guard_tests;
+pub(in crate::cluster) mod guard_tests;
 
 #[cfg(test)]
 mod lazy_tls_tests;

@@ -1,5 +1,6 @@
 //! Unit tests of the parent module.
 use super::*;
+use crate::cluster::session::guard_tests::msg;
 
 #[test]
 fn loopback_is_decided_from_the_configured_text() {
@@ -30,13 +31,6 @@ fn loopback_is_decided_from_the_configured_text() {
     ] {
         assert!(!is_loopback_host(h), "{h:?} is not loopback");
     }
-}
-
-fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind];
-    m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    m.extend_from_slice(body);
-    m
 }
 
 /// Every split of `stream` into two reads finds the same thing.

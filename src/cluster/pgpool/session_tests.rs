@@ -5,6 +5,7 @@
 //! hangs still gives the stats' view, bounded by its own deadline.
 
 use super::*;
+use crate::cluster::session::guard_tests::msg;
 use crate::config::tls::TlsSettings;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -75,13 +76,6 @@ impl FakePgpool {
             TlsSettings::default(),
         )
     }
-}
-
-fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind];
-    m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
-    m.extend_from_slice(body);
-    m
 }
 
 fn read_n(s: &mut TcpStream, n: usize) -> Option<Vec<u8>> {

@@ -94,7 +94,9 @@ fn read_exact(s: &mut TcpStream, n: usize, got: &Mutex<Vec<u8>>) -> Option<Vec<u
     Some(buf)
 }
 
-fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
+/// One protocol message: its kind byte, length and body (the fake
+/// servers of the cluster tests all build theirs with it).
+pub(in crate::cluster) fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![kind];
     m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
     m.extend_from_slice(body);
